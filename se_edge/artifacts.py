@@ -1,0 +1,165 @@
+"""What a run directory holds, and how each artifact is opened for evaluation.
+
+    runs/<name>/
+      run.json             model, dataset, preprocessing, split and training settings
+      float.pt             float weights (state dict; loaded with weights_only=True)
+      qat.pt               QAT checkpoint (state dict of the prepared PT2E graph)
+      model_fp32.tflite    model_int8.tflite    model_fp32.pte    model_int8.pte
+      report.json  report.md  accuracy.png  latency.png
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from se_edge.errors import SeEdgeError
+from se_edge.io import read_json, write_json
+
+
+@dataclass(frozen=True)
+class Artifact:
+    name: str
+    filename: str
+    runtime: str  # pytorch | litert | executorch
+    dtype: str  # fp32 | int8
+    reference: str  # the artifact whose predictions this one is compared with
+
+
+ARTIFACTS = {a.name: a for a in (
+    Artifact("float", "float.pt", "pytorch", "fp32", "float"),
+    Artifact("reference_int8", "qat.pt", "pytorch", "int8", "float"),
+    Artifact("tflite_fp32", "model_fp32.tflite", "litert", "fp32", "float"),
+    Artifact("tflite_int8", "model_int8.tflite", "litert", "int8", "reference_int8"),
+    Artifact("executorch_fp32", "model_fp32.pte", "executorch", "fp32", "float"),
+    Artifact("executorch_int8", "model_int8.pte", "executorch", "int8", "reference_int8"),
+)}
+EXPORTED = [a for a in ARTIFACTS.values() if a.runtime != "pytorch"]
+
+
+class RunDir:
+    """A run's directory: paths, its recorded settings, and its PyTorch models."""
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path)
+
+    def __truediv__(self, name: str) -> Path:
+        return self.path / name
+
+    def artifact_path(self, name: str) -> Path:
+        return self.path / ARTIFACTS[name].filename
+
+    @property
+    def name(self) -> str:
+        return self.path.resolve().name
+
+    def config(self) -> dict:
+        if not self.path.is_dir():
+            raise SeEdgeError(f"run directory not found: {self.path} (create one with `se-edge run` or `se-edge train`)")
+        return read_json(self.path / "run.json", "run config")
+
+    def save_config(self, config: dict) -> None:
+        write_json(self.path / "run.json", config)
+
+    def update_config(self, **fields) -> dict:
+        config = self.config()
+        config.update(fields)
+        self.save_config(config)
+        return config
+
+    def require(self, name: str) -> Path:
+        path = self.artifact_path(name)
+        if not path.is_file():
+            raise SeEdgeError(f"{path} is missing; run the stage that makes it first ({_MADE_BY[name]})")
+        return path
+
+    # ---- PyTorch models
+
+    def create_model(self):
+        from se_edge.models import create_model
+
+        cfg = self.config()
+        return create_model(cfg["model"], **cfg.get("model_kwargs", {}))
+
+    def sample_input(self):
+        import torch
+
+        prep = self.config()["preprocessing"]
+        # Seeded noise in the normalised input range: timing and tracing need a shape, not a digit.
+        return torch.randn(1, prep["in_chans"], prep["size"], prep["size"], generator=torch.Generator().manual_seed(0))
+
+    def load_float(self):
+        model = self.create_model()
+        model.load_state_dict(_load_state(self.require("float")))
+        return model.eval()
+
+    def load_prepared(self):
+        from se_edge.quantize import load_prepared
+
+        return load_prepared(self.load_float(), _load_state(self.require("reference_int8")), self.sample_input())
+
+
+_MADE_BY = {"float": "se-edge train", "reference_int8": "se-edge quantize"} | {a.name: "se-edge export" for a in EXPORTED}
+
+
+def _load_state(path: Path) -> dict:
+    import torch
+
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # corrupt zip, pickle with code, truncated file
+        raise SeEdgeError(f"cannot load checkpoint {path}: {str(e).splitlines()[0] if str(e) else type(e).__name__}") from None
+
+
+class TorchModel:
+    """A PyTorch module with the runner's interface (set_input / invoke / get_output / predict)."""
+
+    def __init__(self, module, runtime: str = "pytorch", set_eval=None):
+        import torch
+
+        self._torch = torch
+        self.module = module
+        self.runtime = runtime
+        (set_eval or (lambda m: m.eval()))(module)
+
+    def set_input(self, x1: np.ndarray) -> None:
+        self._x = self._torch.from_numpy(np.ascontiguousarray(x1, dtype=np.float32))
+
+    def invoke(self) -> None:
+        with self._torch.no_grad():
+            self._y = self.module(self._x)
+
+    def get_output(self) -> np.ndarray:
+        return self._y.numpy().astype(np.float32)
+
+    def __call__(self, x1: np.ndarray) -> np.ndarray:
+        self.set_input(x1)
+        self.invoke()
+        return self.get_output()
+
+    def predict(self, x: np.ndarray, batch_size: int = 256) -> np.ndarray:
+        with self._torch.no_grad():
+            return np.concatenate([self.module(self._torch.from_numpy(x[i:i + batch_size])).numpy()
+                                   for i in range(0, len(x), batch_size)]).astype(np.float32)
+
+
+def open_artifact(run: RunDir, name: str, threads: int = 1):
+    """An object with set_input/invoke/get_output/__call__ for artifact `name` of `run`."""
+    from se_edge import runner
+
+    if name == "float":
+        return TorchModel(run.load_float())
+    if name == "reference_int8":
+        from se_edge.quantize import convert
+
+        return TorchModel(convert(run.load_prepared(), "executorch"), set_eval=lambda m: None)
+    from se_edge.quiet import captured_output
+
+    path = run.require(name)
+    try:
+        with captured_output():  # runtimes log delegate and threadpool set-up on stderr
+            return runner.open_model(str(path), threads)
+    except runner.RunnerError as e:
+        raise SeEdgeError(str(e)) from None

@@ -1,0 +1,225 @@
+"""The end-to-end job, as stages over a run directory:
+
+    train (float) -> quantize (PT2E QAT) -> export (.tflite, .pte; fp32 and int8)
+                  -> parity (each file in its runtime) -> latency -> report
+
+Each stage reads what the earlier ones wrote to `runs/<name>/` and writes its own outputs there,
+so `se-edge train|quantize|export|parity|bench` can run one stage at a time and `se-edge run`
+runs them all.
+"""
+from __future__ import annotations
+
+import dataclasses
+import platform
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from se_edge.artifacts import EXPORTED, RunDir
+from se_edge.errors import SeEdgeError
+
+
+@dataclass
+class RunConfig:
+    model: str = "se_cnn"
+    data: str = "digits"
+    out: str | None = None  # default: runs/<model>-<dataset name>
+    size: int = 32
+    in_chans: int = 1
+    se: str | None = None  # SE gate; None keeps the model's default
+    seed: int = 0
+    epochs: int = 30
+    qat_epochs: int = 4
+    batch_size: int = 64
+    lr: float = 3e-3
+    device: str = "auto"
+    warmup: int = 10
+    runs: int = 50
+    threads: int = 1
+    progress: bool = True
+    val_fraction: float = 0.1
+    test_fraction: float = 0.2
+    timings_s: dict = field(default_factory=dict)
+
+
+def default_out(model: str, data: str) -> str:
+    return str(Path("runs") / f"{model}-{Path(data).name or 'data'}")
+
+
+def _log(msg: str, progress: bool) -> None:
+    if progress:
+        print(f"[se-edge] {msg}", flush=True)
+
+
+def _splits_for(run: RunDir):
+    from se_edge.data import Preprocessing, load_splits
+
+    cfg = run.config()
+    s = cfg["split"]
+    return load_splits(cfg["dataset"], seed=s["seed"], val_fraction=s["val_fraction"], test_fraction=s["test_fraction"],
+                       prep=Preprocessing.from_dict(cfg["preprocessing"]))
+
+
+def train_stage(cfg: RunConfig) -> RunDir:
+    """Float training: writes run.json and float.pt."""
+    import torch
+
+    from se_edge.data import load_splits
+    from se_edge.io import atomic_path
+    from se_edge.models import create_model
+    from se_edge.train import TrainConfig, fit, predict, resolve_device, seed_everything
+
+    device = resolve_device(cfg.device)
+    splits = load_splits(cfg.data, size=cfg.size, in_chans=cfg.in_chans, seed=cfg.seed,
+                         val_fraction=cfg.val_fraction, test_fraction=cfg.test_fraction)
+    model_kwargs = {"num_classes": splits.num_classes, "in_chans": cfg.in_chans}
+    if cfg.se is not None:
+        model_kwargs["se"] = cfg.se
+    try:
+        model = create_model(cfg.model, **model_kwargs)
+    except ValueError as e:
+        raise SeEdgeError(str(e)) from None
+    run = RunDir(cfg.out or default_out(cfg.model, cfg.data))
+    run.path.mkdir(parents=True, exist_ok=True)
+    _log(f"float training {cfg.model} on {splits.name}: {len(splits.train)} train / {len(splits.val)} val / "
+         f"{len(splits.test)} test images, device {device}", cfg.progress)
+    seed_everything(cfg.seed)
+    start = time.perf_counter()
+    tcfg = TrainConfig(epochs=cfg.epochs, batch_size=cfg.batch_size, lr=cfg.lr, seed=cfg.seed, device=str(device),
+                       progress=cfg.progress)
+    history = fit(model, splits.train, splits.val, tcfg, desc="float")
+    model.to("cpu")
+    test_acc = float((predict(model, splits.test.x).argmax(1) == splits.test.y).mean())
+    with atomic_path(run.artifact_path("float")) as tmp:
+        torch.save(model.state_dict(), tmp)
+    run.save_config({
+        "model": cfg.model, "model_kwargs": model_kwargs, "dataset": cfg.data, "dataset_name": splits.name,
+        "num_classes": splits.num_classes, "preprocessing": splits.preprocessing.to_dict(),
+        "split": {"seed": cfg.seed, "val_fraction": cfg.val_fraction, "test_fraction": cfg.test_fraction,
+                  "num_train": len(splits.train), "num_val": len(splits.val), "num_test": len(splits.test)},
+        "device": str(device),
+        "float_training": {**{k: v for k, v in dataclasses.asdict(tcfg).items() if k != "progress"},
+                           "history": history, "test_accuracy": test_acc,
+                           "seconds": time.perf_counter() - start},
+    })
+    _log(f"float test accuracy {test_acc:.4f}", cfg.progress)
+    return run
+
+
+def quantize_stage(run: RunDir, epochs: int = 4, device: str = "auto", progress: bool = True, **qat_options) -> dict:
+    """PT2E QAT fine-tune from float.pt: writes qat.pt; returns the fake-quant test accuracy."""
+    import torch
+
+    from se_edge.io import atomic_path
+    from se_edge.quantize import QatConfig, prepare_qat, qat_finetune
+    from se_edge.quantize.qat import set_eval
+    from se_edge.train import predict, resolve_device, seed_everything
+
+    cfg = run.config()
+    splits = _splits_for(run)
+    dev = resolve_device(device)
+    qcfg = QatConfig(epochs=epochs, seed=cfg["split"]["seed"], device=str(dev), progress=progress, **qat_options)
+    seed_everything(qcfg.seed)
+    _log(f"QAT fine-tune ({epochs} epochs, symmetric int8, per-channel weights), device {dev}", progress)
+    start = time.perf_counter()
+    prepared = prepare_qat(run.load_float(), run.sample_input())
+    history = qat_finetune(prepared, splits.train, splits.val, qcfg)
+    prepared.to("cpu")
+    test_acc = float((predict(prepared, splits.test.x, set_eval=set_eval).argmax(1) == splits.test.y).mean())
+    with atomic_path(run.artifact_path("reference_int8")) as tmp:
+        torch.save(prepared.state_dict(), tmp)
+    result = {**{k: v for k, v in dataclasses.asdict(qcfg).items() if k != "progress"}, "history": history,
+              "fake_quant_test_accuracy": test_acc, "seconds": time.perf_counter() - start}
+    run.update_config(qat=result)
+    _log(f"QAT fake-quant test accuracy {test_acc:.4f}", progress)
+    return result
+
+
+def export_stage(run: RunDir, progress: bool = True) -> dict[str, str]:
+    """Export float and int8 to .tflite and .pte; returns {artifact: path}."""
+    from tqdm.auto import tqdm
+
+    from se_edge.export import export_pte, export_tflite
+    from se_edge.quantize import convert
+
+    float_model = run.load_float()
+    prepared = run.load_prepared()
+    sample = run.sample_input()
+    jobs = {
+        "tflite_fp32": lambda p: export_tflite(float_model, sample, p, quantized=False),
+        "tflite_int8": lambda p: export_tflite(convert(prepared, "litert"), sample, p, quantized=True),
+        "executorch_fp32": lambda p: export_pte(float_model, sample, p),
+        "executorch_int8": lambda p: export_pte(convert(prepared, "executorch"), sample, p),
+    }
+    paths = {}
+    for name in (bar := tqdm(jobs, desc="export", unit="file", disable=not progress)):
+        bar.set_postfix_str(name)
+        paths[name] = str(jobs[name](run.artifact_path(name)))
+    return paths
+
+
+def graph_stage(run: RunDir) -> dict[str, dict]:
+    from se_edge.graph import graph_summary
+
+    return {a.name: graph_summary(run.artifact_path(a.name)) for a in EXPORTED if run.artifact_path(a.name).is_file()}
+
+
+def report_stage(run: RunDir, parity: dict, latency: dict, graphs: dict, timings: dict | None = None) -> dict:
+    from se_edge.report import write_report
+
+    cfg = run.config()
+    artifacts = {}
+    for name, a in parity["artifacts"].items():
+        artifacts[name] = {**a, "latency_ms": latency.get(name), "graph": graphs.get(name, {})}
+    report = {
+        "model": parity["model"], "dataset": parity["dataset"], "num_test": parity["num_test"],
+        "device": cfg.get("device", "cpu"), "artifacts": artifacts,
+        "preprocessing": cfg["preprocessing"],
+        "training": {"float_epochs": cfg["float_training"]["epochs"], "qat_epochs": cfg.get("qat", {}).get("epochs")},
+        "host": {"machine": platform.machine(), "processor": platform.processor() or platform.machine(),
+                 "python": platform.python_version()},
+        "versions": _versions(),
+    }
+    if timings:
+        report["timings_s"] = timings
+    return write_report(report, run.path)
+
+
+def _versions() -> dict:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {}
+    for pkg in ("torch", "executorch", "litert-torch", "ai-edge-litert", "torchao"):
+        try:
+            out[pkg] = version(pkg)
+        except PackageNotFoundError:
+            out[pkg] = None
+    return out
+
+
+def run_all(cfg: RunConfig) -> dict:
+    """train -> quantize -> export -> parity -> latency -> report; returns the report."""
+    from se_edge.bench import run_latency
+    from se_edge.parity import run_parity
+
+    timings, t0 = {}, time.perf_counter()
+
+    def lap(stage: str, start: float) -> float:
+        now = time.perf_counter()
+        timings[stage] = round(now - start, 2)
+        return now
+
+    t = time.perf_counter()
+    run = train_stage(cfg)
+    t = lap("train", t)
+    quantize_stage(run, epochs=cfg.qat_epochs, device=cfg.device, progress=cfg.progress)
+    t = lap("qat", t)
+    export_stage(run, cfg.progress)
+    t = lap("export", t)
+    parity = run_parity(run, threads=cfg.threads, progress=cfg.progress)
+    t = lap("parity", t)
+    latency = run_latency(run, cfg.warmup, cfg.runs, cfg.threads, cfg.progress)
+    t = lap("latency", t)
+    graphs = graph_stage(run)
+    timings["total"] = round(time.perf_counter() - t0, 2)
+    return report_stage(run, parity, latency, graphs, timings)

@@ -1,0 +1,85 @@
+"""PT2E quantisation-aware training: export -> prepare_qat -> fine-tune on a schedule.
+
+The prepared model is a GraphModule; its state dict (weights, batch-norm statistics, observer
+ranges) is the QAT checkpoint. `load_prepared` re-traces the float architecture and loads it, so a
+checkpoint never needs unpickling of code.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn as nn
+
+from se_edge.data import ImageSet
+from se_edge.train import TrainConfig, fit
+
+
+@dataclass
+class QatConfig(TrainConfig):
+    """Fine-tuning schedule: a small LR, batch-norm statistics then observers frozen late."""
+
+    epochs: int = 4
+    lr: float = 5e-4
+    weight_decay: float = 0.0
+    warmup_epochs: float = 0.0
+    freeze_bn_after: int | None = 2
+    freeze_observers_after: int | None = 3
+
+
+def _export_for_training(model: nn.Module, example: torch.Tensor) -> torch.fx.GraphModule:
+    # A dynamic batch dimension: otherwise the graph guards the batch size and batch 1 fails later.
+    batch = torch.export.Dim("batch", min=1, max=4096)
+    example = example[:2] if example.shape[0] >= 2 else example.repeat(2, 1, 1, 1)
+    return torch.export.export(model, (example,), dynamic_shapes=({0: batch},)).module()
+
+
+def prepare_qat(model: nn.Module, example: torch.Tensor) -> torch.fx.GraphModule:
+    """Insert fake-quant (symmetric int8, per-channel weights) into a copy of `model`'s graph."""
+    from torchao.quantization.pt2e.quantize_pt2e import prepare_qat_pt2e
+
+    from se_edge.quantize.quantizer import xnnpack_quantizer
+
+    model = model.to("cpu").train()
+    return prepare_qat_pt2e(_export_for_training(model, example), xnnpack_quantizer(is_qat=True))
+
+
+def load_prepared(model: nn.Module, state_dict: dict, example: torch.Tensor) -> torch.fx.GraphModule:
+    """Rebuild a prepared QAT graph from the float architecture and a QAT checkpoint."""
+    prepared = prepare_qat(model, example)
+    prepared.load_state_dict(state_dict)
+    set_eval(prepared)
+    return prepared
+
+
+def set_train(prepared: torch.fx.GraphModule) -> None:
+    from torchao.quantization.pt2e import move_exported_model_to_train
+
+    move_exported_model_to_train(prepared)
+
+
+def set_eval(prepared: torch.fx.GraphModule) -> None:
+    from torchao.quantization.pt2e import move_exported_model_to_eval
+
+    move_exported_model_to_eval(prepared)
+
+
+def qat_finetune(prepared: torch.fx.GraphModule, train: ImageSet, val: ImageSet, cfg: QatConfig) -> list[dict]:
+    """Fine-tune a prepared graph. From `freeze_bn_after` epochs on, batch-norm uses its running
+    statistics (the graph runs in eval form, which also disables dropout); from
+    `freeze_observers_after` on, quantisation ranges stop moving. Both as in torchvision's recipe."""
+    from torchao.quantization.pt2e import disable_observer
+
+    state = {"bn_frozen": False}
+
+    def on_epoch_start(epoch: int) -> None:
+        if cfg.freeze_bn_after is not None and epoch >= cfg.freeze_bn_after:
+            state["bn_frozen"] = True
+        if cfg.freeze_observers_after is not None and epoch >= cfg.freeze_observers_after:
+            prepared.apply(disable_observer)
+
+    def train_mode(m: torch.fx.GraphModule) -> None:
+        (set_eval if state["bn_frozen"] else set_train)(m)
+
+    return fit(prepared, train, val, cfg, desc="qat", set_train=train_mode, set_eval=set_eval,
+               on_epoch_start=on_epoch_start)

@@ -1,0 +1,117 @@
+"""report.json (a stable interface), report.md and plots for a run."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from se_edge.io import atomic_path, write_json, write_text
+
+REQUIRED_ARTIFACT_KEYS = ("path", "runtime", "dtype", "accuracy", "agreement_with_reference", "max_abs_diff",
+                          "latency_ms", "graph")
+
+
+def _fmt(v, spec: str = ".4f") -> str:
+    return "—" if v is None else format(v, spec)
+
+
+def graph_cell(graph: dict | None) -> str:
+    if not graph:
+        return "—"
+    if "float_islands" in graph:
+        return f"{graph['float_islands']} float islands, {sum(graph['ops'].values())} ops"
+    text = f"{graph['partitions']} partition(s), {graph['non_delegated_ops']} non-delegated"
+    if graph.get("non_delegated"):
+        text += " (" + ", ".join(f"{k}×{v}" for k, v in graph["non_delegated"].items()) + ")"
+    return text
+
+
+def artifacts_table(artifacts: dict) -> str:
+    rows = ["| artifact | runtime | dtype | accuracy | agreement | max abs diff | p50 ms | p90 ms | graph |",
+            "|---|---|---|---:|---:|---:|---:|---:|---|"]
+    for name, a in artifacts.items():
+        lat = a.get("latency_ms") or {}
+        rows.append(f"| {name} | {a['runtime']} | {a['dtype']} | {_fmt(a.get('accuracy'))} | "
+                    f"{_fmt(a.get('agreement_with_reference'))} vs {a.get('reference', '—')} | "
+                    f"{_fmt(a.get('max_abs_diff'), '.3g')} | {_fmt(lat.get('p50'), '.3f')} | "
+                    f"{_fmt(lat.get('p90'), '.3f')} | {graph_cell(a.get('graph'))} |")
+    return "\n".join(rows)
+
+
+def markdown(report: dict) -> str:
+    lines = [f"# se_edge run: {report['model']} on {report['dataset']}", "",
+             f"- test images: {report['num_test']}",
+             f"- training device: {report['device']}"]
+    if "timings_s" in report:
+        lines.append("- time per stage (s): " + ", ".join(f"{k} {v:.1f}" for k, v in report["timings_s"].items()))
+    threads = {a["latency_ms"]["threads"] for a in report["artifacts"].values() if a.get("latency_ms")}
+    lines += ["", "Latency: single-image runs after warm-up, artifacts interleaved, "
+              f"{', '.join(map(str, sorted(threads))) or '—'} thread(s). Agreement is top-1 agreement "
+              "with the reference named; int8 files are compared with the PyTorch int8 reference.", "",
+              artifacts_table(report["artifacts"]), ""]
+    for plot in report.get("plots", []):
+        lines.append(f"![{Path(plot).stem}]({Path(plot).name})")
+    ops = {n: a["graph"]["ops"] for n, a in report["artifacts"].items() if a.get("graph", {}).get("ops")}
+    for name, counts in ops.items():
+        lines += ["", f"**{name} ops:** " + ", ".join(f"{k} {v}" for k, v in counts.items())]
+    return "\n".join(lines) + "\n"
+
+
+def plot(report: dict, out_dir: str | os.PathLike) -> list[str]:
+    """accuracy.png and latency.png (p50 bar, p90 whisker) per artifact."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    out_dir = Path(out_dir)
+    arts = report["artifacts"]
+    names = list(arts)
+    colours = ["#4c72b0" if arts[n]["dtype"] == "fp32" else "#dd8452" for n in names]
+    paths = []
+
+    fig, ax = plt.subplots(figsize=(7, 3.5))
+    acc = [arts[n]["accuracy"] for n in names]
+    ax.bar(names, acc, color=colours)
+    lo = min(acc)
+    ax.set_ylim(max(0.0, lo - 0.05), 1.0)
+    for i, v in enumerate(acc):
+        ax.text(i, v, f"{v:.4f}", ha="center", va="bottom", fontsize=8)
+    ax.set_ylabel("test accuracy")
+    ax.set_title(f"{report['model']} on {report['dataset']} ({report['num_test']} images)")
+    ax.tick_params(axis="x", rotation=30)
+    paths.append(_save(fig, out_dir / "accuracy.png"))
+
+    timed = [n for n in names if arts[n].get("latency_ms")]
+    if timed:
+        fig, ax = plt.subplots(figsize=(7, 3.5))
+        p50 = [arts[n]["latency_ms"]["p50"] for n in timed]
+        p90 = [arts[n]["latency_ms"]["p90"] for n in timed]
+        ax.bar(timed, p50, color=[colours[names.index(n)] for n in timed], label="p50")
+        ax.errorbar(timed, p50, yerr=[[0] * len(timed), [b - a for a, b in zip(p50, p90)]], fmt="none",
+                    ecolor="black", capsize=3, label="p90")
+        for i, v in enumerate(p50):
+            ax.text(i, v, f"{v:.3f}", ha="center", va="bottom", fontsize=8)
+        ax.set_ylabel("latency per image (ms)")
+        ax.set_title(f"single-image latency, {arts[timed[0]]['latency_ms']['threads']} thread(s)")
+        ax.tick_params(axis="x", rotation=30)
+        ax.legend()
+        paths.append(_save(fig, out_dir / "latency.png"))
+    return paths
+
+
+def _save(fig, path: Path) -> str:
+    import matplotlib.pyplot as plt
+
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=120)
+    plt.close(fig)
+    return str(path)
+
+
+def write_report(report: dict, out_dir: str | os.PathLike) -> dict:
+    """Write plots, report.json and report.md into `out_dir`; returns the report with plot paths."""
+    report = dict(report, plots=plot(report, out_dir))
+    write_json(Path(out_dir) / "report.json", report)
+    write_text(Path(out_dir) / "report.md", markdown(report))
+    return report

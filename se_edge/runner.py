@@ -1,0 +1,216 @@
+#!/usr/bin/env python3
+"""Run and time exported models with nothing but a runtime: numpy and a TFLite interpreter or the
+ExecuTorch runtime. No se_edge or torch import at module level, so this single file can be copied
+to a phone or a board and run there.
+
+    python runner.py model.tflite --inputs x.npy --outputs y.npy --runs 50 --warmup 10 --threads 1 --json stats.json
+
+TFLite loads with whichever interpreter exists (ai_edge_litert, then tflite_runtime, then
+tensorflow.lite); `.pte` needs the ExecuTorch runtime (`executorch.runtime`). Int8 I/O is quantised
+and dequantised here, so callers always pass and receive float32.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+
+import numpy as np
+
+RUNTIMES = {".tflite": "litert", ".pte": "executorch"}
+
+
+class RunnerError(Exception):
+    """The model cannot be loaded or run here: one line, naming the file and what is valid."""
+
+
+def _tflite_interpreter_class():
+    for module, attr in (("ai_edge_litert.interpreter", "Interpreter"),
+                         ("tflite_runtime.interpreter", "Interpreter"),
+                         ("tensorflow.lite", "Interpreter")):
+        try:
+            mod = __import__(module, fromlist=[attr])
+            return getattr(mod, attr), module.split(".")[0]
+        except ImportError:
+            continue
+    raise RunnerError("no TFLite interpreter here; install ai-edge-litert (or tflite-runtime)")
+
+
+class TFLiteModel:
+    runtime = "litert"
+
+    def __init__(self, path: str, threads: int = 1):
+        interpreter_class, self.interpreter_module = _tflite_interpreter_class()
+        try:
+            self.interpreter = interpreter_class(model_path=str(path), num_threads=threads)
+            self.interpreter.allocate_tensors()
+        except (ValueError, RuntimeError) as e:
+            raise RunnerError(f"cannot load {path} as a TFLite model: {str(e).splitlines()[0]}") from None
+        self.input = self.interpreter.get_input_details()[0]
+        self.output = self.interpreter.get_output_details()[0]
+        self.input_shape = tuple(int(d) for d in self.input["shape"])
+        self.dtype = "int8" if self.input["dtype"] == np.int8 else "fp32"
+
+    def _quantize(self, x: np.ndarray) -> np.ndarray:
+        dtype = self.input["dtype"]
+        if dtype in (np.int8, np.uint8):
+            scale, zero = self.input["quantization"]
+            info = np.iinfo(dtype)
+            return np.clip(np.round(x / scale) + zero, info.min, info.max).astype(dtype)
+        return x.astype(dtype)
+
+    def _dequantize(self, y: np.ndarray) -> np.ndarray:
+        if self.output["dtype"] in (np.int8, np.uint8):
+            scale, zero = self.output["quantization"]
+            return (y.astype(np.float32) - zero) * scale
+        return y.astype(np.float32)
+
+    def set_input(self, x1: np.ndarray) -> None:
+        self.interpreter.set_tensor(self.input["index"], self._quantize(x1))
+
+    def invoke(self) -> None:
+        self.interpreter.invoke()
+
+    def get_output(self) -> np.ndarray:
+        return self._dequantize(self.interpreter.get_tensor(self.output["index"]))
+
+    def __call__(self, x1: np.ndarray) -> np.ndarray:
+        self.set_input(x1)
+        self.invoke()
+        return self.get_output()
+
+
+class PteModel:
+    runtime = "executorch"
+
+    def __init__(self, path: str, threads: int = 1):
+        try:
+            import torch  # the ExecuTorch Python runtime takes torch tensors
+            from executorch.extension.pybindings import portable_lib
+            from executorch.runtime import Runtime
+        except ImportError:
+            raise RunnerError("no ExecuTorch runtime here; install executorch to run .pte files") from None
+        self._torch = torch
+        if hasattr(portable_lib, "_unsafe_reset_threadpool"):
+            portable_lib._unsafe_reset_threadpool(threads)
+        try:
+            self.program = Runtime.get().load_program(str(path))
+            self.method = self.program.load_method("forward")
+        except (RuntimeError, ValueError) as e:
+            raise RunnerError(f"cannot load {path} as an ExecuTorch program: {str(e).splitlines()[0]}") from None
+        meta = self.method.metadata.input_tensor_meta(0)
+        self.input_shape = tuple(int(d) for d in meta.sizes())
+        self.dtype = None  # a .pte takes float input whether or not its kernels are int8
+        self._x = None
+
+    def set_input(self, x1: np.ndarray) -> None:
+        self._x = [self._torch.from_numpy(np.ascontiguousarray(x1, dtype=np.float32))]
+
+    def invoke(self) -> None:
+        self._y = self.method.execute(self._x)
+
+    def get_output(self) -> np.ndarray:
+        return self._y[0].numpy().astype(np.float32)
+
+    def __call__(self, x1: np.ndarray) -> np.ndarray:
+        self.set_input(x1)
+        self.invoke()
+        return self.get_output()
+
+
+def open_model(path: str, threads: int = 1):
+    """A TFLiteModel or PteModel for `path`, chosen by its suffix."""
+    suffix = os.path.splitext(str(path))[1]
+    if suffix not in RUNTIMES:
+        raise RunnerError(f"cannot run {path}: unknown model type {suffix!r}; valid: .tflite, .pte")
+    if not os.path.isfile(path):
+        raise RunnerError(f"model not found: {path}")
+    return TFLiteModel(path, threads) if suffix == ".tflite" else PteModel(path, threads)
+
+
+def predict(model, x: np.ndarray) -> np.ndarray:
+    """Run each sample of `x` (N, ...) through a batch-1 model; returns (N, ...) float32 outputs."""
+    return np.concatenate([model(x[i:i + 1]) for i in range(len(x))])
+
+
+def summarize(times_ms: list[float]) -> dict:
+    """min/mean/std/p50/p90/p99 of timed runs, in milliseconds."""
+    t = np.asarray(times_ms, dtype=np.float64)
+    return {
+        "count": int(t.size),
+        "min": float(t.min()),
+        "mean": float(t.mean()),
+        "std": float(t.std()),
+        "p50": float(np.percentile(t, 50)),
+        "p90": float(np.percentile(t, 90)),
+        "p99": float(np.percentile(t, 99)),
+    }
+
+
+def time_once(model) -> float:
+    """Milliseconds for one inference on the input already set."""
+    start = time.perf_counter()
+    model.invoke()
+    return (time.perf_counter() - start) * 1e3
+
+
+def benchmark(path: str, x1: np.ndarray, warmup: int = 10, runs: int = 50, threads: int = 1) -> dict:
+    """Load time, first (cold) run, then `warmup` untimed and `runs` timed single-input runs."""
+    start = time.perf_counter()
+    model = open_model(path, threads)
+    load_ms = (time.perf_counter() - start) * 1e3
+    model.set_input(x1)
+    first_ms = time_once(model)
+    for _ in range(warmup):
+        model.invoke()
+    stats = summarize([time_once(model) for _ in range(runs)])
+    return {"load_ms": load_ms, "first_ms": first_ms, "warmup": warmup, "threads": threads,
+            "runtime": model.runtime, **stats, "peak_rss_mb": peak_rss_mb()}
+
+
+def peak_rss_mb() -> float | None:
+    try:
+        import resource
+    except ImportError:
+        return None
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return rss / (1024 * 1024) if sys.platform == "darwin" else rss / 1024
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description="Run and time a .tflite or .pte model (no torch needed for .tflite).")
+    p.add_argument("model", help="path to a .tflite or .pte file")
+    p.add_argument("--inputs", help=".npy of inputs (N, ...) float32; default: zeros of the model's input shape")
+    p.add_argument("--outputs", help="write the model's outputs for --inputs to this .npy")
+    p.add_argument("--runs", type=int, default=50, help="timed runs (default 50)")
+    p.add_argument("--warmup", type=int, default=10, help="untimed warm-up runs (default 10)")
+    p.add_argument("--threads", type=int, default=1, help="CPU threads (default 1)")
+    p.add_argument("--json", help="write statistics to this file (default: stdout)")
+    args = p.parse_args(argv)
+    try:
+        model = open_model(args.model, args.threads)
+        x = np.load(args.inputs, allow_pickle=False).astype(np.float32) if args.inputs else np.zeros(model.input_shape, np.float32)
+        if args.outputs:
+            np.save(args.outputs, predict(model, x))
+        stats = benchmark(args.model, x[:1], args.warmup, args.runs, args.threads)
+    except (RunnerError, OSError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    stats.update(model=os.path.basename(args.model), machine=platform.machine(), python=platform.python_version())
+    text = json.dumps(stats, indent=2)
+    if args.json:
+        tmp = args.json + ".tmp"
+        with open(tmp, "w") as f:
+            f.write(text + "\n")
+        os.replace(tmp, args.json)
+    else:
+        print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,56 @@
+"""Shared fixtures: one small end-to-end run on scikit-learn's digits, reused by many tests."""
+from __future__ import annotations
+
+import gzip
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+os.environ.setdefault("LITERT_TORCH_SHOW_PROGRESS", "n")
+
+
+def write_idx(directory: Path, prefix: str, images: np.ndarray, labels: np.ndarray, gz: bool = True) -> None:
+    """Write MNIST-format IDX files: magic 0x00000803 / 0x00000801, big-endian dims, uint8 data."""
+    directory.mkdir(parents=True, exist_ok=True)
+    suffix = ".gz" if gz else ""
+    opener = gzip.open if gz else open
+    images = np.asarray(images, dtype=np.uint8)
+    labels = np.asarray(labels, dtype=np.uint8)
+    with opener(directory / f"{prefix}-images-idx3-ubyte{suffix}", "wb") as f:
+        f.write(b"\x00\x00\x08\x03" + b"".join(int(d).to_bytes(4, "big") for d in images.shape) + images.tobytes())
+    with opener(directory / f"{prefix}-labels-idx1-ubyte{suffix}", "wb") as f:
+        f.write(b"\x00\x00\x08\x01" + len(labels).to_bytes(4, "big") + labels.tobytes())
+
+
+def digits_as_mnist(n: int | None = None, start: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """scikit-learn's digits as 28x28 uint8 MNIST-like images (white digit on black)."""
+    import torch
+    import torch.nn.functional as F
+    from sklearn.datasets import load_digits
+
+    d = load_digits()
+    x = torch.from_numpy(d.images[start:start + n if n else None].astype(np.float32) / 16.0)[:, None]
+    x = F.interpolate(x, size=(20, 20), mode="bilinear", antialias=True, align_corners=False)
+    x = F.pad(x, (4, 4, 4, 4))  # MNIST centres 20x20 digits in 28x28
+    return (x[:, 0].clamp(0, 1).numpy() * 255).round().astype(np.uint8), d.target[start:start + n if n else None]
+
+
+@pytest.fixture(scope="session")
+def idx_dir(tmp_path_factory) -> Path:
+    """An MNIST-style directory (one set) that no run has trained on: digits 1500.. as 28x28."""
+    path = tmp_path_factory.mktemp("mnist_like")
+    x, y = digits_as_mnist(start=1500)
+    write_idx(path, "t10k", x, y)
+    return path
+
+
+@pytest.fixture(scope="session")
+def demo_run(tmp_path_factory):
+    """A short but real run: float training, QAT, export, parity, latency, report."""
+    from se_edge.pipeline import RunConfig, run_all
+
+    out = tmp_path_factory.mktemp("runs") / "digits"
+    report = run_all(RunConfig(out=str(out), epochs=12, qat_epochs=2, runs=5, warmup=2, progress=False))
+    return out, report

@@ -1,0 +1,94 @@
+"""The CLI: thin over the API; bad input is one line on stderr and exit code 2."""
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+
+import pytest
+
+
+def se_edge(*args, env=None, timeout=600):
+    return subprocess.run([sys.executable, "-m", "se_edge.cli", *map(str, args)], capture_output=True, text=True,
+                          timeout=timeout, env={**os.environ, **(env or {})})
+
+
+def assert_one_line_error(proc, *fragments):
+    assert proc.returncode == 2, (proc.returncode, proc.stderr[-2000:])
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, f"expected one line on stderr, got:\n{proc.stderr}"
+    assert "Traceback" not in proc.stderr
+    for fragment in fragments:
+        assert fragment in lines[0], (fragment, lines[0])
+
+
+def test_help_is_fast_and_lists_subcommands():
+    start = time.perf_counter()
+    proc = se_edge("--help")
+    assert proc.returncode == 0
+    for cmd in ("run", "train", "quantize", "export", "parity", "bench"):
+        assert cmd in proc.stdout
+        assert se_edge(cmd, "--help").returncode == 0
+    probe = subprocess.run([sys.executable, "-c", "import sys, se_edge.cli; se_edge.cli.build_parser(); "
+                            "print(any(m.split('.')[0] in ('torch', 'executorch', 'litert_torch') for m in sys.modules))"],
+                           capture_output=True, text=True)
+    assert probe.stdout.strip() == "False", "the CLI must not import torch/executorch/litert_torch to parse arguments"
+
+
+def test_unknown_model(tmp_path):
+    assert_one_line_error(se_edge("run", "--model", "resnet9000", "--out", tmp_path / "r"), "unknown model 'resnet9000'",
+                          "valid: se_cnn")
+
+
+def test_unknown_dataset(tmp_path):
+    assert_one_line_error(se_edge("train", "--data", "imagenet", "--out", tmp_path / "r"), "unknown dataset 'imagenet'",
+                          "digits")
+
+
+def test_missing_and_malformed_idx_directory(tmp_path):
+    assert_one_line_error(se_edge("train", "--data", tmp_path / "missing", "--out", tmp_path / "r"), "no such directory")
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "train-images-idx3-ubyte").write_bytes(b"\x00\x00\x08\x03\x00\x00\x00\x05")
+    (bad / "train-labels-idx1-ubyte").write_bytes(b"\x00\x00\x08\x01\x00\x00\x00\x05abcde")
+    assert_one_line_error(se_edge("train", "--data", bad, "--out", tmp_path / "r"), "malformed IDX file")
+
+
+def test_missing_run_directory(tmp_path):
+    assert_one_line_error(se_edge("parity", "--run", tmp_path / "nothing"), "run directory not found")
+
+
+def test_corrupt_artifacts_give_one_line(demo_run, tmp_path):
+    out, _ = demo_run
+    copy = tmp_path / "run"
+    shutil.copytree(out, copy)
+    (copy / "model_int8.pte").write_bytes(b"garbage" * 10)
+    assert_one_line_error(se_edge("parity", "--run", copy), "model_int8.pte", "ExecuTorch")
+    (copy / "model_int8.pte").unlink()
+    (copy / "float.pt").write_bytes(b"PK\x03\x04 truncated")
+    assert_one_line_error(se_edge("parity", "--run", copy), "cannot load checkpoint", "float.pt")
+
+
+def test_debug_shows_traceback(tmp_path):
+    proc = se_edge("parity", "--run", tmp_path / "nothing", env={"SE_EDGE_DEBUG": "1"})
+    assert proc.returncode != 0 and "Traceback" in proc.stderr
+
+
+def test_parity_json_on_unseen_data(demo_run, idx_dir, tmp_path):
+    out, _ = demo_run
+    proc = se_edge("--quiet", "parity", "--run", out, "--data", idx_dir, "--json", tmp_path / "p.json")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    result = json.loads((tmp_path / "p.json").read_text())
+    assert result["num_test"] == 297
+    assert result["artifacts"]["tflite_int8"]["runtime"] == "litert"
+    assert "tflite_int8" in proc.stdout
+
+
+def test_bench_json(demo_run, tmp_path):
+    out, _ = demo_run
+    proc = se_edge("--quiet", "bench", "--run", out, "--runs", "5", "--warmup", "1", "--json", tmp_path / "b.json")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    lat = json.loads((tmp_path / "b.json").read_text())["artifacts"]
+    assert set(lat) >= {"tflite_int8", "executorch_int8"}
+    assert all(v["latency_ms"]["count"] == 5 and v["latency_ms"]["p50"] > 0 for v in lat.values())

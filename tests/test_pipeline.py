@@ -1,0 +1,84 @@
+"""End to end on digits: every exported file, run in its own runtime, agrees with its reference."""
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from se_edge.artifacts import ARTIFACTS, RunDir, open_artifact
+from se_edge.parity import run_parity
+from se_edge.report import REQUIRED_ARTIFACT_KEYS
+
+EXPECTED = {"float", "reference_int8", "tflite_fp32", "tflite_int8", "executorch_fp32", "executorch_int8"}
+
+
+def test_report_has_the_stable_shape(demo_run):
+    out, report = demo_run
+    on_disk = json.loads((out / "report.json").read_text())
+    assert on_disk["artifacts"].keys() == report["artifacts"].keys() == EXPECTED
+    for key in ("model", "dataset", "num_test", "device"):
+        assert key in on_disk
+    assert on_disk["num_test"] == 360
+    for name, a in on_disk["artifacts"].items():
+        missing = [k for k in REQUIRED_ARTIFACT_KEYS if k not in a]
+        assert not missing, f"{name} lacks {missing}"
+        assert a["runtime"] == ARTIFACTS[name].runtime and a["dtype"] == ARTIFACTS[name].dtype
+        assert 0.0 <= a["accuracy"] <= 1.0 and 0.0 <= a["agreement_with_reference"] <= 1.0
+        assert 0 < a["latency_ms"]["p50"] <= a["latency_ms"]["p90"] and a["latency_ms"]["threads"] == 1
+    for f in ("report.md", "accuracy.png", "latency.png", "model_fp32.tflite", "model_int8.tflite",
+              "model_fp32.pte", "model_int8.pte"):
+        assert (out / f).stat().st_size > 0, f
+    assert not list(out.glob("*.tmp")), "temp files left behind"
+
+
+def test_exported_files_agree_with_their_reference(demo_run):
+    _, report = demo_run
+    a = report["artifacts"]
+    assert a["float"]["accuracy"] >= 0.95, "a short run on digits still learns"
+    for name in ("tflite_fp32", "executorch_fp32"):
+        assert a[name]["agreement_with_reference"] == 1.0 and a[name]["max_abs_diff"] < 1e-3, (name, a[name])
+    for name in ("tflite_int8", "executorch_int8"):
+        assert a[name]["agreement_with_reference"] >= 0.99, (name, a[name])
+        assert abs(a[name]["accuracy"] - a["float"]["accuracy"]) <= 0.02, (name, a[name])
+
+
+def test_int8_files_are_pure(demo_run):
+    _, report = demo_run
+    a = report["artifacts"]
+    assert a["tflite_int8"]["graph"]["float_islands"] == 0, a["tflite_int8"]["graph"]
+    assert a["executorch_int8"]["graph"]["partitions"] == 1
+    assert a["executorch_int8"]["graph"]["non_delegated_ops"] == 0, a["executorch_int8"]["graph"]
+    assert a["executorch_fp32"]["graph"]["non_delegated_ops"] == 0
+
+
+def test_int8_tflite_matches_reference_within_one_output_step(demo_run):
+    """Logits of the int8 TFLite file vs the PyTorch int8 reference: at most one quantisation step."""
+    out, _ = demo_run
+    run = RunDir(out)
+    tfl = open_artifact(run, "tflite_int8")
+    ref = open_artifact(run, "reference_int8")
+    x = np.random.default_rng(0).standard_normal((20, 1, 32, 32)).astype(np.float32)
+    scale = tfl.output["quantization"][0]
+    diff = max(np.abs(tfl(x[i:i + 1]) - ref(x[i:i + 1])).max() for i in range(len(x)))
+    assert diff <= scale * 1.01, f"max diff {diff} > one output LSB {scale}"
+
+
+def test_parity_on_unseen_idx_directory(demo_run, idx_dir):
+    out, _ = demo_run
+    result = run_parity(RunDir(out), str(idx_dir), progress=False)
+    assert result["num_test"] == 297 and result["dataset"] == idx_dir.name
+    assert result["artifacts"].keys() == EXPECTED
+    for name in ("tflite_int8", "executorch_int8"):
+        assert result["artifacts"][name]["agreement_with_reference"] >= 0.98
+
+
+def test_corrupt_artifact_is_a_one_line_error(demo_run, tmp_path):
+    from se_edge.errors import SeEdgeError
+
+    out, _ = demo_run
+    copy = tmp_path / "run"
+    shutil.copytree(out, copy)
+    data = (copy / "model_int8.tflite").read_bytes()
+    (copy / "model_int8.tflite").write_bytes(data[: len(data) // 3])
+    with pytest.raises(SeEdgeError, match="cannot load .*model_int8.tflite as a TFLite model"):
+        open_artifact(RunDir(copy), "tflite_int8")

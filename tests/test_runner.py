@@ -1,0 +1,47 @@
+"""The torch-free runner: loads files in their runtimes, quantises int8 I/O, and times runs."""
+import json
+import subprocess
+import sys
+
+import numpy as np
+
+from se_edge import runner
+
+
+def test_runner_module_imports_no_torch():
+    path = runner.__file__
+    probe = subprocess.run([sys.executable, "-c", f"import importlib.util, sys; s=importlib.util.spec_from_file_location('r', {path!r}); "
+                            "m=importlib.util.module_from_spec(s); s.loader.exec_module(m); "
+                            "print('torch' in sys.modules, 'se_edge' in sys.modules)"], capture_output=True, text=True)
+    assert probe.stdout.split() == ["False", "False"], probe.stderr
+
+
+def test_summarize_percentiles():
+    s = runner.summarize(list(range(1, 101)))
+    assert s["count"] == 100 and s["min"] == 1 and s["p50"] == 50.5 and abs(s["p90"] - 90.1) < 1e-9
+
+
+def test_runner_cli_outputs_and_stats(demo_run, tmp_path):
+    out, _ = demo_run
+    x = np.random.default_rng(0).standard_normal((3, 1, 32, 32)).astype(np.float32)
+    np.save(tmp_path / "x.npy", x)
+    proc = subprocess.run([sys.executable, runner.__file__, str(out / "model_int8.tflite"), "--inputs", str(tmp_path / "x.npy"),
+                           "--outputs", str(tmp_path / "y.npy"), "--runs", "7", "--warmup", "2",
+                           "--json", str(tmp_path / "s.json")], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    y = np.load(tmp_path / "y.npy")
+    assert y.shape == (3, 10) and np.isfinite(y).all()
+    model = runner.open_model(str(out / "model_int8.tflite"))
+    np.testing.assert_array_equal(y, runner.predict(model, x))
+    stats = json.loads((tmp_path / "s.json").read_text())
+    assert stats["count"] == 7 and stats["threads"] == 1 and stats["runtime"] == "litert"
+    assert stats["min"] <= stats["p50"] <= stats["p90"] <= stats["p99"] and stats["load_ms"] > 0
+
+
+def test_runner_cli_bad_model_is_exit_2(tmp_path):
+    bad = tmp_path / "m.tflite"
+    bad.write_bytes(b"\x00" * 64)
+    proc = subprocess.run([sys.executable, runner.__file__, str(bad)], capture_output=True, text=True)
+    assert proc.returncode == 2 and "cannot load" in proc.stderr and "Traceback" not in proc.stderr
+    proc = subprocess.run([sys.executable, runner.__file__, str(tmp_path / "m.onnx")], capture_output=True, text=True)
+    assert proc.returncode == 2 and "valid: .tflite, .pte" in proc.stderr
