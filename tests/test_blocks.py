@@ -25,8 +25,9 @@ def test_hw_gate_equals_hardsigmoid_se_in_float():
         assert (z < -3).any() and (z > 3).any() and ((z > -3) & (z < 3)).any(), "test must cover all three regimes"
         torch.testing.assert_close(hs(x), expected, atol=1e-6, rtol=0)
         torch.testing.assert_close(hw(x), expected, atol=1e-5, rtol=0)
-    # the +3 lives in the bias, not in the graph
-    torch.testing.assert_close(hw.fc2.bias, hs.fc2.bias + 3)
+    # the +3 and the /6 live in fc2's parameters, not in the graph
+    torch.testing.assert_close(hw.fc2.bias, (hs.fc2.bias + 3) / 6)
+    torch.testing.assert_close(hw.fc2.weight, hs.fc2.weight / 6)
 
 
 def test_hw_gate_default_init_matches_hard_sigmoid_init():

@@ -17,8 +17,15 @@ def list_models() -> list[str]:
     return sorted(_MODELS)
 
 
+# Options for which None is a value, not "unset": se=None builds the network without SE.
+_NONE_IS_A_VALUE = {"se"}
+
+
 def create_model(name: str, **kwargs) -> nn.Module:
-    """Build a registered model. Options left as None are dropped, so the model's defaults hold."""
+    """Build a registered model. Options left as None are dropped, so the model's defaults hold,
+    except `se`, where None (or "none") means the same network without SE blocks."""
     if name not in _MODELS:
         raise ValueError(f"unknown model {name!r}; valid: {', '.join(list_models())}")
-    return _MODELS[name](**{k: v for k, v in kwargs.items() if v is not None})
+    if kwargs.get("se") == "none":
+        kwargs["se"] = None
+    return _MODELS[name](**{k: v for k, v in kwargs.items() if v is not None or k in _NONE_IS_A_VALUE})

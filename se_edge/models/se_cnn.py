@@ -16,9 +16,13 @@ class SeCnn(nn.Module):
         widths: tuple[int, ...] = (32, 64, 128),
         stem_width: int = 16,
         se: str | None = "hw",
+        se_squeeze: str = "avg",
+        stem: str = "small",
         drop_rate: float = 0.1,
     ):
         super().__init__()
+        if stem != "small":
+            raise ValueError(f"se_cnn is built for 28-32 px inputs; valid stem: 'small', got {stem!r}")
         self.stem = ConvBnAct(in_chans, stem_width)
         stages, prev = [], stem_width
         for i, width in enumerate(widths):
@@ -26,7 +30,7 @@ class SeCnn(nn.Module):
             if i < len(widths) - 1:
                 layers.append(ConvBnAct(width, width))
             if se is not None:
-                layers.append(SqueezeExcite(width, gate=se))
+                layers.append(SqueezeExcite(width, gate=se, squeeze=se_squeeze))
             stages.append(nn.Sequential(*layers))
             prev = width
         self.stages = nn.Sequential(*stages)
