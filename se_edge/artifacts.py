@@ -3,8 +3,11 @@
     runs/<name>/
       run.json             model, dataset, preprocessing, split and training settings
       float.pt             float weights (state dict; loaded with weights_only=True)
-      qat.pt               QAT checkpoint (state dict of the prepared PT2E graph)
+      qat.pt               QAT result (state dict of the prepared PT2E graph)
+      ptq.pt               PTQ baseline (state dict of the calibrated PT2E graph)
+      float.ckpt qat.ckpt  per-epoch training checkpoints, for --resume
       model_fp32.tflite    model_int8.tflite    model_fp32.pte    model_int8.pte
+      model_int8_ptq.tflite  model_int8_ptq.pte
       report.json  report.md  accuracy.png  latency.png
 """
 from __future__ import annotations
@@ -35,7 +38,11 @@ ARTIFACTS = {a.name: a for a in (
     Artifact("tflite_int8", "model_int8.tflite", "litert", "int8", "reference_int8"),
     Artifact("executorch_fp32", "model_fp32.pte", "executorch", "fp32", "float"),
     Artifact("executorch_int8", "model_int8.pte", "executorch", "int8", "reference_int8"),
+    Artifact("reference_int8_ptq", "ptq.pt", "pytorch", "int8", "float"),
+    Artifact("tflite_int8_ptq", "model_int8_ptq.tflite", "litert", "int8", "reference_int8_ptq"),
+    Artifact("executorch_int8_ptq", "model_int8_ptq.pte", "executorch", "int8", "reference_int8_ptq"),
 )}
+REQUIRED = ("float", "reference_int8")  # every run has these; the others when their stage ran
 EXPORTED = [a for a in ARTIFACTS.values() if a.runtime != "pytorch"]
 
 
@@ -95,13 +102,20 @@ class RunDir:
         model.load_state_dict(_load_state(self.require("float")))
         return model.eval()
 
-    def load_prepared(self):
+    def load_prepared(self, kind: str = "qat"):
+        """The prepared PT2E graph of the QAT result (`qat`) or of the PTQ baseline (`ptq`)."""
         from se_edge.quantize import load_prepared
 
-        return load_prepared(self.load_float(), _load_state(self.require("reference_int8")), self.sample_input())
+        name = "reference_int8" if kind == "qat" else "reference_int8_ptq"
+        return load_prepared(self.load_float(), _load_state(self.require(name)), self.sample_input(), kind)
+
+    def present(self) -> list[str]:
+        """The artifacts this run has (the required ones always: missing ones raise when opened)."""
+        return [n for n in ARTIFACTS if n in REQUIRED or self.artifact_path(n).is_file()]
 
 
-_MADE_BY = {"float": "se-edge train", "reference_int8": "se-edge quantize"} | {a.name: "se-edge export" for a in EXPORTED}
+_MADE_BY = ({"float": "se-edge train", "reference_int8": "se-edge quantize", "reference_int8_ptq": "se-edge quantize --ptq"}
+            | {a.name: "se-edge export" for a in EXPORTED})
 
 
 def _load_state(path: Path) -> dict:
@@ -151,10 +165,11 @@ def open_artifact(run: RunDir, name: str, threads: int = 1):
 
     if name == "float":
         return TorchModel(run.load_float())
-    if name == "reference_int8":
+    if name in ("reference_int8", "reference_int8_ptq"):
         from se_edge.quantize import convert
 
-        return TorchModel(convert(run.load_prepared(), "executorch"), set_eval=lambda m: None)
+        kind = "qat" if name == "reference_int8" else "ptq"
+        return TorchModel(convert(run.load_prepared(kind), "executorch"), set_eval=lambda m: None)
     from se_edge.quiet import captured_output
 
     path = run.require(name)

@@ -38,7 +38,7 @@ def measure_latency(models: dict, x1: np.ndarray, warmup: int = 10, runs: int = 
 
 
 def run_latency(run: RunDir, warmup: int = 10, runs: int = 50, threads: int = 1, progress: bool = True) -> dict:
-    names = [n for n in ARTIFACTS if n in ("float", "reference_int8") or run.artifact_path(n).is_file()]
+    names = run.present()
     models = {n: open_artifact(run, n, threads) for n in names}
     x1 = run.sample_input().numpy()
     return measure_latency(models, x1, warmup, runs, threads, progress)

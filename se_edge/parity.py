@@ -49,7 +49,7 @@ def run_parity(run: RunDir, data: str | None = None, threads: int = 1, progress:
     split = cfg["split"]
     dataset, images = load_eval_set(data or cfg["dataset"], prep, run_spec=cfg["dataset"], seed=split["seed"],
                                     test_fraction=split["test_fraction"])
-    names = [n for n in ARTIFACTS if n in ("float", "reference_int8") or run.artifact_path(n).is_file()]
+    names = run.present()
     models = {n: open_artifact(run, n, threads) for n in names}
     metrics = evaluate_models(models, images, progress)
     artifacts = {}

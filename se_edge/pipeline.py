@@ -25,11 +25,17 @@ class RunConfig:
     data: str = "digits"
     out: str | None = None  # default: runs/<model>-<dataset name>
     size: int = 32
-    in_chans: int = 1
-    se: str | None = None  # SE gate; None keeps the model's default
+    in_chans: int | None = None  # None: the dataset's own (1 greyscale, 3 RGB)
+    se: str | None = None  # SE gate ("none": no SE); None keeps the model's default
+    se_squeeze: str | None = None  # SE squeeze form; None keeps the model's default
+    stem: str | None = None  # "small" (28-32 px) or "imagenet"; None keeps the model's default
     seed: int = 0
     epochs: int = 30
     qat_epochs: int = 4
+    qat_lr: float | None = None  # None: QatConfig's default
+    freeze_bn_after: int | None = 2
+    freeze_observers_after: int | None = 3
+    ptq: bool = True  # also make the PTQ baseline, so the report shows float vs PTQ vs QAT
     batch_size: int = 64
     lr: float = 3e-3
     device: str = "auto"
@@ -60,97 +66,148 @@ def _splits_for(run: RunDir):
                        prep=Preprocessing.from_dict(cfg["preprocessing"]))
 
 
-def train_stage(cfg: RunConfig) -> RunDir:
-    """Float training: writes run.json and float.pt."""
+def _model_kwargs(cfg: RunConfig, num_classes: int, in_chans: int) -> dict:
+    kwargs = {"num_classes": num_classes, "in_chans": in_chans,
+              "stem": cfg.stem or ("small" if cfg.size <= 64 else "imagenet")}
+    for key in ("se", "se_squeeze"):
+        if getattr(cfg, key) is not None:
+            kwargs[key] = getattr(cfg, key)
+    return kwargs
+
+
+def _save_state(path, module) -> None:
     import torch
 
-    from se_edge.data import load_splits
     from se_edge.io import atomic_path
+
+    with atomic_path(path) as tmp:
+        torch.save(module.state_dict(), tmp)
+
+
+def _test_accuracy(model, splits, **predict_kwargs) -> float:
+    from se_edge.train import predict
+
+    return float((predict(model, splits.test.x, **predict_kwargs).argmax(1) == splits.test.y).mean())
+
+
+def train_stage(cfg: RunConfig, resume: bool = False) -> RunDir:
+    """Float training: writes run.json (first, so an interrupted run can resume) and float.pt."""
+    from se_edge import distributed
+    from se_edge.data import load_splits
     from se_edge.models import create_model
-    from se_edge.train import TrainConfig, fit, predict, resolve_device, seed_everything
+    from se_edge.train import TrainConfig, fit, resolve_device, seed_everything
 
     device = resolve_device(cfg.device)
     splits = load_splits(cfg.data, size=cfg.size, in_chans=cfg.in_chans, seed=cfg.seed,
                          val_fraction=cfg.val_fraction, test_fraction=cfg.test_fraction)
-    model_kwargs = {"num_classes": splits.num_classes, "in_chans": cfg.in_chans}
-    if cfg.se is not None:
-        model_kwargs["se"] = cfg.se
+    model_kwargs = _model_kwargs(cfg, splits.num_classes, splits.preprocessing.in_chans)
     try:
         model = create_model(cfg.model, **model_kwargs)
     except ValueError as e:
         raise SeEdgeError(str(e)) from None
     run = RunDir(cfg.out or default_out(cfg.model, cfg.data))
-    run.path.mkdir(parents=True, exist_ok=True)
+    main = distributed.is_main()
+    tcfg = TrainConfig(epochs=cfg.epochs, batch_size=cfg.batch_size, lr=cfg.lr, seed=cfg.seed, device=str(device),
+                       progress=cfg.progress and main, flip=splits.preprocessing.in_chans == 3)
+    dataset = cfg.data if cfg.data == "digits" else str(Path(cfg.data).resolve())
+    if main:
+        run.path.mkdir(parents=True, exist_ok=True)
+        run.save_config({
+            "model": cfg.model, "model_kwargs": model_kwargs, "dataset": dataset, "dataset_name": splits.name,
+            "num_classes": splits.num_classes, "preprocessing": splits.preprocessing.to_dict(),
+            "split": {"seed": cfg.seed, "val_fraction": cfg.val_fraction, "test_fraction": cfg.test_fraction,
+                      "num_train": len(splits.train), "num_val": len(splits.val), "num_test": len(splits.test)},
+            "device": str(device), "world_size": distributed.world_size(),
+            "float_training": {k: v for k, v in dataclasses.asdict(tcfg).items() if k != "progress"},
+        })
     _log(f"float training {cfg.model} on {splits.name}: {len(splits.train)} train / {len(splits.val)} val / "
-         f"{len(splits.test)} test images, device {device}", cfg.progress)
+         f"{len(splits.test)} test images, device {device} x {distributed.world_size()}", cfg.progress and main)
     seed_everything(cfg.seed)
     start = time.perf_counter()
-    tcfg = TrainConfig(epochs=cfg.epochs, batch_size=cfg.batch_size, lr=cfg.lr, seed=cfg.seed, device=str(device),
-                       progress=cfg.progress)
-    history = fit(model, splits.train, splits.val, tcfg, desc="float")
+    history = fit(model, splits.train, splits.val, tcfg, desc="float", checkpoint=run / "float.ckpt", resume=resume)
     model.to("cpu")
-    test_acc = float((predict(model, splits.test.x).argmax(1) == splits.test.y).mean())
-    with atomic_path(run.artifact_path("float")) as tmp:
-        torch.save(model.state_dict(), tmp)
-    run.save_config({
-        "model": cfg.model, "model_kwargs": model_kwargs, "dataset": cfg.data, "dataset_name": splits.name,
-        "num_classes": splits.num_classes, "preprocessing": splits.preprocessing.to_dict(),
-        "split": {"seed": cfg.seed, "val_fraction": cfg.val_fraction, "test_fraction": cfg.test_fraction,
-                  "num_train": len(splits.train), "num_val": len(splits.val), "num_test": len(splits.test)},
-        "device": str(device),
-        "float_training": {**{k: v for k, v in dataclasses.asdict(tcfg).items() if k != "progress"},
-                           "history": history, "test_accuracy": test_acc,
-                           "seconds": time.perf_counter() - start},
-    })
-    _log(f"float test accuracy {test_acc:.4f}", cfg.progress)
+    if main:
+        test_acc = _test_accuracy(model, splits)
+        _save_state(run.artifact_path("float"), model)
+        run.update_config(float_training={**run.config()["float_training"], "history": history,
+                                          "test_accuracy": test_acc, "seconds": time.perf_counter() - start})
+        _log(f"float test accuracy {test_acc:.4f}", cfg.progress)
+    distributed.barrier()
     return run
 
 
-def quantize_stage(run: RunDir, epochs: int = 4, device: str = "auto", progress: bool = True, **qat_options) -> dict:
-    """PT2E QAT fine-tune from float.pt: writes qat.pt; returns the fake-quant test accuracy."""
-    import torch
+def ptq_stage(run: RunDir, calibration_images: int = 1024, progress: bool = True) -> dict:
+    """The PTQ baseline: observers calibrated on training images, no training; writes ptq.pt."""
+    from se_edge.quantize import calibrate, prepare_ptq
+    from se_edge.quantize.qat import set_eval
 
-    from se_edge.io import atomic_path
+    splits = _splits_for(run)
+    start = time.perf_counter()
+    prepared = prepare_ptq(run.load_float(), run.sample_input())
+    calibrate(prepared, splits.train.x, max_images=calibration_images)
+    set_eval(prepared)
+    acc = _test_accuracy(prepared, splits, set_eval=set_eval)
+    _save_state(run.artifact_path("reference_int8_ptq"), prepared)
+    result = {"calibration_images": min(calibration_images, len(splits.train)), "int8_reference_test_accuracy": acc,
+              "seconds": time.perf_counter() - start}
+    run.update_config(ptq=result)
+    _log(f"PTQ baseline ({result['calibration_images']} calibration images): int8 reference test accuracy {acc:.4f}",
+         progress)
+    return result
+
+
+def quantize_stage(run: RunDir, epochs: int = 4, device: str = "auto", progress: bool = True, resume: bool = False,
+                   **qat_options) -> dict | None:
+    """PT2E QAT fine-tune from float.pt: writes qat.pt; returns the fake-quant test accuracy (rank 0)."""
+    from se_edge import distributed
     from se_edge.quantize import QatConfig, prepare_qat, qat_finetune
     from se_edge.quantize.qat import set_eval
-    from se_edge.train import predict, resolve_device, seed_everything
+    from se_edge.train import resolve_device, seed_everything
 
     cfg = run.config()
     splits = _splits_for(run)
     dev = resolve_device(device)
-    qcfg = QatConfig(epochs=epochs, seed=cfg["split"]["seed"], device=str(dev), progress=progress, **qat_options)
+    main = distributed.is_main()
+    qcfg = QatConfig(epochs=epochs, seed=cfg["split"]["seed"], device=str(dev), progress=progress and main,
+                     **{k: v for k, v in qat_options.items() if v is not None})
     seed_everything(qcfg.seed)
-    _log(f"QAT fine-tune ({epochs} epochs, symmetric int8, per-channel weights), device {dev}", progress)
+    _log(f"QAT fine-tune ({epochs} epochs, symmetric int8, per-channel weights; batch-norm frozen after "
+         f"{qcfg.freeze_bn_after}, observers after {qcfg.freeze_observers_after}), device {dev} x "
+         f"{distributed.world_size()}", progress and main)
     start = time.perf_counter()
     prepared = prepare_qat(run.load_float(), run.sample_input())
-    history = qat_finetune(prepared, splits.train, splits.val, qcfg)
+    history = qat_finetune(prepared, splits.train, splits.val, qcfg, checkpoint=run / "qat.ckpt", resume=resume)
     prepared.to("cpu")
-    test_acc = float((predict(prepared, splits.test.x, set_eval=set_eval).argmax(1) == splits.test.y).mean())
-    with atomic_path(run.artifact_path("reference_int8")) as tmp:
-        torch.save(prepared.state_dict(), tmp)
-    result = {**{k: v for k, v in dataclasses.asdict(qcfg).items() if k != "progress"}, "history": history,
-              "fake_quant_test_accuracy": test_acc, "seconds": time.perf_counter() - start}
-    run.update_config(qat=result)
-    _log(f"QAT fake-quant test accuracy {test_acc:.4f}", progress)
+    result = None
+    if main:
+        test_acc = _test_accuracy(prepared, splits, set_eval=set_eval)
+        _save_state(run.artifact_path("reference_int8"), prepared)
+        result = {**{k: v for k, v in dataclasses.asdict(qcfg).items() if k != "progress"}, "history": history,
+                  "fake_quant_test_accuracy": test_acc, "seconds": time.perf_counter() - start,
+                  "world_size": distributed.world_size()}
+        run.update_config(qat=result)
+        _log(f"QAT fake-quant test accuracy {test_acc:.4f}", progress)
+    distributed.barrier()
     return result
 
 
 def export_stage(run: RunDir, progress: bool = True) -> dict[str, str]:
-    """Export float and int8 to .tflite and .pte; returns {artifact: path}."""
+    """Export float and int8 (QAT, and the PTQ baseline if present) to .tflite and .pte; returns {artifact: path}."""
     from tqdm.auto import tqdm
 
     from se_edge.export import export_pte, export_tflite
     from se_edge.quantize import convert
 
     float_model = run.load_float()
-    prepared = run.load_prepared()
     sample = run.sample_input()
-    jobs = {
-        "tflite_fp32": lambda p: export_tflite(float_model, sample, p, quantized=False),
-        "tflite_int8": lambda p: export_tflite(convert(prepared, "litert"), sample, p, quantized=True),
-        "executorch_fp32": lambda p: export_pte(float_model, sample, p),
-        "executorch_int8": lambda p: export_pte(convert(prepared, "executorch"), sample, p),
-    }
+    jobs = {"tflite_fp32": lambda p: export_tflite(float_model, sample, p, quantized=False),
+            "executorch_fp32": lambda p: export_pte(float_model, sample, p)}
+    for kind, suffix in (("qat", ""), ("ptq", "_ptq")):
+        if kind == "ptq" and not run.artifact_path("reference_int8_ptq").is_file():
+            continue
+        prepared = run.load_prepared(kind)
+        jobs[f"tflite_int8{suffix}"] = lambda p, g=prepared: export_tflite(convert(g, "litert"), sample, p, quantized=True)
+        jobs[f"executorch_int8{suffix}"] = lambda p, g=prepared: export_pte(convert(g, "executorch"), sample, p)
     paths = {}
     for name in (bar := tqdm(jobs, desc="export", unit="file", disable=not progress)):
         bar.set_postfix_str(name)
@@ -197,8 +254,12 @@ def _versions() -> dict:
     return out
 
 
-def run_all(cfg: RunConfig) -> dict:
-    """train -> quantize -> export -> parity -> latency -> report; returns the report."""
+def run_all(cfg: RunConfig) -> dict | None:
+    """train -> PTQ baseline -> QAT -> export -> parity -> latency -> report; returns the report.
+
+    Under torchrun every rank trains; only rank 0 exports, evaluates and reports (others return None).
+    """
+    from se_edge import distributed
     from se_edge.bench import run_latency
     from se_edge.parity import run_parity
 
@@ -212,8 +273,14 @@ def run_all(cfg: RunConfig) -> dict:
     t = time.perf_counter()
     run = train_stage(cfg)
     t = lap("train", t)
-    quantize_stage(run, epochs=cfg.qat_epochs, device=cfg.device, progress=cfg.progress)
+    if cfg.ptq and distributed.is_main():
+        ptq_stage(run, progress=cfg.progress)
+        t = lap("ptq", t)
+    quantize_stage(run, epochs=cfg.qat_epochs, device=cfg.device, progress=cfg.progress, lr=cfg.qat_lr,
+                   freeze_bn_after=cfg.freeze_bn_after, freeze_observers_after=cfg.freeze_observers_after)
     t = lap("qat", t)
+    if not distributed.is_main():
+        return None
     export_stage(run, cfg.progress)
     t = lap("export", t)
     parity = run_parity(run, threads=cfg.threads, progress=cfg.progress)

@@ -67,3 +67,41 @@ def is_pure(result: dict) -> bool:
     if "npu" in result:
         ok &= result["npu"]["cpu_ops"] == 0
     return bool(ok)
+
+
+def zoo_purity(models: list[str] | None = None, size: int = 32, out_dir: str | os.PathLike = "runs/zoo-purity",
+               progress: bool = True) -> dict:
+    """Every registered model with the hw gate (small stem, `size` px): purity on both runtimes and the
+    NPU; beside it, the same model with F.hardsigmoid's gate on the NPU. Written as JSON + Markdown."""
+    from tqdm.auto import tqdm
+
+    from se_edge.io import write_json, write_text
+    from se_edge.models import create_model, list_models
+
+    out_dir = Path(out_dir)
+    rows = {}
+    for name in tqdm(models or list_models(), desc="zoo purity", unit="model", disable=not progress):
+        row = {}
+        for gate, backends in (("hw", ("litert", "executorch")), ("hard_sigmoid", ("litert",))):
+            torch.manual_seed(0)
+            model = create_model(name, num_classes=10, in_chans=1, stem="small", se=gate)
+            row[gate] = purity(int8_exports(model, (1, 1, size, size), out_dir / "files", f"{name}_{gate}", backends))
+        rows[name] = row
+    result = {"size": size, "models": rows}
+    write_json(out_dir / "zoo_purity.json", result)
+    write_text(out_dir / "zoo_purity.md", zoo_markdown(result))
+    return result
+
+
+def zoo_markdown(result: dict) -> str:
+    lines = [f"| model (hw gate, {result['size']} px) | TFLite int8 float islands | .pte partitions | .pte non-delegated ops | "
+             "Ethos-U55 NPU / CPU ops | est. ms | with F.hardsigmoid: float islands, CPU ops |",
+             "|---|---:|---:|---:|---:|---:|---:|"]
+    for name, row in result["models"].items():
+        hw, hs = row["hw"], row["hard_sigmoid"]
+        npu, hs_npu = hw.get("npu", {}), hs.get("npu", {})
+        lines.append(f"| {name} | {hw['tflite']['float_islands']} | {hw['pte']['partitions']} | "
+                     f"{hw['pte']['non_delegated_ops']} | {npu.get('npu_ops', '—')} / {npu.get('cpu_ops', '—')} | "
+                     f"{npu.get('inference_time_ms', float('nan')):.2f} | "
+                     f"{hs['tflite']['float_islands']}, {hs_npu.get('cpu_ops', '—')} |")
+    return "\n".join(lines) + "\n"

@@ -4,6 +4,7 @@ from __future__ import annotations
 import math
 import random
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable
 
 import numpy as np
@@ -26,6 +27,7 @@ class TrainConfig:
     weight_decay: float = 5e-4
     warmup_epochs: float = 1.0
     augment: bool = True
+    flip: bool = False  # random horizontal flips too (photos; never digits)
     seed: int = 0
     device: str = "auto"
     progress: bool = True
@@ -47,8 +49,9 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def augment(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-    """Small random affine jitter (shift <= 10 %, rotation <= 10 deg, scale 0.9-1.1), as for digits."""
+def augment(x: torch.Tensor, generator: torch.Generator, flip: bool = False) -> torch.Tensor:
+    """Small random affine jitter (shift <= 10 %, rotation <= 10 deg, scale 0.9-1.1), as for digits;
+    with `flip`, also random horizontal flips, as for photos (CIFAR-10, ImageFolder)."""
     n = x.shape[0]
 
     def uniform(lo, hi):
@@ -59,6 +62,8 @@ def augment(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     tx, ty = uniform(-0.1, 0.1), uniform(-0.1, 0.1)
     cos, sin = torch.cos(angle) / scale, torch.sin(angle) / scale
     theta = torch.stack([torch.stack([cos, -sin, tx], 1), torch.stack([sin, cos, ty], 1)], 1)
+    if flip:
+        theta[:, 0, :2] *= torch.where(torch.rand(n, generator=generator) < 0.5, -1.0, 1.0).to(x.device)[:, None]
     grid = F.affine_grid(theta, list(x.shape), align_corners=False)
     return F.grid_sample(x, grid, padding_mode="border", align_corners=False)
 
@@ -107,35 +112,51 @@ def fit(
     set_train: Callable[[nn.Module], None] = train_mode,
     set_eval: Callable[[nn.Module], None] = eval_mode,
     on_epoch_start: Callable[[int], None] | None = None,
-    optimizer: torch.optim.Optimizer | None = None,
+    checkpoint: str | Path | None = None,
+    resume: bool = False,
 ) -> list[dict]:
     """AdamW + warm-up/cosine schedule, cross-entropy; returns per-epoch loss and validation accuracy.
 
     `set_train`/`set_eval` switch modes (a PT2E graph module needs its own functions for that);
     `on_epoch_start(epoch)` lets QAT freeze observers or batch-norm statistics on schedule.
+    `checkpoint`: after every epoch the model, optimiser, schedule, RNG and history are saved there
+    (atomically, rank 0 only); with `resume`, training continues from it. Under torchrun the model
+    is wrapped in DistributedDataParallel and each rank trains on its shard of every epoch.
     """
-    device = resolve_device(cfg.device)
+    from se_edge import distributed
+
+    device = distributed.init(resolve_device(cfg.device))
     model.to(device)
+    net = distributed.wrap(model, device)
     gen = torch.Generator().manual_seed(cfg.seed)
-    opt = optimizer or torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    steps_per_epoch = math.ceil(len(train) / cfg.batch_size)
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    steps_per_epoch = math.ceil(len(train) / cfg.batch_size / distributed.world_size())
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt, warmup_cosine(cfg.epochs * steps_per_epoch, int(cfg.warmup_epochs * steps_per_epoch)))
+    history: list[dict] = []
+    if resume and checkpoint is not None and Path(checkpoint).is_file():
+        state = load_checkpoint(checkpoint)
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["optimizer"])
+        sched.load_state_dict(state["scheduler"])
+        gen.set_state(state["generator"])
+        history = state["history"]
     x_all, y_all = torch.from_numpy(train.x), torch.from_numpy(train.y)
-    history = []
-    bar = tqdm(range(cfg.epochs), desc=desc, unit="epoch", disable=not cfg.progress, leave=True)
+    main = distributed.is_main()
+    bar = tqdm(range(len(history), cfg.epochs), desc=desc, unit="epoch", disable=not (cfg.progress and main),
+               initial=len(history), total=cfg.epochs)
     for epoch in bar:
         if on_epoch_start is not None:
             on_epoch_start(epoch)
         set_train(model)
-        order = torch.randperm(len(train), generator=gen)
+        order = distributed.shard(torch.randperm(len(train), generator=gen))
         total, count = 0.0, 0
         for i in range(0, len(order), cfg.batch_size):
             idx = order[i:i + cfg.batch_size]
             xb, yb = x_all[idx].to(device), y_all[idx].to(device)
             if cfg.augment:
-                xb = augment(xb, gen)
-            loss = F.cross_entropy(model(xb), yb)
+                xb = augment(xb, gen, cfg.flip)
+            loss = F.cross_entropy(net(xb), yb)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -143,7 +164,26 @@ def fit(
             total += loss.item() * len(idx)
             count += len(idx)
         val_acc = accuracy(predict(model, val.x, device, set_eval=set_eval), val.y) if len(val) else float("nan")
-        history.append({"epoch": epoch + 1, "loss": total / count, "val_accuracy": val_acc})
-        bar.set_postfix(loss=f"{total / count:.3f}", val_acc=f"{val_acc:.4f}")
+        history.append({"epoch": epoch + 1, "loss": total / max(count, 1), "val_accuracy": val_acc})
+        bar.set_postfix(loss=f"{total / max(count, 1):.3f}", val_acc=f"{val_acc:.4f}")
+        if checkpoint is not None and main:
+            save_checkpoint(checkpoint, {"model": model.state_dict(), "optimizer": opt.state_dict(),
+                                         "scheduler": sched.state_dict(), "generator": gen.get_state(),
+                                         "history": history})
     set_eval(model)
     return history
+
+
+def save_checkpoint(path: str | Path, state: dict) -> None:
+    from se_edge.io import atomic_path
+
+    with atomic_path(path) as tmp:
+        torch.save(state, tmp)
+
+
+def load_checkpoint(path: str | Path) -> dict:
+    """A training checkpoint, loaded without unpickling code (weights_only=True)."""
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # truncated file, or a pickle that needs code
+        raise SeEdgeError(f"cannot resume from {path}: {str(e).splitlines()[0] if str(e) else type(e).__name__}") from None

@@ -9,7 +9,8 @@ from se_edge.artifacts import ARTIFACTS, RunDir, open_artifact
 from se_edge.parity import run_parity
 from se_edge.report import REQUIRED_ARTIFACT_KEYS
 
-EXPECTED = {"float", "reference_int8", "tflite_fp32", "tflite_int8", "executorch_fp32", "executorch_int8"}
+EXPECTED = {"float", "reference_int8", "tflite_fp32", "tflite_int8", "executorch_fp32", "executorch_int8",
+            "reference_int8_ptq", "tflite_int8_ptq", "executorch_int8_ptq"}
 
 
 def test_report_has_the_stable_shape(demo_run):
@@ -37,9 +38,11 @@ def test_exported_files_agree_with_their_reference(demo_run):
     assert a["float"]["accuracy"] >= 0.95, "a short run on digits still learns"
     for name in ("tflite_fp32", "executorch_fp32"):
         assert a[name]["agreement_with_reference"] == 1.0 and a[name]["max_abs_diff"] < 1e-3, (name, a[name])
-    for name in ("tflite_int8", "executorch_int8"):
+    for name in ("tflite_int8", "executorch_int8", "tflite_int8_ptq", "executorch_int8_ptq"):
         assert a[name]["agreement_with_reference"] >= 0.99, (name, a[name])
+    for name in ("tflite_int8", "executorch_int8"):
         assert abs(a[name]["accuracy"] - a["float"]["accuracy"]) <= 0.02, (name, a[name])
+    assert a["tflite_int8_ptq"]["reference"] == "reference_int8_ptq"
 
 
 def test_int8_files_are_pure(demo_run):
@@ -48,6 +51,7 @@ def test_int8_files_are_pure(demo_run):
     assert a["tflite_int8"]["graph"]["float_islands"] == 0, a["tflite_int8"]["graph"]
     assert a["executorch_int8"]["graph"]["partitions"] == 1
     assert a["executorch_int8"]["graph"]["non_delegated_ops"] == 0, a["executorch_int8"]["graph"]
+    assert a["tflite_int8_ptq"]["graph"]["float_islands"] == 0
     assert a["executorch_fp32"]["graph"]["non_delegated_ops"] == 0
 
 

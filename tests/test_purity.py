@@ -5,6 +5,7 @@ import torch
 
 from se_edge.export import export_pte, export_tflite
 from se_edge.graph import pte_graph, tflite_graph
+from se_edge.npu import vela_executable, vela_report
 from se_edge.models import create_model
 from se_edge.quantize import convert, prepare_qat
 from se_edge.quantize.qat import set_eval
@@ -59,3 +60,13 @@ def test_sigmoid_gate_is_int8_logistic(int8_exports):
     g = tflite_graph(int8_exports["sigmoid"][0])
     assert g["float_islands"] == 0 and g["ops"].get("LOGISTIC") == 2, g
     assert pte_graph(int8_exports["sigmoid"][1])["non_delegated_ops"] == 0
+
+
+@pytest.mark.skipif(vela_executable() is None, reason="ethos-u-vela is not installed")
+def test_npu_keeps_the_hw_gate_and_hands_hard_sigmoid_to_the_cpu(int8_exports):
+    """Arm's Ethos-U compiler: the hw gate stays on the NPU; each F.hardsigmoid SE block's float
+    island (DEQUANTIZE, ADD, MUL, QUANTIZE) goes back to the CPU."""
+    hw = vela_report(int8_exports["hw"][0])
+    hs = vela_report(int8_exports["hard_sigmoid"][0])
+    assert hw["cpu_ops"] == 0, hw["cpu_op_list"]
+    assert hs["cpu_ops"] >= 2 * 4, hs["cpu_op_list"]

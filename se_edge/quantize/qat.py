@@ -44,9 +44,26 @@ def prepare_qat(model: nn.Module, example: torch.Tensor) -> torch.fx.GraphModule
     return prepare_qat_pt2e(_export_for_training(model, example), xnnpack_quantizer(is_qat=True))
 
 
-def load_prepared(model: nn.Module, state_dict: dict, example: torch.Tensor) -> torch.fx.GraphModule:
-    """Rebuild a prepared QAT graph from the float architecture and a QAT checkpoint."""
-    prepared = prepare_qat(model, example)
+def prepare_ptq(model: nn.Module, example: torch.Tensor) -> torch.fx.GraphModule:
+    """Insert observers (same int8 scheme as QAT) for post-training calibration, the PTQ baseline."""
+    from torchao.quantization.pt2e.quantize_pt2e import prepare_pt2e
+
+    from se_edge.quantize.quantizer import xnnpack_quantizer
+
+    model = model.to("cpu").eval()
+    return prepare_pt2e(_export_for_training(model, example), xnnpack_quantizer(is_qat=False))
+
+
+@torch.no_grad()
+def calibrate(prepared: torch.fx.GraphModule, x, batch_size: int = 64, max_images: int = 1024) -> None:
+    """Run up to `max_images` of `x` (numpy, N x C x H x W) through the observers."""
+    for i in range(0, min(len(x), max_images), batch_size):
+        prepared(torch.from_numpy(x[i:i + batch_size]))
+
+
+def load_prepared(model: nn.Module, state_dict: dict, example: torch.Tensor, kind: str = "qat") -> torch.fx.GraphModule:
+    """Rebuild a prepared graph (`qat` or `ptq`) from the float architecture and its checkpoint."""
+    prepared = (prepare_qat if kind == "qat" else prepare_ptq)(model, example)
     prepared.load_state_dict(state_dict)
     set_eval(prepared)
     return prepared
@@ -64,7 +81,8 @@ def set_eval(prepared: torch.fx.GraphModule) -> None:
     move_exported_model_to_eval(prepared)
 
 
-def qat_finetune(prepared: torch.fx.GraphModule, train: ImageSet, val: ImageSet, cfg: QatConfig) -> list[dict]:
+def qat_finetune(prepared: torch.fx.GraphModule, train: ImageSet, val: ImageSet, cfg: QatConfig,
+                 checkpoint=None, resume: bool = False) -> list[dict]:
     """Fine-tune a prepared graph. From `freeze_bn_after` epochs on, batch-norm uses its running
     statistics (the graph runs in eval form, which also disables dropout); from
     `freeze_observers_after` on, quantisation ranges stop moving. Both as in torchvision's recipe."""
@@ -82,4 +100,4 @@ def qat_finetune(prepared: torch.fx.GraphModule, train: ImageSet, val: ImageSet,
         (set_eval if state["bn_frozen"] else set_train)(m)
 
     return fit(prepared, train, val, cfg, desc="qat", set_train=train_mode, set_eval=set_eval,
-               on_epoch_start=on_epoch_start)
+               on_epoch_start=on_epoch_start, checkpoint=checkpoint, resume=resume)

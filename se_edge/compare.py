@@ -1,0 +1,166 @@
+"""`se-edge bench --compare-gates`: what each SE gate and squeeze costs once deployed.
+
+For one network (default SE-MobileNetV3-small at 224 px), int8, every variant — each gate with the
+full-mean squeeze, each squeeze with the hw gate, and the network without SE — is exported to
+`.tflite` and `.pte` and measured: LiteRT and ExecuTorch CPU latency (1 thread, all files timed
+interleaved in one process), TFLite float islands, ExecuTorch delegation, and Ethos-U55 NPU/CPU
+operators and estimated inference time from Vela. Optionally each squeeze's accuracy is measured
+by a full QAT run on a dataset (e.g. ../shared/data/mnist-8k).
+"""
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+from tqdm.auto import tqdm
+
+from se_edge.io import write_json, write_text
+
+# (label, gate, squeeze)
+VARIANTS = (
+    ("no_se", None, "avg"),
+    ("hw", "hw", "avg"),
+    ("hard_sigmoid", "hard_sigmoid", "avg"),
+    ("sigmoid", "sigmoid", "avg"),
+    ("hw_max", "hw", "max"),
+    ("hw_avgmax", "hw", "avgmax"),
+    ("hw_avg_s2", "hw", "avg_s2"),
+    ("hw_avgpool", "hw", "avgpool"),
+)
+CHEAP_SQUEEZE = "avgpool"  # the squeeze se_edge recommends for NPUs; see squeeze.py
+
+
+def measure_variants(model: str = "se_mobilenetv3_small", size: int = 224, out_dir: str | os.PathLike = "runs/compare-gates",
+                     warmup: int = 10, runs: int = 50, threads: int = 1, progress: bool = True) -> dict:
+    import torch
+
+    from se_edge.bench import measure_latency
+    from se_edge.models import create_model
+    from se_edge.purity import int8_exports, purity
+    from se_edge.quiet import captured_output
+    from se_edge.runner import open_model
+
+    out_dir = Path(out_dir)
+    shape = (1, 3, size, size)
+    results, files = {}, {}
+    for label, gate, squeeze in tqdm(VARIANTS, desc="export variants", unit="variant", disable=not progress):
+        torch.manual_seed(0)
+        net = create_model(model, num_classes=1000, in_chans=3, stem="imagenet", se=gate, se_squeeze=squeeze)
+        paths = int8_exports(net, shape, out_dir / "files", label)
+        results[label] = {"gate": gate, "squeeze": squeeze if gate else None,
+                          **{k: v for k, v in purity(paths).items()}}
+        files[label] = paths
+    models = {}
+    with captured_output():
+        for label, paths in files.items():
+            models[f"{label}/litert"] = open_model(str(paths["tflite"]), threads)
+            models[f"{label}/executorch"] = open_model(str(paths["pte"]), threads)
+    x1 = torch.randn(shape, generator=torch.Generator().manual_seed(0)).numpy()
+    latency = measure_latency(models, x1, warmup, runs, threads, progress)
+    base = results["no_se"].get("npu", {}).get("inference_time_ms")
+    for label, r in results.items():
+        r["latency_ms"] = {"litert": latency[f"{label}/litert"], "executorch": latency[f"{label}/executorch"]}
+        if base and "npu" in r:
+            r["npu_overhead_vs_no_se"] = r["npu"]["inference_time_ms"] / base
+    return results
+
+
+def squeeze_accuracy(data: str, squeezes: tuple[str, ...] = ("avg", CHEAP_SQUEEZE), model: str = "se_mobilenetv3_small",
+                     out_dir: str | os.PathLike = "runs/compare-gates", epochs: int = 30, qat_epochs: int = 4,
+                     seed: int = 0, progress: bool = True) -> dict:
+    """Full runs (float -> QAT -> export -> parity) on `data`, one per squeeze; int8 accuracies."""
+    from se_edge.pipeline import RunConfig, run_all
+
+    out = {}
+    for squeeze in squeezes:
+        cfg = RunConfig(model=model, data=data, out=str(Path(out_dir) / f"acc-{squeeze}"), se="hw", se_squeeze=squeeze,
+                        stem="small",
+                        epochs=epochs, qat_epochs=qat_epochs, seed=seed, runs=10, warmup=2, progress=progress)
+        report = run_all(cfg)
+        a = report["artifacts"]
+        out[squeeze] = {"dataset": report["dataset"], "num_test": report["num_test"],
+                        **{name: a[name]["accuracy"] for name in ("float", "reference_int8", "tflite_int8", "executorch_int8")}}
+    return out
+
+
+def markdown(result: dict) -> str:
+    lines = [f"# SE gates and squeezes: {result['model']} at {result['size']} px, int8", "",
+             "CPU: single-image p50, 1 thread, all files interleaved in one process. NPU: Vela's estimate for "
+             f"{result['accelerator']}; overhead = estimated time ÷ the network without SE.", "",
+             "| variant | gate | squeeze | TFLite float islands | .pte partitions / non-delegated | NPU ops / CPU ops | "
+             "NPU est. ms | NPU overhead | LiteRT p50 ms | ExecuTorch p50 ms |",
+             "|---|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for label, r in result["variants"].items():
+        npu = r.get("npu", {})
+        lines.append(
+            f"| {label} | {r['gate'] or '—'} | {r['squeeze'] or '—'} | {r['tflite']['float_islands']} | "
+            f"{r['pte']['partitions']} / {r['pte']['non_delegated_ops']} | "
+            f"{npu.get('npu_ops', '—')} / {npu.get('cpu_ops', '—')} | "
+            f"{npu['inference_time_ms']:.3f} | {r.get('npu_overhead_vs_no_se', float('nan')):.3f}× | "
+            f"{r['latency_ms']['litert']['p50']:.3f} | {r['latency_ms']['executorch']['p50']:.3f} |")
+    se_rows = [(label, r) for label, r in result["variants"].items() if r.get("npu", {}).get("se_cycles")]
+    if se_rows:
+        lines += ["", "NPU cycles inside SE blocks, by original operator (from Vela's per-operator report):", "",
+                  "| variant | " + " | ".join(["squeeze", "excitation convs", "scale MUL", "total SE"]) + " |",
+                  "|---|---:|---:|---:|---:|"]
+        for label, r in se_rows:
+            c = r["npu"]["se_cycles"]
+            squeeze = sum(v for k, v in c.items() if k in ("Mean", "AvgPool", "MaxPool", "StridedSlice", "Add"))
+            lines.append(f"| {label} | {squeeze:,.0f} | {c.get('Conv2D', 0):,.0f} | {c.get('Mul', 0):,.0f} | "
+                         f"{sum(c.values()):,.0f} |")
+    if result.get("accuracy"):
+        lines += ["", f"Squeeze accuracy on {next(iter(result['accuracy'].values()))['dataset']} (QAT, int8 files in their runtimes):", "",
+                  "| squeeze | float | int8 reference | TFLite int8 | ExecuTorch int8 |", "|---|---:|---:|---:|---:|"]
+        for squeeze, a in result["accuracy"].items():
+            lines.append(f"| {squeeze} | {a['float']:.4f} | {a['reference_int8']:.4f} | {a['tflite_int8']:.4f} | "
+                         f"{a['executorch_int8']:.4f} |")
+    return "\n".join(lines) + "\n"
+
+
+def plot(result: dict, path: Path) -> str:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from se_edge.report import _save
+
+    labels = list(result["variants"])
+    fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
+    npu = [result["variants"][k].get("npu", {}).get("inference_time_ms", 0) for k in labels]
+    axes[0].bar(labels, npu, color=["#999999"] + ["#dd8452"] * (len(labels) - 1))
+    axes[0].set_ylabel(f"{result['accelerator']} est. ms")
+    axes[0].set_title("NPU estimated inference time")
+    width = 0.4
+    xs = range(len(labels))
+    axes[1].bar([x - width / 2 for x in xs], [result["variants"][k]["latency_ms"]["litert"]["p50"] for k in labels], width,
+                label="LiteRT")
+    axes[1].bar([x + width / 2 for x in xs], [result["variants"][k]["latency_ms"]["executorch"]["p50"] for k in labels],
+                width, label="ExecuTorch")
+    axes[1].set_xticks(list(xs), labels)
+    axes[1].set_ylabel("CPU p50 ms (1 thread)")
+    axes[1].set_title("CPU latency, int8")
+    axes[1].legend()
+    for ax in axes:
+        ax.tick_params(axis="x", rotation=40)
+    return _save(fig, path)
+
+
+def compare_gates(model: str = "se_mobilenetv3_small", size: int = 224, out_dir: str | os.PathLike = "runs/compare-gates",
+                  warmup: int = 10, runs: int = 50, threads: int = 1, accuracy_data: str | None = None,
+                  epochs: int = 30, qat_epochs: int = 4, progress: bool = True) -> dict:
+    from se_edge.npu import DEFAULT_ACCELERATOR
+
+    start = time.perf_counter()
+    out_dir = Path(out_dir)
+    result = {"model": model, "size": size, "accelerator": DEFAULT_ACCELERATOR, "threads": threads,
+              "variants": measure_variants(model, size, out_dir, warmup, runs, threads, progress)}
+    if accuracy_data:
+        result["accuracy"] = squeeze_accuracy(accuracy_data, model=model, out_dir=out_dir, epochs=epochs,
+                                              qat_epochs=qat_epochs, progress=progress)
+    result["seconds"] = round(time.perf_counter() - start, 1)
+    result["plot"] = plot(result, out_dir / "compare_gates.png")
+    write_json(out_dir / "compare_gates.json", result)
+    write_text(out_dir / "compare_gates.md", markdown(result))
+    return result

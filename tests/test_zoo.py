@@ -1,0 +1,62 @@
+"""Every registered model with the hw gate is int8-pure on both runtimes and on the Ethos-U NPU,
+counted from its exported files (small inputs and the small stem keep this fast)."""
+import pytest
+import torch
+
+from se_edge.models import create_model, list_models
+from se_edge.npu import vela_executable
+from se_edge.purity import int8_exports, purity
+
+SIZE = 32
+# Structural twins of models in the default run (same block types, more of them, or a grouped
+# conv): their exports take minutes each, so they run with `make test-all` (marker `slow`).
+# se_cnn's hw purity is also covered by test_purity.py.
+SLOW = {"se_cnn", "se_mobilenetv3_large", "se_resnet34", "se_resnext50_32x4d"}
+
+
+@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow) if n in SLOW else n for n in list_models()])
+def test_hw_model_is_int8_pure(name, tmp_path):
+    torch.manual_seed(0)
+    model = create_model(name, num_classes=10, in_chans=1, stem="small", se="hw")
+    result = purity(int8_exports(model, (1, 1, SIZE, SIZE), tmp_path, name))
+    tfl, pte = result["tflite"], result["pte"]
+    assert tfl["float_islands"] == 0 and tfl["float_ops"] == 0, tfl
+    assert "DEQUANTIZE" not in tfl["ops"] and "QUANTIZE" not in tfl["ops"], tfl["ops"]
+    assert pte["partitions"] == 1 and pte["non_delegated_ops"] == 0, pte
+    if vela_executable():
+        assert result["npu"]["cpu_ops"] == 0, result["npu"]["cpu_op_list"]
+        assert result["npu"]["npu_ops"] > 0 and result["npu"]["inference_time_ms"] > 0
+
+
+@pytest.mark.parametrize("name", list_models())
+@pytest.mark.parametrize("stem", ["small", "imagenet"])
+@pytest.mark.parametrize("se", ["hw", "hard_sigmoid", "sigmoid", None])
+def test_zoo_builds_every_option(name, stem, se):
+    if name == "se_cnn" and stem == "imagenet":
+        with pytest.raises(ValueError, match="valid stem: 'small'"):
+            create_model(name, stem=stem)
+        return
+    model = create_model(name, num_classes=7, in_chans=3, stem=stem, se=se).eval()
+    with torch.no_grad():
+        y = model(torch.randn(2, 3, 32, 32))
+    assert y.shape == (2, 7)
+    has_se = any(type(m).__name__ == "SqueezeExcite" for m in model.modules())
+    assert has_se == (se is not None), f"se={se!r} but SE blocks present={has_se}"
+    if se is not None:
+        gates = {m.gate for m in model.modules() if type(m).__name__ == "SqueezeExcite"}
+        assert gates == {se}
+
+
+def test_mobilenetv3_se_reduction_is_a_quarter_rounded_to_8():
+    model = create_model("se_mobilenetv3_small", se="hw")
+    for m in model.modules():
+        if type(m).__name__ == "InvertedResidual" and type(m.se).__name__ == "SqueezeExcite":
+            expanded = m.se.fc1.in_channels
+            assert m.se.fc1.out_channels == max(8, int(expanded // 4 + 4) // 8 * 8)
+
+
+def test_unknown_model_and_stem():
+    with pytest.raises(ValueError, match="unknown model 'nope'; valid: se_cnn"):
+        create_model("nope")
+    with pytest.raises(ValueError, match="valid: imagenet, small"):
+        create_model("se_resnet18", stem="tiny")
