@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 from tqdm.auto import tqdm
 
-from se_edge.artifacts import ARTIFACTS, RunDir, open_artifact
+from se_edge.artifacts import RunDir, open_artifact
 from se_edge.runner import summarize, time_once
 
 

@@ -156,11 +156,16 @@ def compare_gates(model: str = "se_mobilenetv3_small", size: int = 224, out_dir:
     out_dir = Path(out_dir)
     result = {"model": model, "size": size, "accelerator": DEFAULT_ACCELERATOR, "threads": threads,
               "variants": measure_variants(model, size, out_dir, warmup, runs, threads, progress)}
+    result["plot"] = plot(result, out_dir / "compare_gates.png")
+    _write(result, out_dir, start)  # the variants are kept even if the accuracy runs fail
     if accuracy_data:
         result["accuracy"] = squeeze_accuracy(accuracy_data, model=model, out_dir=out_dir, epochs=epochs,
                                               qat_epochs=qat_epochs, progress=progress)
+        _write(result, out_dir, start)
+    return result
+
+
+def _write(result: dict, out_dir: Path, start: float) -> None:
     result["seconds"] = round(time.perf_counter() - start, 1)
-    result["plot"] = plot(result, out_dir / "compare_gates.png")
     write_json(out_dir / "compare_gates.json", result)
     write_text(out_dir / "compare_gates.md", markdown(result))
-    return result

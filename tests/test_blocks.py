@@ -1,6 +1,5 @@
 import pytest
 import torch
-import torch.nn as nn
 import torch.nn.functional as F
 
 from se_edge.blocks import GATES, SqueezeExcite, make_divisible

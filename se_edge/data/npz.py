@@ -1,0 +1,105 @@
+"""An `.npz` with arrays `x` and `y` (and optionally `x_test`, `y_test`)."""
+from __future__ import annotations
+
+import pickle
+from pathlib import Path
+
+import numpy as np
+
+from se_edge.data.types import ImageSet, Source, _one_line
+from se_edge.errors import SeEdgeError
+
+_NPZ_EXPECTED = "expected an .npz archive with arrays x and y (and optionally x_test and y_test)"
+
+
+def _load_npz(path: Path) -> Source:
+    import zipfile
+
+    try:
+        with open(path, "rb") as f:
+            head = f.read(8)
+    except OSError as e:
+        raise SeEdgeError(f"cannot read npz file {path}: {_one_line(e)}") from None
+    if not head.startswith((b"PK\x03\x04", b"PK\x05\x06", b"\x93NUMPY")):
+        raise SeEdgeError(f"npz file {path} is not a zip archive ({_NPZ_EXPECTED}; found: "
+                          f"{'an empty file' if not head else f'a file starting {head!r}'})")
+    try:
+        npz = np.load(path, allow_pickle=False)
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, pickle.UnpicklingError) as e:
+        raise SeEdgeError(f"cannot read npz file {path} ({_NPZ_EXPECTED}; found: {_one_line(e)})") from None
+    if not isinstance(npz, np.lib.npyio.NpzFile):
+        raise SeEdgeError(f"npz file {path} is a single .npy array of shape {npz.shape}; {_NPZ_EXPECTED}")
+    with npz:
+        keys = list(npz.files)
+
+        def array(name: str) -> np.ndarray:
+            try:
+                return npz[name]
+            except Exception as e:  # noqa: BLE001 - object arrays, corrupt members
+                raise SeEdgeError(f"npz file {path}: cannot read array '{name}' ({_one_line(e)}); "
+                                  f"{_NPZ_EXPECTED}") from None
+
+        def pick(*names: str) -> str:
+            for n in names:
+                if n in keys:
+                    return n
+            raise SeEdgeError(f"npz file {path} lacks array '{names[0]}' (found: {', '.join(keys) or 'no arrays'}); "
+                              f"{_NPZ_EXPECTED}")
+
+        xk, yk = pick("x", "x_train"), pick("y", "y_train")
+        images = _npz_set(path, xk, yk, array(xk), array(yk))
+        test = None
+        if "x_test" in keys or "y_test" in keys:
+            pick("x_test"), pick("y_test")
+            test = _npz_set(path, "x_test", "y_test", array("x_test"), array("y_test"))
+        classes = None
+        if "classes" in keys:
+            c = array("classes")
+            if c.ndim == 1 and c.dtype.kind in "US":
+                classes = [v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v) for v in c.tolist()]
+    return Source(path.stem, images, test=test, classes=classes)
+
+
+def _npz_set(path: Path, xk: str, yk: str, x: np.ndarray, y: np.ndarray) -> ImageSet:
+    def bad(what: str) -> SeEdgeError:
+        return SeEdgeError(f"npz file {path}: {what}")
+
+    if x.ndim == 3:
+        x = x[:, None]
+    elif x.ndim == 4:
+        if x.shape[3] in (1, 3) and x.shape[1] not in (1, 3):
+            x = x.transpose(0, 3, 1, 2)  # (N, H, W, C)
+        elif x.shape[1] not in (1, 3):
+            raise bad(f"array '{xk}' has shape {x.shape}; expected (N, H, W), or (N, H, W, C) or (N, C, H, W) "
+                      f"with C = 1 or 3")
+    else:
+        raise bad(f"array '{xk}' has shape {x.shape}; expected images (N, H, W), (N, H, W, C) or (N, C, H, W)")
+    if len(x) == 0:
+        raise bad(f"array '{xk}' holds no images")
+    if x.dtype.kind in "iu":
+        lo, hi = int(x.min()), int(x.max())
+        if lo < 0 or hi > 255:
+            raise bad(f"array '{xk}' is {x.dtype} with values in [{lo}, {hi}]; expected uint8 (0..255) or "
+                      f"float in [0, 1]")
+        x = x.astype(np.float32) / 255.0
+    elif x.dtype.kind == "f":
+        lo, hi = float(np.min(x)), float(np.max(x))
+        if not (np.isfinite(lo) and np.isfinite(hi)) or lo < 0 or hi > 1:
+            hint = " (divide by 255)" if np.isfinite(hi) and 1 < hi <= 255 and lo >= 0 else ""
+            raise bad(f"array '{xk}' is {x.dtype} with values in [{lo:g}, {hi:g}]; expected uint8 (0..255) or "
+                      f"float in [0, 1]{hint}")
+        x = x.astype(np.float32)
+    else:
+        raise bad(f"array '{xk}' has dtype {x.dtype}; expected uint8 (0..255) or float in [0, 1]")
+    if y.ndim == 2 and y.shape[1] == 1:
+        y = y[:, 0]
+    if y.ndim != 1:
+        raise bad(f"array '{yk}' has shape {y.shape}; expected integer labels (N,)")
+    if y.dtype.kind == "f" and np.all(np.isfinite(y)) and np.all(y == np.round(y)):
+        y = y.astype(np.int64)
+    if y.dtype.kind not in "iu" or (y.size and y.min() < 0):
+        raise bad(f"array '{yk}' is {y.dtype}{f' with minimum {y.min()}' if y.dtype.kind in 'iuf' and y.size else ''}; "
+                  f"expected non-negative integer labels")
+    if len(x) != len(y):
+        raise bad(f"{xk} has {len(x)} images but {yk} has {len(y)} labels")
+    return ImageSet(np.ascontiguousarray(x, dtype=np.float32), y.astype(np.int64))

@@ -1,0 +1,98 @@
+"""Preprocessing (resize, normalise) and seeded, stratified train/val/test splits."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from se_edge.data.sources import default_in_chans, load_source
+from se_edge.data.types import ImageSet, Preprocessing, Splits, _one_line
+from se_edge.errors import SeEdgeError
+
+def resize(x: np.ndarray, size: int, in_chans: int) -> np.ndarray:
+    """(N, C, H, W) in [0, 1] -> (N, in_chans, size, size), antialiased bilinear."""
+    import torch
+    import torch.nn.functional as F
+
+    t = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))
+    if t.shape[1] != in_chans:
+        if in_chans == 1:
+            t = t.mean(1, keepdim=True)
+        elif t.shape[1] == 1:
+            t = t.expand(-1, in_chans, -1, -1)
+        else:
+            raise SeEdgeError(f"cannot map {t.shape[1]}-channel images to a {in_chans}-channel model")
+    if t.shape[-2:] != (size, size):
+        t = F.interpolate(t, size=(size, size), mode="bilinear", align_corners=False, antialias=True)
+    return t.contiguous().numpy()
+
+
+def apply(images: ImageSet, prep: Preprocessing) -> ImageSet:
+    x = resize(images.x, prep.size, prep.in_chans)
+    return ImageSet(((x - prep.mean) / prep.std).astype(np.float32), images.y)
+
+
+def _stratified_split(images: ImageSet, fraction: float, seed: int) -> tuple[ImageSet, ImageSet]:
+    from sklearn.model_selection import train_test_split
+
+    idx = np.arange(len(images))
+    try:
+        a, b = train_test_split(idx, test_size=fraction, random_state=seed, stratify=images.y)
+    except ValueError as e:  # too few images of a class, or fewer held-out images than classes
+        counts = np.bincount(images.y)
+        raise SeEdgeError(f"cannot split {len(images)} images of {int((counts > 0).sum())} classes (smallest class: "
+                          f"{int(counts[counts > 0].min())} images) into stratified splits holding out {fraction:g}: "
+                          f"{_one_line(e)}") from None
+    return ImageSet(images.x[a], images.y[a]), ImageSet(images.x[b], images.y[b])
+
+
+def load_splits(
+    spec: str,
+    size: int = 32,
+    in_chans: int | None = None,
+    seed: int = 0,
+    val_fraction: float = 0.1,
+    test_fraction: float = 0.2,
+    prep: Preprocessing | None = None,
+) -> Splits:
+    """Seeded, stratified train/val/test splits, normalised with the training split's statistics
+    (or with `prep`, to rebuild the splits of an existing run). `in_chans` None: the source's own.
+
+    A source with its own test set (IDX `train` + `t10k`) keeps it as the test split.
+    """
+    source = load_source(spec)
+    if in_chans is None:
+        in_chans = default_in_chans(source)
+    rest, test = (source.images, source.test) if source.test is not None else _stratified_split(source.images, test_fraction, seed)
+    train, val = _stratified_split(rest, val_fraction, seed)
+    if prep is None:
+        train_resized = resize(train.x, size, in_chans)
+        prep = Preprocessing(size=size, mean=float(train_resized.mean()), std=float(train_resized.std()) or 1.0,
+                             in_chans=in_chans)
+    num_classes = int(max(source.images.y.max(), test.y.max())) + 1
+    return Splits(source.name, apply(train, prep), apply(val, prep), apply(test, prep), num_classes, prep)
+
+
+def load_eval_set(spec: str, prep: Preprocessing, run_spec: str | None = None, seed: int = 0,
+                  test_fraction: float = 0.2) -> tuple[str, ImageSet]:
+    """The images to evaluate a finished run on, preprocessed exactly as the run was.
+
+    The run's own dataset gives back its held-out test split; any other source is evaluated whole
+    (or on its test set, if it defines one).
+    """
+    source = load_source(spec)
+    if run_spec is not None and _same_spec(spec, run_spec):
+        if source.test is not None:
+            test = source.test
+        else:
+            _, test = _stratified_split(source.images, test_fraction, seed)
+        return f"{source.name} (test split)", apply(test, prep)
+    images = source.test if source.test is not None else source.images
+    return source.name, apply(images, prep)
+
+
+def _same_spec(a: str, b: str) -> bool:
+    if a == b:
+        return True
+    pa, pb = Path(a), Path(b)
+    return pa.exists() and pb.exists() and pa.resolve() == pb.resolve()
