@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 RUN    ?= runs/demo
 
-.PHONY: install demo test bench device-test clean
+.PHONY: install demo test test-all bench device-test clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -26,9 +26,35 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/se-edge bench --run $(RUN) --runs 200 --json $(RUN)/bench.json
 
-## Load the exported files of a run in their runtimes and check outputs and latency
+## Load the exported files of a run in their runtimes, here and on DEVICE (local | local:/path/to/python |
+## adb[:SERIAL] | ssh:[user@]host[:port]), and check outputs against the host reference and latency
+DEVICE ?= local
 device-test: $(STAMP)
-	$(BIN)/python -m pytest -q device_tests --run-dir $(RUN)
+	$(BIN)/python -m pytest -q device_tests --run-dir $(RUN) --se-device $(DEVICE)
+
+.PHONY: native-runner old-runtime-venv old-runtime-test
+OLD_VENV := .venv-tflite-old
+
+## The native ExecuTorch runner (native/pte_runner) against the executorch wheel: build/pte_runner/pte_runner.
+## Says why and does nothing where cmake or a C++ compiler is missing.
+native-runner: $(STAMP)
+	$(BIN)/python -m se_edge.device.native build --build-dir build/pte_runner
+
+## A stand-in for a board with an older runtime: a venv with only numpy<2 and tflite-runtime 2.14 (no torch)
+old-runtime-venv: $(OLD_VENV)/.installed-stamp
+
+$(OLD_VENV)/.installed-stamp:
+	@test -x $(OLD_VENV)/bin/python || $(PYTHON) -m venv $(OLD_VENV)
+	$(OLD_VENV)/bin/python -m pip install --quiet --disable-pip-version-check 'numpy<2' 'tflite-runtime==2.14.0'
+	@touch $@
+
+## Run RUN's .tflite files in that venv through the local: transport and check parity with the host
+old-runtime-test: $(STAMP) old-runtime-venv
+	$(BIN)/python -m pytest -q device_tests/test_old_runtime.py --run-dir $(RUN) -rs
 
 clean:
 	rm -rf runs .pytest_cache
+
+## Every test, including the minutes-long purity exports of the larger zoo models (marker `slow`)
+test-all: $(STAMP)
+	$(BIN)/python -m pytest -q tests -m "slow or not slow"

@@ -23,15 +23,28 @@ def _positive(kind):
 
 def _common_data(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", default="se_cnn", help="model name (see `se-edge models`; default se_cnn)")
-    p.add_argument("--data", default="digits", help="dataset: 'digits' or an MNIST-style IDX directory (default digits)")
+    p.add_argument("--data", default="digits", help="dataset: 'digits', or a directory in MNIST IDX, CIFAR-10 batches or "
+                                                    "ImageFolder form, or an .npz with x and y (default digits)")
     p.add_argument("--out", help="run directory (default runs/<model>-<dataset>)")
-    p.add_argument("--se", choices=("hw", "hard_sigmoid", "sigmoid"), help="SE gate (default: the model's, hw)")
+    p.add_argument("--se", choices=("hw", "hard_sigmoid", "sigmoid", "none"), help="SE gate, or none (default: the model's, hw)")
+    p.add_argument("--se-squeeze", choices=("avg", "max", "avgmax", "avg_s2", "avgpool"),
+                   help="SE squeeze (default: the model's, avg)")
     p.add_argument("--size", type=_positive(int), default=32, help="input size in pixels (default 32)")
+    p.add_argument("--stem", choices=("small", "imagenet"), help="model stem (default: small up to 64 px, else imagenet)")
+    p.add_argument("--in-chans", type=_positive(int), help="input channels of the model (default: the dataset's, 1 or 3)")
     p.add_argument("--seed", type=int, default=0, help="seed for splits, init and training (default 0)")
     p.add_argument("--epochs", type=_positive(int), default=30, help="float training epochs (default 30)")
     p.add_argument("--batch-size", type=_positive(int), default=64)
     p.add_argument("--lr", type=_positive(float), default=3e-3, help="float training peak learning rate")
     p.add_argument("--device", choices=DEVICES, default="auto", help="training device (default auto: cuda if available)")
+
+
+def _common_qat(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--qat-epochs", type=_positive(int), default=4, help="QAT fine-tuning epochs (default 4)")
+    p.add_argument("--qat-lr", type=_positive(float), help="QAT peak learning rate (default 5e-4)")
+    p.add_argument("--freeze-bn-after", type=int, default=2, help="QAT epochs before batch-norm statistics freeze (default 2)")
+    p.add_argument("--freeze-observers-after", type=int, default=3,
+                   help="QAT epochs before quantisation ranges freeze (default 3)")
 
 
 def _common_latency(p: argparse.ArgumentParser) -> None:
@@ -45,18 +58,23 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--quiet", action="store_true", help="no progress bars or stage messages")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    p = sub.add_parser("run", help="train -> QAT -> export .tflite/.pte -> parity -> latency -> report")
+    p = sub.add_parser("run", help="train -> PTQ + QAT -> export .tflite/.pte -> parity -> latency -> report")
     _common_data(p)
-    p.add_argument("--qat-epochs", type=_positive(int), default=4, help="QAT fine-tuning epochs (default 4)")
+    _common_qat(p)
+    p.add_argument("--no-ptq", dest="ptq", action="store_false", help="skip the PTQ baseline")
     _common_latency(p)
 
-    p = sub.add_parser("train", help="float training; writes <out>/run.json and float.pt")
+    p = sub.add_parser("train", help="float training; writes <out>/run.json and float.pt (torchrun: DDP)")
     _common_data(p)
+    p.add_argument("--resume", action="store_true", help="continue from <out>/float.ckpt")
 
-    p = sub.add_parser("quantize", help="PT2E QAT fine-tune of a trained run; writes qat.pt")
-    p.add_argument("--run", required=True, help="run directory made by `se-edge train`")
-    p.add_argument("--qat-epochs", type=_positive(int), default=4)
+    p = sub.add_parser("quantize", help="PTQ baseline and PT2E QAT of a trained run; writes ptq.pt and qat.pt (torchrun: DDP)")
+    # --run-dir: under torchrun, whose own parser takes `--run` for an abbreviation of its --run-path
+    p.add_argument("--run", "--run-dir", dest="run", required=True, help="run directory made by `se-edge train`")
+    _common_qat(p)
+    p.add_argument("--no-ptq", dest="ptq", action="store_false", help="skip the PTQ baseline")
     p.add_argument("--device", choices=DEVICES, default="auto")
+    p.add_argument("--resume", action="store_true", help="continue QAT from <run>/qat.ckpt")
 
     p = sub.add_parser("export", help="export fp32 and int8 .tflite and .pte from a quantized run")
     p.add_argument("--run", required=True, help="run directory made by `se-edge quantize`")
@@ -67,10 +85,38 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", help="write the results (report.json's `artifacts` shape) to this file")
     p.add_argument("--threads", type=_positive(int), default=1)
 
-    p = sub.add_parser("bench", help="latency of every artifact of a run (p50/p90/p99)")
-    p.add_argument("--run", required=True, help="run directory")
-    p.add_argument("--json", help="write the latencies to this file")
+    p = sub.add_parser("bench", help="latency of a run's artifacts (here or on a device); or a benchmark: "
+                                      "--compare-gates, --zoo, --qat")
+    p.add_argument("--run", help="run directory (for latency of its artifacts)")
+    b = p.add_argument_group("benchmarks (instead of --run)")
+    b.add_argument("--compare-gates", action="store_true",
+                   help="each SE gate and squeeze, int8: CPU latency, purity, Ethos-U NPU time (default "
+                        "se_mobilenetv3_small at 224 px)")
+    b.add_argument("--zoo", action="store_true", help="int8 purity of every zoo model on LiteRT, ExecuTorch and Ethos-U")
+    b.add_argument("--qat", action="store_true", help="float vs PTQ vs QAT accuracy of exported files, and QAT step cost")
+    b.add_argument("--model", help="model for --compare-gates (default se_mobilenetv3_small); models for --qat, "
+                                   "comma-separated (default se_resnet18,se_mobilenetv3_small)")
+    b.add_argument("--size", type=_positive(int), help="input size for --compare-gates (default 224)")
+    b.add_argument("--data", help="dataset for --qat, and for --compare-gates' squeeze accuracy (e.g. ../shared/data/mnist-8k)")
+    b.add_argument("--epochs", type=_positive(int), default=30, help="float epochs of the training runs (default 30)")
+    b.add_argument("--qat-epochs", type=_positive(int), default=4, help="QAT epochs of the training runs (default 4)")
+    b.add_argument("--out", help="output directory (default runs/compare-gates, runs/zoo-purity, runs/bench-qat)")
+    p.add_argument("--json", help="write the latencies to this file (with --device: also FILE.md and FILE_latency.png; "
+                                  "default RUN/device-DEVICE.json)")
     _common_latency(p)
+    d = p.add_argument_group("on a device (runs each exported file there and checks it against the host reference)")
+    d.add_argument("--device", metavar="SPEC", help="local | local:/path/to/python | adb | adb:SERIAL | ssh:[user@]host[:port]")
+    d.add_argument("--native", nargs="?", const="", metavar="PTE_RUNNER",
+                   help="also time each .pte with the native runner: the one `make native-runner` built "
+                        "(local only), or PTE_RUNNER built for the device")
+    d.add_argument("--runner-bin", metavar="BENCHMARK_MODEL",
+                   help="also time each .tflite with TFLite's benchmark_model binary built for the device")
+    d.add_argument("--device-python", metavar="PYTHON", help="Python on an adb/ssh device (default python3)")
+    d.add_argument("--device-dir", metavar="DIR", help="directory on an adb/ssh device for the files (default "
+                                                       "/data/local/tmp for adb, /tmp for ssh)")
+    d.add_argument("--artifacts", metavar="NAME[,NAME]", help="only these exported files (default all)")
+    d.add_argument("--images", type=_positive(int), help="parity on the first N test images (default all)")
+    d.add_argument("--timeout", type=_positive(float), default=300.0, help="seconds per device command (default 300)")
 
     sub.add_parser("models", help="list the registered models")
     return parser
@@ -79,8 +125,9 @@ def build_parser() -> argparse.ArgumentParser:
 def _run_config(args):
     from se_edge.pipeline import RunConfig
 
-    keys = {"model", "data", "out", "se", "size", "seed", "epochs", "batch_size", "lr", "device", "qat_epochs",
-            "warmup", "runs", "threads"}
+    keys = {"model", "data", "out", "se", "se_squeeze", "size", "stem", "in_chans", "seed", "epochs", "batch_size", "lr",
+            "device", "qat_epochs", "qat_lr", "freeze_bn_after", "freeze_observers_after", "ptq", "warmup", "runs",
+            "threads"}
     return RunConfig(progress=not args.quiet, **{k: v for k, v in vars(args).items() if k in keys and v is not None})
 
 
@@ -104,6 +151,8 @@ def cmd_run(args) -> None:
 
     _check_model(args.model)
     report = run_all(_run_config(args))
+    if report is None:  # a torchrun rank other than 0: rank 0 reports
+        return
     _print_table(report)
     out = os.path.dirname(report["artifacts"]["float"]["path"])
     print(f"report: {os.path.join(out, 'report.md')} and report.json; total {report['timings_s']['total']:.0f} s")
@@ -112,19 +161,28 @@ def cmd_run(args) -> None:
 def cmd_train(args) -> None:
     from se_edge.pipeline import train_stage
 
+    from se_edge.distributed import is_main
+
     _check_model(args.model)
-    run = train_stage(_run_config(args))
-    print(f"float model written to {run.artifact_path('float')}")
+    run = train_stage(_run_config(args), resume=args.resume)
+    if is_main():
+        print(f"float model written to {run.artifact_path('float')}")
 
 
 def cmd_quantize(args) -> None:
     from se_edge.artifacts import RunDir
-    from se_edge.pipeline import quantize_stage
+    from se_edge.distributed import is_main
+    from se_edge.pipeline import ptq_stage, quantize_stage
 
     run = RunDir(args.run)
-    result = quantize_stage(run, epochs=args.qat_epochs, device=args.device, progress=not args.quiet)
-    print(f"QAT checkpoint written to {run.artifact_path('reference_int8')} "
-          f"(fake-quant test accuracy {result['fake_quant_test_accuracy']:.4f})")
+    if args.ptq and is_main() and not args.resume:
+        ptq_stage(run, progress=not args.quiet)
+    result = quantize_stage(run, epochs=args.qat_epochs, device=args.device, progress=not args.quiet, resume=args.resume,
+                            lr=args.qat_lr, freeze_bn_after=args.freeze_bn_after,
+                            freeze_observers_after=args.freeze_observers_after)
+    if result is not None:
+        print(f"QAT result written to {run.artifact_path('reference_int8')} "
+              f"(fake-quant test accuracy {result['fake_quant_test_accuracy']:.4f})")
 
 
 def cmd_export(args) -> None:
@@ -148,14 +206,73 @@ def cmd_parity(args) -> None:
 
 
 def cmd_bench(args) -> None:
+    from se_edge.errors import SeEdgeError
+
+    chosen = [flag for flag, on in (("--run", args.run), ("--compare-gates", args.compare_gates), ("--zoo", args.zoo),
+                                    ("--qat", args.qat)) if on]
+    if len(chosen) != 1:
+        raise SeEdgeError(f"bench needs exactly one of --run DIR, --compare-gates, --zoo, --qat; got {', '.join(chosen) or 'none'}")
+    if args.compare_gates:
+        return _bench_compare_gates(args)
+    if args.zoo:
+        return _bench_zoo(args)
+    if args.qat:
+        return _bench_qat(args)
+    _bench_run(args)
+
+
+def _bench_compare_gates(args) -> None:
+    from se_edge.compare import compare_gates, markdown
+
+    result = compare_gates(args.model or "se_mobilenetv3_small", args.size or 224, args.out or "runs/compare-gates",
+                           args.warmup, args.runs, args.threads, accuracy_data=args.data, epochs=args.epochs,
+                           qat_epochs=args.qat_epochs, progress=not args.quiet)
+    print(markdown(result))
+
+
+def _bench_zoo(args) -> None:
+    from se_edge.purity import zoo_markdown, zoo_purity
+
+    models = args.model.split(",") if args.model else None
+    print(zoo_markdown(zoo_purity(models, args.size or 32, args.out or "runs/zoo-purity", progress=not args.quiet)))
+
+
+def _bench_qat(args) -> None:
+    from se_edge.errors import SeEdgeError
+    from se_edge.qat_bench import MODELS, markdown, qat_bench
+
+    if not args.data:
+        raise SeEdgeError("bench --qat needs --data DIR (e.g. ../shared/data/mnist-8k)")
+    models = tuple(args.model.split(",")) if args.model else MODELS
+    print(markdown(qat_bench(args.data, models, args.out or "runs/bench-qat", args.epochs, args.qat_epochs,
+                             args.size or 32, progress=not args.quiet)))
+
+
+def _bench_run(args) -> None:
     from se_edge.artifacts import ARTIFACTS, RunDir
-    from se_edge.bench import run_latency
+    from se_edge.errors import SeEdgeError
     from se_edge.io import write_json
+
+    device_only = {"native": "--native", "runner_bin": "--runner-bin", "device_python": "--device-python",
+                   "device_dir": "--device-dir", "artifacts": "--artifacts", "images": "--images"}
+    if args.device is not None:
+        from se_edge.device.remote_bench import device_bench
+        from se_edge.device.report import summary
+
+        result, paths = device_bench(args.run, args.device, json_path=args.json, runs=args.runs, warmup=args.warmup,
+                                     threads=args.threads, timeout=args.timeout, progress=not args.quiet,
+                                     **{k: getattr(args, k) for k in device_only})
+        print(summary(result))
+        print("written " + ", ".join(paths.values()))
+        return
+    if given := [flag for k, flag in device_only.items() if getattr(args, k) is not None]:
+        raise SeEdgeError(f"{', '.join(given)} need --device SPEC (e.g. --device local)")
+    from se_edge.bench import run_latency
 
     run = RunDir(args.run)
     cfg = run.config()
     latency = run_latency(run, args.warmup, args.runs, args.threads, progress=not args.quiet)
-    print(f"| artifact | runtime | dtype | p50 ms | p90 ms | p99 ms | runs | threads |\n|---|---|---|---:|---:|---:|---:|---:|")
+    print("| artifact | runtime | dtype | p50 ms | p90 ms | p99 ms | runs | threads |\n|---|---|---|---:|---:|---:|---:|---:|")
     for name, lat in latency.items():
         a = ARTIFACTS[name]
         print(f"| {name} | {a.runtime} | {a.dtype} | {lat['p50']:.3f} | {lat['p90']:.3f} | {lat['p99']:.3f} | "

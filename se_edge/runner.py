@@ -8,6 +8,8 @@ to a phone or a board and run there.
 TFLite loads with whichever interpreter exists (ai_edge_litert, then tflite_runtime, then
 tensorflow.lite); `.pte` needs the ExecuTorch runtime (`executorch.runtime`). Int8 I/O is quantised
 and dequantised here, so callers always pass and receive float32.
+
+    python runner.py --runtimes      # which runtimes this machine has (JSON), without loading them
 """
 from __future__ import annotations
 
@@ -15,13 +17,16 @@ import argparse
 import json
 import os
 import platform
-import statistics
 import sys
 import time
 
 import numpy as np
 
 RUNTIMES = {".tflite": "litert", ".pte": "executorch"}
+# (module, distribution) per runtime, in the order they are tried.
+TFLITE_INTERPRETERS = (("ai_edge_litert.interpreter", "ai-edge-litert"), ("tflite_runtime.interpreter", "tflite-runtime"),
+                       ("tensorflow.lite", "tensorflow"))
+EXECUTORCH_RUNTIME = ("executorch.runtime", "executorch")
 
 
 class RunnerError(Exception):
@@ -29,15 +34,37 @@ class RunnerError(Exception):
 
 
 def _tflite_interpreter_class():
-    for module, attr in (("ai_edge_litert.interpreter", "Interpreter"),
-                         ("tflite_runtime.interpreter", "Interpreter"),
-                         ("tensorflow.lite", "Interpreter")):
+    for module, _ in TFLITE_INTERPRETERS:
         try:
-            mod = __import__(module, fromlist=[attr])
-            return getattr(mod, attr), module.split(".")[0]
+            mod = __import__(module, fromlist=["Interpreter"])
+            return getattr(mod, "Interpreter"), module.split(".")[0]
         except ImportError:
             continue
     raise RunnerError("no TFLite interpreter here; install ai-edge-litert (or tflite-runtime)")
+
+
+def _installed(module: str, distribution: str) -> dict | None:
+    """`{"module", "version"}` if `module` can be imported here; found without importing it."""
+    import importlib.metadata
+    import importlib.util
+
+    try:
+        if importlib.util.find_spec(module) is None:
+            return None
+    except (ImportError, ValueError):  # a parent package that is missing or fails to import
+        return None
+    try:
+        version = importlib.metadata.version(distribution)
+    except importlib.metadata.PackageNotFoundError:
+        version = None
+    return {"module": module.split(".")[0], "version": version}
+
+
+def available_runtimes() -> dict:
+    """Which runtimes this machine has, per runtime name (None where there is none), and where it runs."""
+    litert = next(filter(None, (_installed(m, d) for m, d in TFLITE_INTERPRETERS)), None)
+    return {"litert": litert, "executorch": _installed(*EXECUTORCH_RUNTIME), "python": platform.python_version(),
+            "numpy": np.__version__, "machine": platform.machine(), "system": platform.system()}
 
 
 class TFLiteModel:
@@ -169,10 +196,21 @@ def benchmark(path: str, x1: np.ndarray, warmup: int = 10, runs: int = 50, threa
         model.invoke()
     stats = summarize([time_once(model) for _ in range(runs)])
     return {"load_ms": load_ms, "first_ms": first_ms, "warmup": warmup, "threads": threads,
-            "runtime": model.runtime, **stats, "peak_rss_mb": peak_rss_mb()}
+            "runtime": model.runtime, "runtime_module": getattr(model, "interpreter_module", None) or model.runtime,
+            **stats, "peak_rss_mb": peak_rss_mb()}
 
 
 def peak_rss_mb() -> float | None:
+    # Linux/Android: VmHWM is this program's own high-water mark. getrusage's ru_maxrss also counts
+    # the parent's RSS at fork (Linux keeps it across exec), so a runner started from a big process
+    # (se-edge with torch loaded) would report that process's memory instead of its own.
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except (OSError, ValueError, IndexError):
+        pass
     try:
         import resource
     except ImportError:
@@ -183,14 +221,20 @@ def peak_rss_mb() -> float | None:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description="Run and time a .tflite or .pte model (no torch needed for .tflite).")
-    p.add_argument("model", help="path to a .tflite or .pte file")
+    p.add_argument("model", nargs="?", help="path to a .tflite or .pte file")
     p.add_argument("--inputs", help=".npy of inputs (N, ...) float32; default: zeros of the model's input shape")
     p.add_argument("--outputs", help="write the model's outputs for --inputs to this .npy")
     p.add_argument("--runs", type=int, default=50, help="timed runs (default 50)")
     p.add_argument("--warmup", type=int, default=10, help="untimed warm-up runs (default 10)")
     p.add_argument("--threads", type=int, default=1, help="CPU threads (default 1)")
     p.add_argument("--json", help="write statistics to this file (default: stdout)")
+    p.add_argument("--runtimes", action="store_true", help="print the runtimes this machine has (JSON) and exit")
     args = p.parse_args(argv)
+    if args.runtimes:
+        print(json.dumps(available_runtimes(), indent=2))
+        return 0
+    if args.model is None:
+        p.error("the model is required (or --runtimes)")
     try:
         model = open_model(args.model, args.threads)
         x = np.load(args.inputs, allow_pickle=False).astype(np.float32) if args.inputs else np.zeros(model.input_shape, np.float32)

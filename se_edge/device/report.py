@@ -1,0 +1,124 @@
+"""A device bench as a Markdown table and a latency plot (p50 bars, p90 whiskers) per artifact:
+the Python runtime there, and beside it the native pte_runner and TFLite's benchmark_model where run."""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from se_edge.io import atomic_path, write_json, write_text
+
+TOOLS = (("runner.py", None), ("pte_runner", "native"), ("benchmark_model", "benchmark_model"))
+
+
+def _fmt(v, spec: str = ".3f") -> str:
+    return "—" if v is None else format(v, spec)
+
+
+def _latency(entry: dict | None, key: str):
+    lat = (entry or {}).get("latency_ms") or {}
+    return lat.get(key)
+
+
+def device_slug(device: dict) -> str:
+    """A file-name-safe name for a device: local, local-venv-tflite-old, adb-SERIAL, ssh-pi_board."""
+    spec = device["spec"]
+    if spec.startswith("local:"):
+        python = Path(spec[len("local:"):])
+        spec = "local-" + (python.parents[1].name if python.parent.name == "bin" else python.name)
+    return re.sub(r"[^A-Za-z0-9.-]+", "_", spec.replace(":", "-", 1)).strip("._-") or "device"
+
+
+def markdown_table(result: dict) -> str:
+    rows = ["| artifact | runtime there | dtype | status | agreement | max abs diff | p50 ms | p90 ms | p99 ms "
+            "| native p50 ms | benchmark_model p50 ms |",
+            "|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for name, a in result["artifacts"].items():
+        module = f"{a['runtime_module']} {a.get('runtime_version') or ''}".strip() if a.get("runtime_module") else a["runtime"]
+        agreement = f"{_fmt(a.get('agreement_with_reference'), '.4f')} vs {a['reference']}"
+        rows.append(f"| {name} | {module} | {a['dtype']} | {a['status']} | {agreement} | "
+                    f"{_fmt(a.get('max_abs_diff'), '.3g')} | {_fmt(_latency(a, 'p50'))} | {_fmt(_latency(a, 'p90'))} | "
+                    f"{_fmt(_latency(a, 'p99'))} | {_fmt(_latency(a.get('native'), 'p50'))} | "
+                    f"{_fmt(_latency(a.get('benchmark_model'), 'p50'))} |")
+    return "\n".join(rows)
+
+
+def markdown(result: dict, plot_name: str | None = None) -> str:
+    d, s = result["device"], result["settings"]
+    runtimes = ", ".join(f"{k} {v['module']} {v.get('version') or ''}".strip() for k in ("litert", "executorch")
+                         if (v := d.get(k)))
+    lines = [f"# Device bench: {result['model']} on {d['spec']}", "",
+             f"- device: {d['spec']} ({d.get('machine', '?')}, {d.get('system', '?')}; Python {d.get('python', '?')} "
+             f"at {d['python_executable']}); runtimes: {runtimes or 'none'}",
+             f"- parity images: {result['num_test']} of {result['dataset']}; agreement is top-1 agreement with the host's "
+             "PyTorch reference named",
+             f"- latency: single-image runs, {s['warmup']} warm-up then {s['runs']} timed, {s['threads']} thread(s)", "",
+             markdown_table(result)]
+    skipped = [(n, e.get("reason")) for n, a in result["artifacts"].items()
+               for e in (a, a.get("native"), a.get("benchmark_model")) if e and e.get("status") == "skipped"]
+    if skipped:
+        lines += ["", "Skipped:"] + [f"- {name}: {reason}" for name, reason in skipped]
+    if plot_name:
+        lines += ["", f"![device latency]({plot_name})"]
+    return "\n".join(lines) + "\n"
+
+
+def summary(result: dict) -> str:
+    """What `se-edge bench --device` prints: a header, the table, one line per skipped measurement."""
+    lines = [f"{result['model']} on {result['device']['spec']}: parity on {result['num_test']} images of {result['dataset']}",
+             markdown_table(result)]
+    for name, a in result["artifacts"].items():
+        for tool, entry in (("runner.py", a), ("pte_runner", a.get("native")), ("benchmark_model", a.get("benchmark_model"))):
+            if entry and entry["status"] == "skipped":
+                lines.append(f"skipped {name} ({tool}): {entry['reason']}")
+    return "\n".join(lines)
+
+
+def plot(result: dict, path: str | Path) -> str | None:
+    """Grouped bars per artifact: p50 of each tool that ran it, p90 as a whisker where measured."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = list(result["artifacts"])
+    series = []
+    for tool, key in TOOLS:
+        entries = [result["artifacts"][n] if key is None else result["artifacts"][n].get(key) for n in names]
+        if any(_latency(e, "p50") is not None for e in entries):
+            series.append((tool, entries))
+    if not series:
+        return None
+    fig, ax = plt.subplots(figsize=(max(6, 1.6 * len(names)), 3.8))
+    width = 0.8 / len(series)
+    for i, (tool, entries) in enumerate(series):
+        xs = [j + (i - (len(series) - 1) / 2) * width for j in range(len(names))]
+        p50 = [_latency(e, "p50") or 0.0 for e in entries]
+        p90 = [_latency(e, "p90") for e in entries]
+        ax.bar(xs, p50, width, label=f"{tool} p50")
+        whisker = [(x, a, b) for x, a, b in zip(xs, p50, p90, strict=True) if b is not None and a > 0]
+        if whisker:
+            wx, low, high = zip(*whisker, strict=True)
+            ax.errorbar(wx, low, yerr=[[0] * len(wx), [h - lo for lo, h in zip(low, high, strict=True)]],
+                        fmt="none", ecolor="black", capsize=3)
+        for x, v, e in zip(xs, p50, entries, strict=True):
+            if e is not None:  # a tool that does not apply to this file gets no label
+                ax.text(x, v, f"{v:.3f}" if v else "skipped", ha="center", va="bottom", fontsize=7)
+    ax.set_xticks(range(len(names)), names, rotation=20)
+    ax.set_ylabel("latency per image (ms)")
+    ax.set_title(f"{result['model']} on {result['device']['spec']}, {result['settings']['threads']} thread(s); whisker: p90")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=120)
+    plt.close(fig)
+    return str(path)
+
+
+def write_device_report(result: dict, json_path: str | Path) -> dict[str, str]:
+    """JSON at `json_path`, Markdown beside it (.md) and the plot (_latency.png); returns the paths."""
+    json_path = Path(json_path)
+    png = plot(result, json_path.with_name(json_path.stem + "_latency.png"))
+    md = json_path.with_suffix(".md") if json_path.suffix != ".md" else json_path.with_name(json_path.name + ".md")
+    write_json(json_path, {**result, "plots": [png] if png else []})
+    write_text(md, markdown(result, Path(png).name if png else None))
+    return {"json": str(json_path), "markdown": str(md), **({"plot": png} if png else {})}

@@ -1,0 +1,140 @@
+"""The device side of one device bench: runner.py and the inputs pushed once, what the device can
+run probed once (`runner.py --runtimes`), then per file the runners that apply, their outputs pulled
+back and compared with the host reference.
+
+Runners follow runner.py's conventions (options, stats JSON, exit code 2 with one `error: ` line
+when the file cannot run there), which the native pte_runner shares; benchmark_model has its own.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from se_edge import runner
+from se_edge.artifacts import ARTIFACTS, RunDir
+from se_edge.device import benchmark_model
+from se_edge.device.transport import Transport, last_line
+from se_edge.errors import SeEdgeError
+
+RUNNER = Path(runner.__file__)
+LATENCY_KEYS = ("p50", "p90", "p99", "mean", "min", "std", "count")
+NO_RUNTIME = {"litert": "no TFLite interpreter (ai-edge-litert, tflite-runtime or tensorflow)",
+              "executorch": "no ExecuTorch runtime (executorch)"}
+
+
+def compare(logits: np.ndarray, reference: np.ndarray, labels: np.ndarray) -> dict:
+    if logits.shape != reference.shape:
+        raise SeEdgeError(f"device outputs have shape {logits.shape}, the host reference {reference.shape}")
+    return {"accuracy": float((logits.argmax(1) == labels).mean()),
+            "agreement_with_reference": float((logits.argmax(1) == reference.argmax(1)).mean()),
+            "max_abs_diff": float(np.abs(logits - reference).max())}
+
+
+class DeviceSession:
+    """The device side of one bench: runner.py and inputs pushed once, then one call per file."""
+
+    def __init__(self, transport: Transport, tmp: Path, x: np.ndarray, config):
+        """`config`: a remote_bench.DeviceBenchConfig (runs, warmup, threads, native, runner_bin)."""
+        self.t, self.tmp, self.config = transport, tmp, config
+        np.save(tmp / "inputs.npy", x)
+        self.runner = transport.push(RUNNER, "runner.py")
+        self.inputs = transport.push(tmp / "inputs.npy", "inputs.npy")
+        self.runtimes: dict = {}
+        self.no_python: str | None = None
+        self._binaries: dict[str, str] = {}
+
+    def probe(self) -> dict:
+        """What the device can run: `runner.py --runtimes` there (a missing Python is a reason, not an error)."""
+        proc = self.t.execute([self.t.python, self.runner, "--runtimes"])
+        text = proc.stdout[proc.stdout.find("{"):proc.stdout.rfind("}") + 1]
+        try:
+            info = json.loads(text) if proc.returncode == 0 else None
+        except ValueError:
+            info = None
+        if info is None:
+            detail = last_line(proc.stderr) or last_line(proc.stdout) or f"exit {proc.returncode}"
+            self.no_python = f"{self.t.python} cannot run runner.py on {self.t.label}: {detail}"
+            info = {"litert": None, "executorch": None}
+        self.runtimes = info
+        return {"spec": self.t.label, "kind": self.t.kind, "python_executable": self.t.python, **info,
+                **({"python_error": self.no_python} if self.no_python else {})}
+
+    def run_artifact(self, run: RunDir, name: str, reference: np.ndarray, labels: np.ndarray) -> dict:
+        a = ARTIFACTS[name]
+        entry = {"path": str(run.artifact_path(name)), "runtime": a.runtime, "dtype": a.dtype, "reference": a.reference}
+        native = bool(self.config.native) and a.runtime == "executorch"
+        bench_tool = bool(self.config.runner_bin) and a.runtime == "litert"
+        needed = native or bench_tool or not self._skip_reason(a.runtime)
+        model = self.t.push(run.artifact_path(name), a.filename) if needed else ""
+        entry.update(self._python_runner(name, model, reference, labels))
+        if native:
+            entry["native"] = self._native_runner(name, model, reference, labels)
+        if bench_tool:
+            entry["benchmark_model"] = self._benchmark_model(model)
+        return entry
+
+    def _skip_reason(self, runtime: str) -> str | None:
+        if self.no_python:
+            return self.no_python
+        if not self.runtimes.get(runtime):
+            where = self.t.label if self.t.python in self.t.label else f"{self.t.python} on {self.t.label}"
+            return f"{NO_RUNTIME[runtime]} in {where}"
+        return None
+
+    def _python_runner(self, name: str, model: str, reference: np.ndarray, labels: np.ndarray) -> dict:
+        runtime = ARTIFACTS[name].runtime
+        if reason := self._skip_reason(runtime):
+            return skipped(reason)
+        result = self._run_and_compare([self.t.python, self.runner, model], name, "runner.py", reference, labels)
+        if result["status"] == "ok":
+            info = self.runtimes[runtime]
+            result["runtime_module"], result["runtime_version"] = info["module"], info["version"]
+        return result
+
+    def _native_runner(self, name: str, model: str, reference: np.ndarray, labels: np.ndarray) -> dict:
+        binary = self._binary(self.config.native, "pte_runner")
+        result = self._run_and_compare([binary, model], f"{name}.native", "pte_runner", reference, labels)
+        return {"binary": self.config.native, **result}
+
+    def _benchmark_model(self, model: str) -> dict:
+        binary = self._binary(self.config.runner_bin, "benchmark_model")
+        c = self.config
+        proc = self.t.execute(benchmark_model.command(binary, model, c.runs, c.warmup, c.threads))
+        if proc.returncode != 0:
+            return {"binary": c.runner_bin, **skipped(f"benchmark_model exit {proc.returncode}: "
+                                                       f"{last_line(proc.stderr) or last_line(proc.stdout)}")}
+        stats = benchmark_model.parse_output(proc.stdout + "\n" + proc.stderr, c.threads)
+        return {"binary": c.runner_bin, "status": "ok", "latency_ms": stats,
+                **{k: stats[k] for k in ("load_ms", "first_ms") if stats.get(k) is not None}}
+
+    def _binary(self, local: str, name: str) -> str:
+        if local not in self._binaries:
+            self._binaries[local] = self.t.push(local, name)
+            self.t.make_executable(self._binaries[local])
+        return self._binaries[local]
+
+    def _run_and_compare(self, command: list[str], tag: str, program: str, reference: np.ndarray,
+                         labels: np.ndarray) -> dict:
+        """Run a runner (runner.py's options and exit codes) on the device, pull and compare its outputs."""
+        c = self.config
+        outputs, stats = self.t.path(f"{tag}.outputs.npy"), self.t.path(f"{tag}.stats.json")
+        proc = self.t.execute([*command, "--inputs", self.inputs, "--outputs", outputs, "--runs", str(c.runs),
+                               "--warmup", str(c.warmup), "--threads", str(c.threads), "--json", stats])
+        errors = [line[len("error: "):] for line in proc.stderr.splitlines() if line.startswith("error: ")]
+        if proc.returncode == 2 and errors:  # the runner's own "cannot run this here", one line
+            return skipped(f"{program} on {self.t.label}: {errors[-1]}")
+        if proc.returncode != 0:
+            raise SeEdgeError(f"{program} failed on {self.t.label} for {tag} (exit {proc.returncode}): "
+                              f"{last_line(proc.stderr) or last_line(proc.stdout) or 'no output'}")
+        logits = np.load(self.t.pull(outputs, self.tmp / f"{tag}.outputs.npy"), allow_pickle=False)
+        s = json.loads(self.t.pull(stats, self.tmp / f"{tag}.stats.json").read_text())
+        return {"status": "ok", **compare(logits, reference, labels),
+                "latency_ms": {**{k: s[k] for k in LATENCY_KEYS}, "threads": s["threads"]},
+                **{k: s.get(k) for k in ("load_ms", "first_ms", "peak_rss_mb")}}
+
+
+def skipped(reason: str) -> dict:
+    return {"status": "skipped", "reason": reason, "accuracy": None, "agreement_with_reference": None,
+            "max_abs_diff": None, "latency_ms": None}

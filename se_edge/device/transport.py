@@ -1,0 +1,122 @@
+"""The Transport interface: how the host reaches the machine where a model runs.
+
+A transport owns one working directory on the device, made fresh for the session
+(`<device dir>/se_edge-<random>`, so that removing it at the end removes nothing of the user's).
+`push` copies a host file into it under a plain name, `execute` runs an argument list there
+(cwd = the working directory) and returns its exit status and output, `pull` copies a device file
+back. Every host command is an argument list
+run without a shell and with a timeout; a missing tool, a timeout or a failing transfer raises
+SeEdgeError with one line naming the command and what went wrong.
+"""
+from __future__ import annotations
+
+import abc
+import posixpath
+import re
+import secrets
+import shlex
+import subprocess
+from pathlib import Path
+
+from se_edge.errors import SeEdgeError
+
+DEFAULT_TIMEOUT_S = 300.0
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
+
+
+def device_name(name: str) -> str:
+    """A file name safe on any device shell and in scp's remote syntax: other characters become '_'."""
+    name = _UNSAFE.sub("_", Path(name).name)
+    return name if name.strip("._") else f"file{name}"
+
+
+def session_dir(device_dir: str) -> str:
+    """A fresh working directory under `device_dir`, which must be absolute and plain so that
+    scp's and adb's remote path syntax and every device shell take it literally."""
+    if not re.fullmatch(r"/[A-Za-z0-9._/-]*", device_dir) or "/../" in device_dir + "/":
+        raise SeEdgeError(f"device directory must be an absolute path of letters, digits and ._-/ only, "
+                          f"got {device_dir!r}")
+    return posixpath.join(device_dir.rstrip("/") or "/", f"se_edge-{secrets.token_hex(4)}")
+
+
+def last_line(text: str) -> str:
+    lines = [line.strip() for line in (text or "").splitlines() if line.strip()]
+    return lines[-1] if lines else ""
+
+
+def run_host_command(argv: list[str], timeout: float, what: str, cwd: str | None = None) -> subprocess.CompletedProcess:
+    """Run `argv` on this host (no shell) and return it whatever its exit status.
+
+    SeEdgeError if the program does not exist or the call outlives `timeout` seconds."""
+    try:
+        return subprocess.run([str(a) for a in argv], capture_output=True, text=True, errors="replace",
+                              timeout=timeout, stdin=subprocess.DEVNULL, cwd=cwd)
+    except FileNotFoundError:
+        raise SeEdgeError(f"{what}: {argv[0]} not found") from None
+    except PermissionError:
+        raise SeEdgeError(f"{what}: {argv[0]} is not executable") from None
+    except subprocess.TimeoutExpired:
+        raise SeEdgeError(f"{what} timed out after {timeout:g} s: {shlex.join(map(str, argv))}") from None
+
+
+def checked(proc: subprocess.CompletedProcess, what: str) -> subprocess.CompletedProcess:
+    """`proc` if it exited 0; otherwise SeEdgeError naming `what`, the exit status and its last error line."""
+    if proc.returncode != 0:
+        detail = last_line(proc.stderr) or last_line(proc.stdout) or "no output"
+        raise SeEdgeError(f"{what} failed (exit {proc.returncode}): {detail}")
+    return proc
+
+
+class Transport(abc.ABC):
+    """One device: a working directory there, file transfer both ways, and command execution."""
+
+    kind: str = ""
+
+    def __init__(self, python: str, workdir: str, timeout: float = DEFAULT_TIMEOUT_S):
+        if timeout <= 0:
+            raise SeEdgeError(f"timeout must be > 0 seconds, got {timeout}")
+        self.python = python
+        self.workdir = workdir
+        self.timeout = float(timeout)
+
+    @property
+    @abc.abstractmethod
+    def label(self) -> str:
+        """The device as a user names it: 'local', 'adb:SERIAL', 'ssh:user@host'."""
+
+    def path(self, name: str) -> str:
+        """Where `name` lives (or will live) in the working directory on the device."""
+        return posixpath.join(self.workdir, device_name(name))
+
+    @abc.abstractmethod
+    def setup(self) -> None:
+        """Check that the device is reachable and create the working directory."""
+
+    @abc.abstractmethod
+    def push(self, local: str | Path, name: str | None = None) -> str:
+        """Copy a host file into the working directory; returns its path on the device."""
+
+    @abc.abstractmethod
+    def pull(self, device_path: str, local: str | Path) -> Path:
+        """Copy a device file to `local` on the host."""
+
+    @abc.abstractmethod
+    def execute(self, argv: list[str], timeout: float | None = None) -> subprocess.CompletedProcess:
+        """Run `argv` on the device in the working directory; returns whatever the exit status."""
+
+    @abc.abstractmethod
+    def teardown(self) -> None:
+        """Remove the working directory from the device."""
+
+    def make_executable(self, device_path: str) -> None:
+        checked(self.execute(["chmod", "755", device_path]), f"chmod on {self.label}")
+
+    def __enter__(self) -> Transport:
+        self.setup()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.teardown()
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.label!r}, python={self.python!r}, workdir={self.workdir!r})"

@@ -1,0 +1,108 @@
+"""The native ExecuTorch runner (native/pte_runner), built with CMake against the executorch wheel:
+it runs the int8 .pte without Python, gives the Python runtime's outputs, and reports the same
+statistics. Skips with the reason where cmake or a C++ compiler is missing."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from se_edge import runner
+from se_edge.artifacts import RunDir
+from se_edge.device import native
+from se_edge.device.local import LocalTransport
+from se_edge.device.remote_bench import DeviceBenchConfig, bench_on_device
+
+# a sibling test module: pytest puts tests/ on sys.path
+from test_remote_bench import IMAGES, reuse_host_references  # noqa: F401  (an autouse fixture)
+
+STATS_KEYS = {"load_ms", "first_ms", "warmup", "threads", "runtime", "count", "min", "mean", "std", "p50", "p90", "p99",
+              "peak_rss_mb", "model"}
+
+
+@pytest.fixture(scope="module")
+def pte_runner(tmp_path_factory):
+    if problem := native.toolchain_problem():
+        pytest.skip(f"native runner not buildable here: {problem}")
+    return native.build(tmp_path_factory.mktemp("build") / "pte_runner")
+
+
+def run_native(binary, *args):
+    return subprocess.run([str(binary), *map(str, args)], capture_output=True, text=True, timeout=300)
+
+
+def test_native_runner_links_the_xnnpack_delegate(pte_runner):
+    proc = subprocess.run(["ldd", str(pte_runner)], capture_output=True, text=True)
+    if proc.returncode != 0:
+        pytest.skip("ldd not available")
+    for lib in ("libexecutorch.so", "libexecutorch_backend_xnnpack.so", "libexecutorch_kernels_optimized.so"):
+        assert lib in proc.stdout and "not found" not in proc.stdout, proc.stdout
+
+
+def test_native_outputs_match_the_python_runtime(pte_runner, demo_run, tmp_path):
+    out, _ = demo_run
+    x = np.random.default_rng(0).standard_normal((6, 1, 32, 32)).astype(np.float32)
+    np.save(tmp_path / "x.npy", x)
+    for name in ("model_int8.pte", "model_fp32.pte"):
+        proc = run_native(pte_runner, out / name, "--inputs", tmp_path / "x.npy", "--outputs", tmp_path / "y.npy",
+                          "--runs", 7, "--warmup", 2, "--json", tmp_path / "s.json")
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        y = np.load(tmp_path / "y.npy")
+        expected = runner.predict(runner.open_model(str(out / name)), x)
+        assert y.shape == (6, 10)
+        np.testing.assert_allclose(y, expected, atol=1e-5, rtol=1e-5, err_msg=name)
+        stats = json.loads((tmp_path / "s.json").read_text())
+        assert STATS_KEYS <= stats.keys() and stats["runtime"] == "executorch-native"
+        assert stats["count"] == 7 and stats["warmup"] == 2 and stats["threads"] == 1
+        assert 0 < stats["min"] <= stats["p50"] <= stats["p90"] <= stats["p99"] and stats["load_ms"] > 0
+        assert 0 < stats["peak_rss_mb"] < 200, "its own memory, not the parent's"
+
+
+def test_native_runner_accepts_executor_runner_flags(pte_runner, demo_run):
+    out, _ = demo_run
+    proc = run_native(pte_runner, out / "model_int8.pte", "--num_executions=3", "--cpu_threads=1")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert json.loads(proc.stdout)["count"] == 3
+
+
+@pytest.mark.parametrize("args, message", [
+    (("--runs", "0"), "--runs must be an integer >= 1"),
+    (("--bogus", "1"), "unknown option --bogus"),
+    (("missing.pte",), "model not found: missing.pte"),
+])
+def test_native_runner_errors_are_one_line_exit_2(pte_runner, demo_run, args, message):
+    out, _ = demo_run
+    argv = args if args[0].endswith(".pte") else (out / "model_int8.pte", *args)
+    proc = run_native(pte_runner, *argv)
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("error: ")]
+    assert proc.returncode == 2 and len(errors) == 1 and message in errors[0], proc.stderr
+
+
+def test_not_a_pte_file(pte_runner, demo_run):
+    out, _ = demo_run
+    proc = run_native(pte_runner, out / "model_int8.tflite")
+    assert proc.returncode == 2 and "cannot load" in proc.stderr and "as an ExecuTorch program" in proc.stderr
+
+
+def test_bench_reports_native_p50_beside_the_python_runtime(pte_runner, demo_run):
+    out, _ = demo_run
+    result = bench_on_device(RunDir(out), LocalTransport(), DeviceBenchConfig(
+        runs=20, warmup=3, images=IMAGES, artifacts=("executorch_int8",), native=str(pte_runner)))
+    entry = result["artifacts"]["executorch_int8"]
+    assert entry["status"] == "ok" and entry["native"]["status"] == "ok"
+    assert entry["native"]["agreement_with_reference"] == entry["agreement_with_reference"] >= 0.99
+    assert entry["native"]["max_abs_diff"] == pytest.approx(entry["max_abs_diff"], abs=1e-5)
+    print(f"executorch_int8 p50: pte_runner {entry['native']['latency_ms']['p50']:.4f} ms, "
+          f"runner.py {entry['latency_ms']['p50']:.4f} ms")
+    assert entry["native"]["latency_ms"]["count"] == 20 and entry["native"]["latency_ms"]["p50"] > 0
+
+
+def test_build_without_a_toolchain_says_why(monkeypatch):
+    monkeypatch.setattr(native.shutil, "which", lambda name: None)
+    assert native.toolchain_problem() == "cmake not found on PATH (needed to build native/pte_runner)"
+    proc = subprocess.run([sys.executable, "-m", "se_edge.device.native", "build"], capture_output=True, text=True,
+                          env={"PATH": "/nonexistent"}, timeout=120)
+    assert proc.returncode == 0 and proc.stdout.startswith("native-runner: skipped: cmake not found"), proc.stdout
