@@ -14,7 +14,7 @@ from se_edge.pipeline import export_stage
 def test_two_process_gloo_qat_exports_and_evaluates(demo_run, tmp_path):
     out, _ = demo_run
     run_dir = tmp_path / "ddp"
-    shutil.copytree(out, run_dir, ignore=shutil.ignore_patterns("*.tflite", "*.pte", "qat.pt", "*.ckpt"))
+    shutil.copytree(out, run_dir, ignore=shutil.ignore_patterns("*.tflite", "*.pte", "qat.pt", "ptq.pt", "*.ckpt"))
     proc = subprocess.run(
         [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
          "-m", "se_edge.cli", "--quiet", "quantize", "--run-dir", str(run_dir), "--qat-epochs", "1", "--no-ptq",
