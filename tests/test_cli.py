@@ -1,24 +1,10 @@
 """The CLI: thin over the API; bad input is one line on stderr and exit code 2."""
 import json
-import os
 import shutil
 import subprocess
 import sys
 
-
-
-def se_edge(*args, env=None, timeout=600):
-    return subprocess.run([sys.executable, "-m", "se_edge.cli", *map(str, args)], capture_output=True, text=True,
-                          timeout=timeout, env={**os.environ, **(env or {})})
-
-
-def assert_one_line_error(proc, *fragments):
-    assert proc.returncode == 2, (proc.returncode, proc.stderr[-2000:])
-    lines = [line for line in proc.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1, f"expected one line on stderr, got:\n{proc.stderr}"
-    assert "Traceback" not in proc.stderr
-    for fragment in fragments:
-        assert fragment in lines[0], (fragment, lines[0])
+from conftest import assert_one_line_error, se_edge
 
 
 def test_help_is_fast_and_lists_subcommands():

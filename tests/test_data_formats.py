@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 from se_edge.data import SOURCES, default_in_chans, load_eval_set, load_source, load_splits
+from conftest import assert_one_line_error
 from se_edge.errors import SeEdgeError
 
 CLASSES, PER_CLASS = 4, 10
@@ -411,14 +412,6 @@ def test_too_small_class_gives_a_one_line_error(tmp_path):
 
 # ---------------------------------------------------------------- CLI
 
-
-def assert_one_line_error(proc, *fragments):
-    assert proc.returncode == 2, (proc.returncode, proc.stderr[-2000:])
-    lines = [line for line in proc.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1, f"expected one line on stderr, got:\n{proc.stderr}"
-    assert "Traceback" not in proc.stderr
-    for fragment in fragments:
-        assert fragment in lines[0], (fragment, lines[0])
 
 
 @pytest.mark.parametrize("fmt", ["npz", "cifar10", "imagefolder"])

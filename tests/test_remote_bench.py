@@ -26,6 +26,7 @@ from se_edge.device.local import LocalTransport
 from se_edge.device.remote_bench import DeviceBenchConfig, bench_on_device
 from se_edge.device.report import markdown
 from se_edge.device.ssh import SshTransport
+from conftest import assert_one_line_error, se_edge
 from se_edge.errors import SeEdgeError
 
 # a sibling test module: pytest puts tests/ on sys.path
@@ -60,17 +61,6 @@ def reuse_host_references(monkeypatch):
     monkeypatch.setattr(remote_bench, "host_references", cached)
 
 
-def se_edge(*args, env=None, timeout=900):
-    return subprocess.run([sys.executable, "-m", "se_edge.cli", *map(str, args)], capture_output=True, text=True,
-                          timeout=timeout, env={**os.environ, **(env or {})})
-
-
-def assert_one_line_error(proc, *fragments):
-    assert proc.returncode == 2, (proc.returncode, proc.stderr[-2000:])
-    lines = [line for line in proc.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1 and "Traceback" not in proc.stderr, proc.stderr
-    for fragment in fragments:
-        assert fragment in lines[0], (fragment, lines[0])
 
 
 @pytest.fixture
