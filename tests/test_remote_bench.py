@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import shlex
 import shutil
 import subprocess
@@ -30,7 +29,7 @@ from conftest import assert_one_line_error, se_edge
 from se_edge.errors import SeEdgeError
 
 # a sibling test module: pytest puts tests/ on sys.path
-from test_transports import install_fakes
+from test_transports import fakes  # noqa: F401  (the fake adb/ssh/scp fixture)
 
 BENCHMARK_MODEL_OUTPUT = """INFO: Initialized session in 3.2ms.
 INFO: Running benchmark for at least 1 iterations and at least 0 seconds but terminate if exceeding 150 seconds.
@@ -61,18 +60,10 @@ def reuse_host_references(monkeypatch):
     monkeypatch.setattr(remote_bench, "host_references", cached)
 
 
-
-
 @pytest.fixture
-def fake_device(tmp_path, tmp_path_factory, monkeypatch):
-    """Fake adb/ssh/scp on PATH; returns (device dir, function giving the recorded argv lists)."""
-    bin_dir = install_fakes(tmp_path / "fake bin")
-    log = tmp_path / "argv.jsonl"
-    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}/usr/bin{os.pathsep}/bin")
-    monkeypatch.setenv("FAKE_LOG", str(log))
-    for var in ("FAKE_SLEEP", "FAKE_EXIT", "FAKE_STATE", "FAKE_STDERR"):
-        monkeypatch.delenv(var, raising=False)
-    return str(tmp_path_factory.mktemp("device")), lambda: [json.loads(line) for line in log.read_text().splitlines()]
+def fake_device(fakes, tmp_path_factory):
+    """Fake adb/ssh/scp on PATH (test_transports' fixture); returns (device dir, recorded argv lists)."""
+    return str(tmp_path_factory.mktemp("device")), fakes
 
 
 def copy_run(src: Path, dst: Path, files=("run.json", "float.pt", "qat.pt", "model_int8.tflite")) -> Path:
