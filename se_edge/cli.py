@@ -21,6 +21,23 @@ def _positive(kind):
     return parse
 
 
+class _Parser(argparse.ArgumentParser):
+    """Bad arguments: one line naming the problem (`--help` shows the usage), exit code 2."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def _fraction(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number between 0 and 1, got {text}") from None
+    if not 0 < value < 1:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1 (exclusive), got {text}")
+    return value
+
+
 def _common_data(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", default="se_cnn", help="model name (see `se-edge models`; default se_cnn)")
     p.add_argument("--data", default="digits", help="dataset: 'digits', or a directory in MNIST IDX, CIFAR-10 batches or "
@@ -54,7 +71,7 @@ def _common_latency(p: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="se-edge", description=__doc__.splitlines()[0])
+    parser = _Parser(prog="se-edge", description=__doc__.splitlines()[0])
     parser.add_argument("--quiet", action="store_true", help="no progress bars or stage messages")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -100,6 +117,8 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--data", help="dataset for --qat, and for --compare-gates' squeeze accuracy (e.g. ../shared/data/mnist-8k)")
     b.add_argument("--epochs", type=_positive(int), default=30, help="float epochs of the training runs (default 30)")
     b.add_argument("--qat-epochs", type=_positive(int), default=4, help="QAT epochs of the training runs (default 4)")
+    b.add_argument("--unseen-fraction", type=_fraction, default=0.25,
+                   help="share of --data set aside for --qat before training, for parity on unseen images (default 0.25)")
     b.add_argument("--out", help="output directory (default runs/compare-gates, runs/zoo-purity, runs/bench-qat)")
     p.add_argument("--json", help="write the latencies to this file (with --device: also FILE.md and FILE_latency.png; "
                                   "default RUN/device-DEVICE.json)")
@@ -245,7 +264,7 @@ def _bench_qat(args) -> None:
         raise SeEdgeError("bench --qat needs --data DIR (e.g. ../shared/data/mnist-8k)")
     models = tuple(args.model.split(",")) if args.model else MODELS
     print(markdown(qat_bench(args.data, models, args.out or "runs/bench-qat", args.epochs, args.qat_epochs,
-                             args.size or 32, progress=not args.quiet)))
+                             args.size or 32, progress=not args.quiet, unseen_fraction=args.unseen_fraction)))
 
 
 def _bench_run(args) -> None:
