@@ -28,6 +28,16 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
+def _unit(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number from 0 to 1, got {text}") from None
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"must be from 0 to 1, got {text}")
+    return value
+
+
 def _fraction(text: str) -> float:
     try:
         value = float(text)
@@ -58,7 +68,10 @@ def _common_data(p: argparse.ArgumentParser) -> None:
 
 def _common_qat(p: argparse.ArgumentParser) -> None:
     p.add_argument("--qat-epochs", type=_positive(int), default=4, help="QAT fine-tuning epochs (default 4)")
-    p.add_argument("--qat-lr", type=_positive(float), help="QAT peak learning rate (default 5e-4)")
+    p.add_argument("--qat-lr", type=_positive(float), help="QAT peak learning rate (default 1e-4)")
+    p.add_argument("--distill", type=_unit, help="weight of distillation from the float model in the QAT loss, "
+                                                 "against the labels' cross-entropy (default 1: float's outputs only; "
+                                                 "0: labels only)")
     p.add_argument("--freeze-bn-after", type=int, default=2, help="QAT epochs before batch-norm statistics freeze (default 2)")
     p.add_argument("--freeze-observers-after", type=int, default=3,
                    help="QAT epochs before quantisation ranges freeze (default 3)")
@@ -79,6 +92,8 @@ def build_parser() -> argparse.ArgumentParser:
     _common_data(p)
     _common_qat(p)
     p.add_argument("--no-ptq", dest="ptq", action="store_false", help="skip the PTQ baseline")
+    p.add_argument("--resume", action="store_true", help="continue float training and QAT from <out>/float.ckpt and "
+                                                         "<out>/qat.ckpt where they exist")
     _common_latency(p)
 
     p = sub.add_parser("train", help="float training; writes <out>/run.json and float.pt (torchrun: DDP)")
@@ -117,6 +132,7 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--data", help="dataset for --qat, and for --compare-gates' squeeze accuracy (e.g. ../shared/data/mnist-8k)")
     b.add_argument("--epochs", type=_positive(int), default=30, help="float epochs of the training runs (default 30)")
     b.add_argument("--qat-epochs", type=_positive(int), default=4, help="QAT epochs of the training runs (default 4)")
+    b.add_argument("--resume", action="store_true", help="--qat: continue each model's run from its checkpoints")
     b.add_argument("--unseen-fraction", type=_fraction, default=0.25,
                    help="share of --data set aside for --qat before training, for parity on unseen images (default 0.25)")
     b.add_argument("--out", help="output directory (default runs/compare-gates, runs/zoo-purity, runs/bench-qat)")
@@ -145,7 +161,7 @@ def _run_config(args):
     from se_edge.pipeline import RunConfig
 
     keys = {"model", "data", "out", "se", "se_squeeze", "size", "stem", "in_chans", "seed", "epochs", "batch_size", "lr",
-            "device", "qat_epochs", "qat_lr", "freeze_bn_after", "freeze_observers_after", "ptq", "warmup", "runs",
+            "device", "qat_epochs", "qat_lr", "freeze_bn_after", "freeze_observers_after", "distill", "ptq", "resume", "warmup", "runs",
             "threads"}
     return RunConfig(progress=not args.quiet, **{k: v for k, v in vars(args).items() if k in keys and v is not None})
 
@@ -198,7 +214,7 @@ def cmd_quantize(args) -> None:
         ptq_stage(run, progress=not args.quiet)
     result = quantize_stage(run, epochs=args.qat_epochs, device=args.device, progress=not args.quiet, resume=args.resume,
                             lr=args.qat_lr, freeze_bn_after=args.freeze_bn_after,
-                            freeze_observers_after=args.freeze_observers_after)
+                            freeze_observers_after=args.freeze_observers_after, distill=args.distill)
     if result is not None:
         print(f"QAT result written to {run.artifact_path('reference_int8')} "
               f"(fake-quant test accuracy {result['fake_quant_test_accuracy']:.4f})")
@@ -264,7 +280,8 @@ def _bench_qat(args) -> None:
         raise SeEdgeError("bench --qat needs --data DIR (e.g. ../shared/data/mnist-8k)")
     models = tuple(args.model.split(",")) if args.model else MODELS
     print(markdown(qat_bench(args.data, models, args.out or "runs/bench-qat", args.epochs, args.qat_epochs,
-                             args.size or 32, progress=not args.quiet, unseen_fraction=args.unseen_fraction)))
+                             args.size or 32, progress=not args.quiet, unseen_fraction=args.unseen_fraction,
+                             resume=args.resume)))
 
 
 def _bench_run(args) -> None:

@@ -33,6 +33,8 @@ class RunConfig:
     epochs: int = 30
     qat_epochs: int = 4
     qat_lr: float | None = None  # None: QatConfig's default
+    distill: float | None = None  # None: QatConfig's default (distil from the float model)
+    resume: bool = False  # continue float training and QAT from their per-epoch checkpoints
     freeze_bn_after: int | None = 2
     freeze_observers_after: int | None = 3
     ptq: bool = True  # also make the PTQ baseline, so the report shows float vs PTQ vs QAT
@@ -172,11 +174,13 @@ def quantize_stage(run: RunDir, epochs: int = 4, device: str = "auto", progress:
                      **{k: v for k, v in qat_options.items() if v is not None})
     seed_everything(qcfg.seed)
     _log(f"QAT fine-tune ({epochs} epochs, symmetric int8, per-channel weights; batch-norm frozen after "
-         f"{qcfg.freeze_bn_after}, observers after {qcfg.freeze_observers_after}), device {dev} x "
+         f"{qcfg.freeze_bn_after}, observers after {qcfg.freeze_observers_after}; "
+         f"{f'distilled from float, weight {qcfg.distill:g}' if qcfg.distill > 0 else 'labels only'}), device {dev} x "
          f"{distributed.world_size()}", progress and main)
     start = time.perf_counter()
     prepared = prepare_qat(run.load_float(), run.sample_input())
-    history = qat_finetune(prepared, splits.train, splits.val, qcfg, checkpoint=run / "qat.ckpt", resume=resume)
+    history = qat_finetune(prepared, splits.train, splits.val, qcfg, checkpoint=run / "qat.ckpt", resume=resume,
+                           teacher=run.load_float() if qcfg.distill > 0 else None)
     prepared.to("cpu")
     result = None
     if main:
@@ -271,13 +275,14 @@ def run_all(cfg: RunConfig) -> dict | None:
         return now
 
     t = time.perf_counter()
-    run = train_stage(cfg)
+    run = train_stage(cfg, resume=cfg.resume)
     t = lap("train", t)
     if cfg.ptq and distributed.is_main():
         ptq_stage(run, progress=cfg.progress)
         t = lap("ptq", t)
-    quantize_stage(run, epochs=cfg.qat_epochs, device=cfg.device, progress=cfg.progress, lr=cfg.qat_lr,
-                   freeze_bn_after=cfg.freeze_bn_after, freeze_observers_after=cfg.freeze_observers_after)
+    quantize_stage(run, epochs=cfg.qat_epochs, device=cfg.device, progress=cfg.progress, resume=cfg.resume, lr=cfg.qat_lr,
+                   freeze_bn_after=cfg.freeze_bn_after, freeze_observers_after=cfg.freeze_observers_after,
+                   distill=cfg.distill)
     t = lap("qat", t)
     if not distributed.is_main():
         return None

@@ -20,13 +20,14 @@ RUNTIMES = ("tflite", "executorch")
 
 
 def step_time_ratio(run_dir: str | os.PathLike, steps: int = 10, warmup: int = 3, batch_size: int = 64) -> dict:
-    """Seconds per training step of the float model and of its QAT-prepared graph (same data)."""
+    """Seconds per training step of the float model and of QAT as the recipe runs it (the prepared
+    graph, plus the float teacher's forward pass when it distils), on the same batches."""
     import torch
     import torch.nn.functional as F
 
     from se_edge.artifacts import RunDir
-    from se_edge.quantize import prepare_qat
-    from se_edge.quantize.qat import set_train
+    from se_edge.quantize import QatConfig, prepare_qat
+    from se_edge.quantize.qat import distillation_loss, set_train
 
     run = RunDir(run_dir)
     shape = tuple(run.sample_input().shape[1:])
@@ -34,21 +35,25 @@ def step_time_ratio(run_dir: str | os.PathLike, steps: int = 10, warmup: int = 3
     x = torch.randn(batch_size, *shape, generator=gen)
     y = torch.randint(0, run.config()["num_classes"], (batch_size,), generator=gen)
 
-    def per_step(model, to_train) -> float:
+    def per_step(model, to_train, loss_fn) -> float:
         opt = torch.optim.SGD(model.parameters(), lr=1e-4)
         to_train(model)
         for i in range(warmup + steps):
             if i == warmup:
                 start = time.perf_counter()
-            loss = F.cross_entropy(model(x), y)
+            loss = loss_fn(model(x), y, x)
             opt.zero_grad()
             loss.backward()
             opt.step()
         return (time.perf_counter() - start) / steps
 
-    float_s = per_step(run.load_float(), lambda m: m.train())
-    qat_s = per_step(prepare_qat(run.load_float(), run.sample_input()), set_train)
-    return {"float_step_s": float_s, "qat_step_s": qat_s, "qat_over_float": qat_s / float_s, "batch_size": batch_size}
+    recipe = QatConfig()
+    float_s = per_step(run.load_float(), lambda m: m.train(), lambda logits, labels, _: F.cross_entropy(logits, labels))
+    qat_loss = distillation_loss(run.load_float(), recipe.distill, recipe.temperature) if recipe.distill > 0 else \
+        (lambda logits, labels, _: F.cross_entropy(logits, labels))
+    qat_s = per_step(prepare_qat(run.load_float(), run.sample_input()), set_train, qat_loss)
+    return {"float_step_s": float_s, "qat_step_s": qat_s, "qat_over_float": qat_s / float_s, "batch_size": batch_size,
+            "qat_distills": recipe.distill > 0}
 
 
 def _accuracies(artifacts: dict) -> dict:
@@ -63,7 +68,7 @@ def _accuracies(artifacts: dict) -> dict:
 
 def qat_bench(data: str, models: tuple[str, ...] = MODELS, out_dir: str | os.PathLike = "runs/bench-qat",
               epochs: int = 30, qat_epochs: int = 4, size: int = 32, device: str = "auto", progress: bool = True,
-              unseen_fraction: float = 0.25, seed: int = 0) -> dict:
+              unseen_fraction: float = 0.25, seed: int = 0, resume: bool = False) -> dict:
     from se_edge.artifacts import RunDir
     from se_edge.data.holdout import hold_out
     from se_edge.parity import run_parity
@@ -74,7 +79,8 @@ def qat_bench(data: str, models: tuple[str, ...] = MODELS, out_dir: str | os.Pat
     result = {"dataset": data, "pool": pool, "unseen": unseen, "unseen_fraction": unseen_fraction, "models": {}}
     for name in models:
         cfg = RunConfig(model=name, data=pool, out=str(out_dir / name), size=size, stem="small", epochs=epochs,
-                        qat_epochs=qat_epochs, device=device, seed=seed, runs=10, warmup=2, progress=progress)
+                        qat_epochs=qat_epochs, device=device, seed=seed, runs=10, warmup=2, progress=progress,
+                        resume=resume)
         start = time.perf_counter()
         report = run_all(cfg)
         seconds = round(time.perf_counter() - start, 1)

@@ -114,11 +114,13 @@ def fit(
     on_epoch_start: Callable[[int], None] | None = None,
     checkpoint: str | Path | None = None,
     resume: bool = False,
+    loss_fn: Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
 ) -> list[dict]:
     """AdamW + warm-up/cosine schedule, cross-entropy; returns per-epoch loss and validation accuracy.
 
     `set_train`/`set_eval` switch modes (a PT2E graph module needs its own functions for that);
     `on_epoch_start(epoch)` lets QAT freeze observers or batch-norm statistics on schedule.
+    `loss_fn(logits, labels, images)` replaces cross-entropy (QAT distils from the float model).
     `checkpoint`: after every epoch the model, optimiser, schedule, RNG and history are saved there
     (atomically, rank 0 only); with `resume`, training continues from it. Under torchrun the model
     is wrapped in DistributedDataParallel and each rank trains on its shard of every epoch.
@@ -156,7 +158,8 @@ def fit(
             xb, yb = x_all[idx].to(device), y_all[idx].to(device)
             if cfg.augment:
                 xb = augment(xb, gen, cfg.flip)
-            loss = F.cross_entropy(net(xb), yb)
+            logits = net(xb)
+            loss = F.cross_entropy(logits, yb) if loss_fn is None else loss_fn(logits, yb, xb)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
