@@ -28,6 +28,16 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
+def _non_negative(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number of epochs (0 or more), got {text}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {text}")
+    return value
+
+
 def _unit(text: str) -> float:
     try:
         value = float(text)
@@ -72,9 +82,13 @@ def _common_qat(p: argparse.ArgumentParser) -> None:
     p.add_argument("--distill", type=_unit, help="weight of distillation from the float model in the QAT loss, "
                                                  "against the labels' cross-entropy (default 1: float's outputs only; "
                                                  "0: labels only)")
-    p.add_argument("--freeze-bn-after", type=int, default=2, help="QAT epochs before batch-norm statistics freeze (default 2)")
-    p.add_argument("--freeze-observers-after", type=int, default=3,
-                   help="QAT epochs before quantisation ranges freeze (default 3)")
+    p.add_argument("--calibration-images", type=_non_negative, metavar="K",
+                   help="training images that calibrate the PTQ baseline's ranges and QAT's starting ranges "
+                        "(default 1024; 0: QAT starts from its first batches' ranges)")
+    p.add_argument("--freeze-bn-after", type=_non_negative, metavar="M",
+                   help="QAT epochs before batch-norm statistics freeze (default 0: the float model's, throughout)")
+    p.add_argument("--freeze-observers-after", type=_non_negative, metavar="N",
+                   help="QAT epochs before quantisation ranges freeze (default 0: the calibrated ranges, throughout)")
 
 
 def _common_latency(p: argparse.ArgumentParser) -> None:
@@ -161,7 +175,7 @@ def _run_config(args):
     from se_edge.pipeline import RunConfig
 
     keys = {"model", "data", "out", "se", "se_squeeze", "size", "stem", "in_chans", "seed", "epochs", "batch_size", "lr",
-            "device", "qat_epochs", "qat_lr", "freeze_bn_after", "freeze_observers_after", "distill", "ptq", "resume", "warmup", "runs",
+            "device", "qat_epochs", "qat_lr", "freeze_bn_after", "freeze_observers_after", "distill", "calibration_images", "ptq", "resume", "warmup", "runs",
             "threads"}
     return RunConfig(progress=not args.quiet, **{k: v for k, v in vars(args).items() if k in keys and v is not None})
 
@@ -185,6 +199,7 @@ def cmd_run(args) -> None:
     from se_edge.pipeline import run_all
 
     _check_model(args.model)
+    _calibration(args)
     report = run_all(_run_config(args))
     if report is None:  # a torchrun rank other than 0: rank 0 reports
         return
@@ -204,17 +219,28 @@ def cmd_train(args) -> None:
         print(f"float model written to {run.artifact_path('float')}")
 
 
+def _calibration(args) -> dict:
+    from se_edge.errors import SeEdgeError
+
+    if args.calibration_images == 0 and args.ptq:
+        raise SeEdgeError("--calibration-images 0 leaves the PTQ baseline nothing to calibrate on; "
+                          "give 1 or more, or add --no-ptq")
+    return {} if args.calibration_images is None else {"calibration_images": args.calibration_images}
+
+
 def cmd_quantize(args) -> None:
     from se_edge.artifacts import RunDir
     from se_edge.distributed import is_main
     from se_edge.pipeline import ptq_stage, quantize_stage
 
     run = RunDir(args.run)
+    calibration = _calibration(args)
     if args.ptq and is_main() and not args.resume:
-        ptq_stage(run, progress=not args.quiet)
+        ptq_stage(run, progress=not args.quiet, **calibration)
     result = quantize_stage(run, epochs=args.qat_epochs, device=args.device, progress=not args.quiet, resume=args.resume,
                             lr=args.qat_lr, freeze_bn_after=args.freeze_bn_after,
-                            freeze_observers_after=args.freeze_observers_after, distill=args.distill)
+                            freeze_observers_after=args.freeze_observers_after, distill=args.distill,
+                            calibration_images=args.calibration_images)
     if result is not None:
         print(f"QAT result written to {run.artifact_path('reference_int8')} "
               f"(fake-quant test accuracy {result['fake_quant_test_accuracy']:.4f})")

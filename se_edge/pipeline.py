@@ -34,9 +34,10 @@ class RunConfig:
     qat_epochs: int = 4
     qat_lr: float | None = None  # None: QatConfig's default
     distill: float | None = None  # None: QatConfig's default (distil from the float model)
+    calibration_images: int | None = None  # None: 1024 (PTQ, and QAT's starting ranges)
     resume: bool = False  # continue float training and QAT from their per-epoch checkpoints
-    freeze_bn_after: int | None = 2
-    freeze_observers_after: int | None = 3
+    freeze_bn_after: int | None = None  # None: QatConfig's default
+    freeze_observers_after: int | None = None  # None: QatConfig's default
     ptq: bool = True  # also make the PTQ baseline, so the report shows float vs PTQ vs QAT
     batch_size: int = 64
     lr: float = 3e-3
@@ -146,6 +147,8 @@ def ptq_stage(run: RunDir, calibration_images: int = 1024, progress: bool = True
     splits = _splits_for(run)
     start = time.perf_counter()
     prepared = prepare_ptq(run.load_float(), run.sample_input())
+    if calibration_images < 1:
+        raise SeEdgeError("the PTQ baseline needs calibration images (--calibration-images 1 or more)")
     calibrate(prepared, splits.train.x, max_images=calibration_images)
     set_eval(prepared)
     acc = _test_accuracy(prepared, splits, set_eval=set_eval)
@@ -173,8 +176,9 @@ def quantize_stage(run: RunDir, epochs: int = 4, device: str = "auto", progress:
     qcfg = QatConfig(epochs=epochs, seed=cfg["split"]["seed"], device=str(dev), progress=progress and main,
                      **{k: v for k, v in qat_options.items() if v is not None})
     seed_everything(qcfg.seed)
-    _log(f"QAT fine-tune ({epochs} epochs, symmetric int8, per-channel weights; batch-norm frozen after "
-         f"{qcfg.freeze_bn_after}, observers after {qcfg.freeze_observers_after}; "
+    _log(f"QAT fine-tune ({epochs} epochs, symmetric int8, per-channel weights; ranges calibrated on "
+         f"{qcfg.calibration_images} images; batch-norm frozen after {qcfg.freeze_bn_after}, ranges after "
+         f"{qcfg.freeze_observers_after} epochs; "
          f"{f'distilled from float, weight {qcfg.distill:g}' if qcfg.distill > 0 else 'labels only'}), device {dev} x "
          f"{distributed.world_size()}", progress and main)
     start = time.perf_counter()
@@ -278,11 +282,12 @@ def run_all(cfg: RunConfig) -> dict | None:
     run = train_stage(cfg, resume=cfg.resume)
     t = lap("train", t)
     if cfg.ptq and distributed.is_main():
-        ptq_stage(run, progress=cfg.progress)
+        ptq_stage(run, progress=cfg.progress,
+                  **({} if cfg.calibration_images is None else {"calibration_images": cfg.calibration_images}))
         t = lap("ptq", t)
     quantize_stage(run, epochs=cfg.qat_epochs, device=cfg.device, progress=cfg.progress, resume=cfg.resume, lr=cfg.qat_lr,
                    freeze_bn_after=cfg.freeze_bn_after, freeze_observers_after=cfg.freeze_observers_after,
-                   distill=cfg.distill)
+                   distill=cfg.distill, calibration_images=cfg.calibration_images)
     t = lap("qat", t)
     if not distributed.is_main():
         return None

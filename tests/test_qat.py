@@ -94,6 +94,20 @@ def test_schedule_freezes_observers_then_batch_norm(tiny, monkeypatch):
     assert all(torch.equal(seen[1][0][k], end[k]) for k in end)  # frozen through epoch 1
 
 
+def test_default_recipe_trains_weights_on_the_calibrated_grid(tiny, monkeypatch):
+    model, train, val = tiny
+    float_stats = [v for k, v in model.state_dict().items() if k.endswith(("running_mean", "running_var"))]
+    prepared, seen = _finetune(monkeypatch, model, train, val)
+    assert set(seen[0][1]) == {0}  # ranges calibrated before training, then fixed
+    scales = [o.scale.clone() for o in _observers(prepared)]
+    assert all(s.numel() and torch.all(s > 0) and not torch.all(s == 1) for s in scales)  # calibrated, not initial
+    end = sorted(v.sum().item() for v in _bn_stats(prepared).values())
+    assert end == pytest.approx(sorted(v.sum().item() for v in float_stats))  # the float model's statistics
+    before = sorted(v.sum().item() for k, v in model.state_dict().items() if k.endswith("weight") and v.dim() == 4)
+    after = sorted(v.sum().item() for k, v in prepared.state_dict().items() if k.endswith("weight") and v.dim() == 4)
+    assert len(before) == len(after) and before != pytest.approx(after)  # the weights did train
+
+
 def test_without_a_schedule_nothing_freezes(tiny, monkeypatch):
     model, train, val = tiny
     prepared, seen = _finetune(monkeypatch, model, train, val, freeze_bn_after=None, freeze_observers_after=None, distill=0.0)
@@ -112,3 +126,8 @@ def test_distillation_needs_the_float_model(tiny):
 @pytest.mark.parametrize("value", ["-0.1", "1.5", "much"])
 def test_distill_weight_is_checked(value):
     assert_one_line_error(se_edge("run", "--distill", value), "--distill")
+
+
+def test_calibration_images_zero_needs_no_ptq():
+    assert_one_line_error(se_edge("run", "--calibration-images", "0"), "--calibration-images 0", "--no-ptq")
+    assert_one_line_error(se_edge("run", "--freeze-bn-after", "-1"), "--freeze-bn-after")
