@@ -38,24 +38,18 @@ def _non_negative(text: str) -> int:
     return value
 
 
-def _unit(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a number from 0 to 1, got {text}") from None
-    if not 0 <= value <= 1:
-        raise argparse.ArgumentTypeError(f"must be from 0 to 1, got {text}")
-    return value
+def _between_0_and_1(inclusive: bool):
+    span = "from 0 to 1" if inclusive else "between 0 and 1 (exclusive)"
 
-
-def _fraction(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a number between 0 and 1, got {text}") from None
-    if not 0 < value < 1:
-        raise argparse.ArgumentTypeError(f"must be between 0 and 1 (exclusive), got {text}")
-    return value
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be a number {span}, got {text}") from None
+        if not (0 <= value <= 1 if inclusive else 0 < value < 1):
+            raise argparse.ArgumentTypeError(f"must be {span}, got {text}")
+        return value
+    return parse
 
 
 def _common_data(p: argparse.ArgumentParser) -> None:
@@ -79,7 +73,7 @@ def _common_data(p: argparse.ArgumentParser) -> None:
 def _common_qat(p: argparse.ArgumentParser) -> None:
     p.add_argument("--qat-epochs", type=_positive(int), default=4, help="QAT fine-tuning epochs (default 4)")
     p.add_argument("--qat-lr", type=_positive(float), help="QAT peak learning rate (default 1e-4)")
-    p.add_argument("--distill", type=_unit, help="weight of distillation from the float model in the QAT loss, "
+    p.add_argument("--distill", type=_between_0_and_1(inclusive=True), help="weight of distillation from the float model in the QAT loss, "
                                                  "against the labels' cross-entropy (default 1: float's outputs only; "
                                                  "0: labels only)")
     p.add_argument("--calibration-images", type=_non_negative, metavar="K",
@@ -147,7 +141,7 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--epochs", type=_positive(int), default=30, help="float epochs of the training runs (default 30)")
     b.add_argument("--qat-epochs", type=_positive(int), default=4, help="QAT epochs of the training runs (default 4)")
     b.add_argument("--resume", action="store_true", help="--qat: continue each model's run from its checkpoints")
-    b.add_argument("--unseen-fraction", type=_fraction, default=0.25,
+    b.add_argument("--unseen-fraction", type=_between_0_and_1(inclusive=False), default=0.25,
                    help="share of --data set aside for --qat before training, for parity on unseen images (default 0.25)")
     b.add_argument("--out", help="output directory (default runs/compare-gates, runs/zoo-purity, runs/bench-qat)")
     p.add_argument("--json", help="write the latencies to this file (with --device: also FILE.md and FILE_latency.png; "
@@ -199,7 +193,7 @@ def cmd_run(args) -> None:
     from se_edge.pipeline import run_all
 
     _check_model(args.model)
-    _calibration(args)
+    _check_calibration(args)
     report = run_all(_run_config(args))
     if report is None:  # a torchrun rank other than 0: rank 0 reports
         return
@@ -219,13 +213,12 @@ def cmd_train(args) -> None:
         print(f"float model written to {run.artifact_path('float')}")
 
 
-def _calibration(args) -> dict:
+def _check_calibration(args) -> None:
     from se_edge.errors import SeEdgeError
 
     if args.calibration_images == 0 and args.ptq:
         raise SeEdgeError("--calibration-images 0 leaves the PTQ baseline nothing to calibrate on; "
                           "give 1 or more, or add --no-ptq")
-    return {} if args.calibration_images is None else {"calibration_images": args.calibration_images}
 
 
 def cmd_quantize(args) -> None:
@@ -234,9 +227,9 @@ def cmd_quantize(args) -> None:
     from se_edge.pipeline import ptq_stage, quantize_stage
 
     run = RunDir(args.run)
-    calibration = _calibration(args)
+    _check_calibration(args)
     if args.ptq and is_main() and not args.resume:
-        ptq_stage(run, progress=not args.quiet, **calibration)
+        ptq_stage(run, calibration_images=args.calibration_images, progress=not args.quiet)
     result = quantize_stage(run, epochs=args.qat_epochs, device=args.device, progress=not args.quiet, resume=args.resume,
                             lr=args.qat_lr, freeze_bn_after=args.freeze_bn_after,
                             freeze_observers_after=args.freeze_observers_after, distill=args.distill,

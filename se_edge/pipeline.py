@@ -139,16 +139,19 @@ def train_stage(cfg: RunConfig, resume: bool = False) -> RunDir:
     return run
 
 
-def ptq_stage(run: RunDir, calibration_images: int = 1024, progress: bool = True) -> dict:
-    """The PTQ baseline: observers calibrated on training images, no training; writes ptq.pt."""
-    from se_edge.quantize import calibrate, prepare_ptq
+def ptq_stage(run: RunDir, calibration_images: int | None = None, progress: bool = True) -> dict:
+    """The PTQ baseline: observers calibrated on training images (None: QAT's default number, 1024),
+    no training; writes ptq.pt."""
+    from se_edge.quantize import QatConfig, calibrate, prepare_ptq
     from se_edge.quantize.qat import set_eval
 
+    if calibration_images is None:
+        calibration_images = QatConfig.calibration_images
+    if calibration_images < 1:
+        raise SeEdgeError("the PTQ baseline needs calibration images (--calibration-images 1 or more)")
     splits = _splits_for(run)
     start = time.perf_counter()
     prepared = prepare_ptq(run.load_float(), run.sample_input())
-    if calibration_images < 1:
-        raise SeEdgeError("the PTQ baseline needs calibration images (--calibration-images 1 or more)")
     calibrate(prepared, splits.train.x, max_images=calibration_images)
     set_eval(prepared)
     acc = _test_accuracy(prepared, splits, set_eval=set_eval)
@@ -282,8 +285,7 @@ def run_all(cfg: RunConfig) -> dict | None:
     run = train_stage(cfg, resume=cfg.resume)
     t = lap("train", t)
     if cfg.ptq and distributed.is_main():
-        ptq_stage(run, progress=cfg.progress,
-                  **({} if cfg.calibration_images is None else {"calibration_images": cfg.calibration_images}))
+        ptq_stage(run, calibration_images=cfg.calibration_images, progress=cfg.progress)
         t = lap("ptq", t)
     quantize_stage(run, epochs=cfg.qat_epochs, device=cfg.device, progress=cfg.progress, resume=cfg.resume, lr=cfg.qat_lr,
                    freeze_bn_after=cfg.freeze_bn_after, freeze_observers_after=cfg.freeze_observers_after,

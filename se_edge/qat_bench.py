@@ -23,11 +23,11 @@ def step_time_ratio(run_dir: str | os.PathLike, steps: int = 10, warmup: int = 3
     """Seconds per training step of the float model and of QAT as the recipe runs it (the prepared
     graph, plus the float teacher's forward pass when it distils), on the same batches."""
     import torch
-    import torch.nn.functional as F
 
     from se_edge.artifacts import RunDir
     from se_edge.quantize import QatConfig, prepare_qat
-    from se_edge.quantize.qat import distillation_loss, set_train
+    from se_edge.quantize.qat import qat_loss, set_train
+    from se_edge.train import cross_entropy
 
     run = RunDir(run_dir)
     shape = tuple(run.sample_input().shape[1:])
@@ -48,10 +48,9 @@ def step_time_ratio(run_dir: str | os.PathLike, steps: int = 10, warmup: int = 3
         return (time.perf_counter() - start) / steps
 
     recipe = QatConfig()
-    float_s = per_step(run.load_float(), lambda m: m.train(), lambda logits, labels, _: F.cross_entropy(logits, labels))
-    qat_loss = distillation_loss(run.load_float(), recipe.distill, recipe.temperature) if recipe.distill > 0 else \
-        (lambda logits, labels, _: F.cross_entropy(logits, labels))
-    qat_s = per_step(prepare_qat(run.load_float(), run.sample_input()), set_train, qat_loss)
+    float_s = per_step(run.load_float(), lambda m: m.train(), cross_entropy)
+    qat_s = per_step(prepare_qat(run.load_float(), run.sample_input()), set_train,
+                     qat_loss(recipe, run.load_float() if recipe.distill > 0 else None))
     return {"float_step_s": float_s, "qat_step_s": qat_s, "qat_over_float": qat_s / float_s, "batch_size": batch_size,
             "qat_distills": recipe.distill > 0}
 

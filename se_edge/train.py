@@ -102,6 +102,11 @@ def accuracy(logits: np.ndarray, y: np.ndarray) -> float:
     return float((logits.argmax(1) == y).mean())
 
 
+def cross_entropy(logits: torch.Tensor, labels: torch.Tensor, images: torch.Tensor | None = None) -> torch.Tensor:
+    """The labels' loss, in `fit`'s `loss_fn(logits, labels, images)` form."""
+    return F.cross_entropy(logits, labels)
+
+
 def fit(
     model: nn.Module,
     train: ImageSet,
@@ -127,6 +132,7 @@ def fit(
     """
     from se_edge import distributed
 
+    loss_fn = loss_fn or cross_entropy
     device = distributed.init(resolve_device(cfg.device))
     model.to(device)
     net = distributed.wrap(model, device)
@@ -158,8 +164,7 @@ def fit(
             xb, yb = x_all[idx].to(device), y_all[idx].to(device)
             if cfg.augment:
                 xb = augment(xb, gen, cfg.flip)
-            logits = net(xb)
-            loss = F.cross_entropy(logits, yb) if loss_fn is None else loss_fn(logits, yb, xb)
+            loss = loss_fn(net(xb), yb, xb)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()

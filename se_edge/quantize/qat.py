@@ -13,7 +13,7 @@ import torch
 import torch.nn as nn
 
 from se_edge.data import ImageSet
-from se_edge.train import TrainConfig, fit, resolve_device
+from se_edge.train import TrainConfig, cross_entropy, fit, resolve_device
 
 
 @dataclass
@@ -63,6 +63,15 @@ def distillation_loss(teacher: nn.Module, weight: float = 1.0, temperature: floa
         return loss
 
     return loss_fn
+
+
+def qat_loss(cfg: QatConfig, teacher: nn.Module | None):
+    """The recipe's loss: distilled from `teacher` (the float model) when `cfg.distill` > 0, else the labels'."""
+    if cfg.distill <= 0:
+        return cross_entropy
+    if teacher is None:
+        raise ValueError("QAT with distill > 0 needs the float model as teacher")
+    return distillation_loss(teacher, cfg.distill, cfg.temperature)
 
 
 def _export_for_training(model: nn.Module, example: torch.Tensor) -> torch.fx.GraphModule:
@@ -143,10 +152,6 @@ def qat_finetune(prepared: torch.fx.GraphModule, train: ImageSet, val: ImageSet,
         # Ranges start from the data in inference form (as PTQ's do), not from the first training batch.
         set_eval(prepared)
         calibrate(prepared, train.x, max_images=cfg.calibration_images)
-    loss_fn = None
-    if cfg.distill > 0:
-        if teacher is None:
-            raise ValueError("QAT with distill > 0 needs the float model as teacher")
-        loss_fn = distillation_loss(teacher.to(resolve_device(cfg.device)), cfg.distill, cfg.temperature)
+    loss_fn = qat_loss(cfg, teacher.to(resolve_device(cfg.device)) if teacher is not None else None)
     return fit(prepared, train, val, cfg, desc="qat", set_train=train_mode, set_eval=set_eval,
                on_epoch_start=on_epoch_start, checkpoint=checkpoint, resume=resume, loss_fn=loss_fn)
