@@ -57,7 +57,8 @@ def _common_data(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", default="digits", help="dataset: 'digits', or a directory in MNIST IDX, CIFAR-10 batches or "
                                                     "ImageFolder form, or an .npz with x and y (default digits)")
     p.add_argument("--out", help="run directory (default runs/<model>-<dataset>)")
-    p.add_argument("--se", choices=("hw", "hard_sigmoid", "sigmoid", "none"), help="SE gate, or none (default: the model's, hw)")
+    p.add_argument("--se", choices=("hw", "hw_clamp", "hard_sigmoid", "sigmoid", "none"),
+                   help="SE gate, or none (default: the model's, hw)")
     p.add_argument("--se-squeeze", choices=("avg", "max", "avgmax", "avg_s2", "avgpool"),
                    help="SE squeeze (default: the model's, avg)")
     p.add_argument("--size", type=_positive(int), default=32, help="input size in pixels (default 32)")

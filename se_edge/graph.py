@@ -1,9 +1,12 @@
-"""Graph purity of exported files, read from the files themselves.
+"""Graph purity of exported files: what the file holds, and what the runtime that ships delegates.
 
 TFLite: the operator list and the number of *float islands*: connected groups of QUANTIZE /
 DEQUANTIZE ops or float-typed compute ops that touch int8 tensors (i.e. float work inside an int8
 graph). Conversions at the graph's own input and output are excepted, and a fully float graph has
-no islands by definition.
+no islands by definition. Beside it, *delegation* read from LiteRT itself (`tflite_delegation`):
+the XNNPACK partitions and the ops left outside them. The two differ: a graph with no float island
+still ran 28 int8 ops on LiteRT's slow builtin kernels (RELU_0_TO_1, int8 HARD_SWISH), cut into 29
+partitions, six times slower than its fp32 twin.
 
 ExecuTorch: the number of delegate calls (partitions) per backend, and the kernel calls left
 outside any delegate (non-delegated ops), from the program's execution plan.
@@ -27,7 +30,8 @@ def _read(path: str | os.PathLike) -> bytes:
 
 
 def tflite_graph(path: str | os.PathLike) -> dict:
-    """`{"float_islands", "float_ops", "ops": {OP: count}}` for the main subgraph of a .tflite file."""
+    """`{"float_islands", "float_ops", "ops": {OP: count}}` for the main subgraph of a .tflite file, and
+    its delegation in LiteRT (`tflite_delegation`)."""
     from ai_edge_litert import schema_py_generated as schema
 
     buf = _read(path)
@@ -83,7 +87,50 @@ def tflite_graph(path: str | os.PathLike) -> dict:
             parent[find(other)] = find(members[0])
     islands = {find(i) for i in float_ops
                if any(sg.Tensors(t).Type() in quant_types for t in activations[i][0] + activations[i][1])}
-    return {"float_islands": len(islands), "float_ops": len(float_ops), "ops": dict(sorted(ops.items()))}
+    return {"float_islands": len(islands), "float_ops": len(float_ops), "ops": dict(sorted(ops.items())),
+            **tflite_delegation(path)}
+
+
+def tflite_delegation(path: str | os.PathLike) -> dict:
+    """`{"partitions", "delegates", "non_delegated_ops", "non_delegated": {OP: n}}` as LiteRT runs `path`.
+
+    The interpreter (1 thread, default delegates: XNNPACK) lists the file's ops and then one
+    `DELEGATE` node per partition. An op runs outside when none of its outputs is a partition's
+    output while one feeds a partition, the graph's output, or another op that runs outside (the
+    ops inside a partition only feed each other or the partition's output).
+    """
+    from ai_edge_litert.interpreter import Interpreter
+
+    from se_edge.quiet import captured_output
+
+    try:
+        with captured_output():
+            interpreter = Interpreter(model_path=str(path), num_threads=1)
+            interpreter.allocate_tensors()
+    except (ValueError, RuntimeError) as e:
+        raise SeEdgeError(f"LiteRT cannot load {path}: {one_line(e)}") from None
+    ops = interpreter._get_ops_details()
+    delegates = [o for o in ops if o["op_name"] == "DELEGATE"]
+    originals = [o for o in ops if o["op_name"] != "DELEGATE"]
+    delegate_out = {int(t) for d in delegates for t in d["outputs"]}
+    consumers = {int(t) for d in delegates for t in d["inputs"]} | {d["index"] for d in interpreter.get_output_details()}
+    outside: list[dict] = []
+    changed = True
+    while changed:  # walk back from the partitions and the graph output
+        changed = False
+        for op in originals:
+            outs = {int(t) for t in op["outputs"]}
+            if op in outside or outs & delegate_out or not outs & consumers:
+                continue
+            outside.append(op)
+            consumers |= {int(t) for t in op["inputs"]}
+            changed = True
+    return {"partitions": len(delegates), "delegates": {"XNNPACK": len(delegates)} if delegates else {},
+            "non_delegated_ops": len(outside), "non_delegated": dict(sorted(Counter(o["op_name"] for o in outside).items()))}
+
+
+def one_line(e: BaseException) -> str:
+    return str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
 
 
 def pte_graph(path: str | os.PathLike) -> dict:
@@ -96,7 +143,7 @@ def pte_graph(path: str | os.PathLike) -> dict:
     try:
         pte = deserialize_pte_binary(buf)
     except Exception as e:  # the deserialiser raises many types on corrupt input
-        raise SeEdgeError(f"{path} is a corrupt ExecuTorch program: {str(e).splitlines()[0] if str(e) else type(e).__name__}") from None
+        raise SeEdgeError(f"{path} is a corrupt ExecuTorch program: {one_line(e)}") from None
     program = getattr(pte, "program", pte)
     plan = program.execution_plan[0]
     delegates, kernels = Counter(), Counter()

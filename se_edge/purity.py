@@ -1,9 +1,10 @@
 """Is a model int8-pure on the mobile backends? Measured from its exported files.
 
 `int8_exports(model, input_shape, out_dir)` quantises a model (PT2E, ranges from a few random
-batches: structure does not depend on trained weights), exports the int8 `.tflite` and `.pte`,
-and `purity(...)` reports, from those files: TFLite float islands and ops, ExecuTorch partitions
-and non-delegated ops, and (when Vela is installed) Ethos-U NPU/CPU operators and estimated time.
+batches: structure does not depend on trained weights), exports the int8 `.tflite` and `.pte` (and,
+with `fp32=True`, the float files too), and `purity(...)` reports, from those files: TFLite float
+islands and ops, the XNNPACK partitions and ops left outside as LiteRT and ExecuTorch run them, and
+(when Vela is installed) Ethos-U NPU/CPU operators and estimated time.
 """
 from __future__ import annotations
 
@@ -13,13 +14,14 @@ from pathlib import Path
 import torch
 
 
-def quantize_for_structure(model: torch.nn.Module, input_shape: tuple[int, ...], batches: int = 2, seed: int = 0):
+def quantize_for_structure(model: torch.nn.Module, input_shape: tuple[int, ...], batches: int = 2, seed: int = 0,
+                           delegable_activations: bool = True):
     """A PT2E-prepared copy of `model` whose observers saw `batches` random batches (eval mode)."""
     from se_edge.quantize import prepare_qat
     from se_edge.quantize.qat import set_eval
 
     gen = torch.Generator().manual_seed(seed)
-    prepared = prepare_qat(model, torch.randn(2, *input_shape[1:], generator=gen))
+    prepared = prepare_qat(model, torch.randn(2, *input_shape[1:], generator=gen), delegable_activations)
     with torch.no_grad():
         for _ in range(batches):
             prepared(torch.randn(2, *input_shape[1:], generator=gen))
@@ -28,51 +30,45 @@ def quantize_for_structure(model: torch.nn.Module, input_shape: tuple[int, ...],
 
 
 def int8_exports(model: torch.nn.Module, input_shape: tuple[int, ...], out_dir: str | os.PathLike, stem: str = "model",
-                 backends: tuple[str, ...] = ("litert", "executorch")) -> dict[str, Path]:
+                 backends: tuple[str, ...] = ("litert", "executorch"), fp32: bool = False,
+                 delegable_activations: bool = True) -> dict[str, Path]:
+    """`{"tflite", "pte"}` int8 files (`{"tflite_fp32", "pte_fp32"}` beside them with `fp32`);
+    `delegable_activations=False` quantises hard activations as the stock XNNPACK quantizer does."""
     from se_edge.export import export_pte, export_tflite
     from se_edge.quantize import convert
 
     out_dir = Path(out_dir)
-    prepared = quantize_for_structure(model, input_shape)
+    prepared = quantize_for_structure(model, input_shape, delegable_activations=delegable_activations)
     sample = torch.randn(1, *input_shape[1:], generator=torch.Generator().manual_seed(1))
     paths = {}
     if "litert" in backends:
         paths["tflite"] = export_tflite(convert(prepared, "litert"), sample, out_dir / f"{stem}_int8.tflite", quantized=True)
     if "executorch" in backends:
         paths["pte"] = export_pte(convert(prepared, "executorch"), sample, out_dir / f"{stem}_int8.pte")
+    if fp32 and "litert" in backends:
+        paths["tflite_fp32"] = export_tflite(model, sample, out_dir / f"{stem}_fp32.tflite", quantized=False)
+    if fp32 and "executorch" in backends:
+        paths["pte_fp32"] = export_pte(model, sample, out_dir / f"{stem}_fp32.pte")
     return paths
 
 
 def purity(paths: dict[str, Path], npu: bool = True) -> dict:
-    """`{"tflite": {...}, "pte": {...}, "npu": {...}}` for files made by `int8_exports`."""
-    from se_edge.graph import pte_graph, tflite_graph
+    """`{"tflite": {...}, "pte": {...}, "npu": {...}}` for files made by `int8_exports` (and
+    "tflite_fp32", "pte_fp32" where those were made)."""
+    from se_edge.graph import graph_summary
     from se_edge.npu import vela_executable, vela_report
 
-    out = {}
-    if "tflite" in paths:
-        out["tflite"] = tflite_graph(paths["tflite"])
-        if npu and vela_executable():
-            out["npu"] = vela_report(paths["tflite"])
-    if "pte" in paths:
-        out["pte"] = pte_graph(paths["pte"])
+    out = {key: graph_summary(path) for key, path in paths.items()}
+    if "tflite" in paths and npu and vela_executable():
+        out["npu"] = vela_report(paths["tflite"])
     return out
-
-
-def is_pure(result: dict) -> bool:
-    ok = True
-    if "tflite" in result:
-        ok &= result["tflite"]["float_islands"] == 0
-    if "pte" in result:
-        ok &= result["pte"]["partitions"] == 1 and result["pte"]["non_delegated_ops"] == 0
-    if "npu" in result:
-        ok &= result["npu"]["cpu_ops"] == 0
-    return bool(ok)
 
 
 def zoo_purity(models: list[str] | None = None, size: int = 32, out_dir: str | os.PathLike = "runs/zoo-purity",
                progress: bool = True) -> dict:
-    """Every registered model with the hw gate (small stem, `size` px): purity on both runtimes and the
-    NPU; beside it, the same model with F.hardsigmoid's gate on the NPU. Written as JSON + Markdown."""
+    """Every registered model with its defaults (hw gate, small stem, `size` px): purity and delegation
+    of its fp32 and int8 files on both runtimes and the NPU; beside it, the same model with
+    F.hardsigmoid's gate as the stock XNNPACK quantizer leaves it. Written as JSON + Markdown."""
     from tqdm.auto import tqdm
 
     from se_edge.io import write_json, write_text
@@ -82,10 +78,12 @@ def zoo_purity(models: list[str] | None = None, size: int = 32, out_dir: str | o
     rows = {}
     for name in tqdm(models or list_models(), desc="zoo purity", unit="model", disable=not progress):
         row = {}
-        for gate, backends in (("hw", ("litert", "executorch")), ("hard_sigmoid", ("litert",))):
+        for gate, backends, fp32 in (("hw", ("litert", "executorch"), True), ("hard_sigmoid", ("litert",), False)):
             torch.manual_seed(0)
             model = create_model(name, num_classes=10, in_chans=1, stem="small", se=gate)
-            row[gate] = purity(int8_exports(model, (1, 1, size, size), out_dir / "files", f"{name}_{gate}", backends))
+            paths = int8_exports(model, (1, 1, size, size), out_dir / "files", f"{name}_{gate}", backends, fp32=fp32,
+                                 delegable_activations=gate == "hw")
+            row[gate] = purity(paths)
         rows[name] = row
     result = {"size": size, "models": rows}
     write_json(out_dir / "zoo_purity.json", result)
@@ -93,15 +91,28 @@ def zoo_purity(models: list[str] | None = None, size: int = 32, out_dir: str | o
     return result
 
 
+def delegation_cell(graph: dict | None) -> str:
+    """`partitions / ops outside (OP×n, ...)` for a .tflite or .pte graph summary."""
+    if not graph:
+        return "—"
+    text = f"{graph['partitions']} / {graph['non_delegated_ops']}"
+    if graph.get("non_delegated"):
+        text += " (" + ", ".join(f"{k}×{v}" for k, v in graph["non_delegated"].items()) + ")"
+    return text
+
+
 def zoo_markdown(result: dict) -> str:
-    lines = [f"| model (hw gate, {result['size']} px) | TFLite int8 float islands | .pte partitions | .pte non-delegated ops | "
-             "Ethos-U55 NPU / CPU ops | est. ms | with F.hardsigmoid: float islands, CPU ops |",
-             "|---|---:|---:|---:|---:|---:|---:|"]
+    lines = [f"Defaults (hw gate, small stem, {result['size']} px). Partitions / ops outside the XNNPACK delegate, "
+             "as ai-edge-litert and ExecuTorch load each file; float islands read from the int8 .tflite.", "",
+             "| model | LiteRT fp32 | LiteRT int8 | TFLite int8 float islands | .pte fp32 | .pte int8 | "
+             "Ethos-U55 NPU / CPU ops | est. ms | F.hardsigmoid gate, stock quantizer: float islands, LiteRT int8, CPU ops |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for name, row in result["models"].items():
         hw, hs = row["hw"], row["hard_sigmoid"]
         npu, hs_npu = hw.get("npu", {}), hs.get("npu", {})
-        lines.append(f"| {name} | {hw['tflite']['float_islands']} | {hw['pte']['partitions']} | "
-                     f"{hw['pte']['non_delegated_ops']} | {npu.get('npu_ops', '—')} / {npu.get('cpu_ops', '—')} | "
+        lines.append(f"| {name} | {delegation_cell(hw.get('tflite_fp32'))} | {delegation_cell(hw['tflite'])} | "
+                     f"{hw['tflite']['float_islands']} | {delegation_cell(hw.get('pte_fp32'))} | "
+                     f"{delegation_cell(hw['pte'])} | {npu.get('npu_ops', '—')} / {npu.get('cpu_ops', '—')} | "
                      f"{npu.get('inference_time_ms', float('nan')):.2f} | "
-                     f"{hs['tflite']['float_islands']}, {hs_npu.get('cpu_ops', '—')} |")
+                     f"{hs['tflite']['float_islands']}, {delegation_cell(hs['tflite'])}, {hs_npu.get('cpu_ops', '—')} |")
     return "\n".join(lines) + "\n"

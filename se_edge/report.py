@@ -17,9 +17,9 @@ def _fmt(v, spec: str = ".4f") -> str:
 def graph_cell(graph: dict | None) -> str:
     if not graph:
         return "—"
-    if "float_islands" in graph:
-        return f"{graph['float_islands']} float islands, {sum(graph['ops'].values())} ops"
     text = f"{graph['partitions']} partition(s), {graph['non_delegated_ops']} non-delegated"
+    if "float_islands" in graph:
+        text = f"{graph['float_islands']} float islands, {sum(graph['ops'].values())} ops; XNNPACK " + text
     if graph.get("non_delegated"):
         text += " (" + ", ".join(f"{k}×{v}" for k, v in graph["non_delegated"].items()) + ")"
     return text

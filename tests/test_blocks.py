@@ -2,7 +2,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from se_edge.blocks import GATES, SqueezeExcite, make_divisible
+from se_edge.blocks import GATES, HardSigmoid, HardSwish, SqueezeExcite, make_divisible
 
 
 def reference_hard_sigmoid_se(se: SqueezeExcite, x: torch.Tensor) -> torch.Tensor:
@@ -24,9 +24,13 @@ def test_hw_gate_equals_hardsigmoid_se_in_float():
         assert (z < -3).any() and (z > 3).any() and ((z > -3) & (z < 3)).any(), "test must cover all three regimes"
         torch.testing.assert_close(hs(x), expected, atol=1e-6, rtol=0)
         torch.testing.assert_close(hw(x), expected, atol=1e-5, rtol=0)
-    # the +3 and the /6 live in fc2's parameters, not in the graph
-    torch.testing.assert_close(hw.fc2.bias, (hs.fc2.bias + 3) / 6)
-    torch.testing.assert_close(hw.fc2.weight, hs.fc2.weight / 6)
+        torch.testing.assert_close(hs.with_gate("hw_clamp")(x), expected, atol=1e-5, rtol=0)
+    # hw: the +3 lives in fc2's bias, the /6 is the gate's MUL; hw_clamp: both live in fc2
+    torch.testing.assert_close(hw.fc2.bias, hs.fc2.bias + 3)
+    torch.testing.assert_close(hw.fc2.weight, hs.fc2.weight)
+    clamp = hs.with_gate("hw_clamp")
+    torch.testing.assert_close(clamp.fc2.bias, (hs.fc2.bias + 3) / 6)
+    torch.testing.assert_close(clamp.fc2.weight, hs.fc2.weight / 6)
 
 
 def test_hw_gate_default_init_matches_hard_sigmoid_init():
@@ -45,6 +49,36 @@ def test_round_trip_between_gates_keeps_function():
     x = torch.randn(3, 24, 4, 4)
     with torch.no_grad():
         torch.testing.assert_close(se.with_gate("hard_sigmoid").with_gate("hw")(x), se(x))
+        torch.testing.assert_close(se.with_gate("hw_clamp").with_gate("hw")(x), se(x))
+
+
+def test_hard_activations_equal_pytorch_functions():
+    """The delegable forms compute F.hardswish / F.hardsigmoid in float, over the linear and both
+    saturated ranges, on 4-D (constants as buffers) and 2-D (scalars) inputs."""
+    x4 = torch.linspace(-8, 8, 2 * 3 * 5 * 7).reshape(2, 3, 5, 7)
+    for x in (x4, x4.reshape(6, 35)):
+        assert (x < -3).any() and (x > 3).any() and ((x > -3) & (x < 3)).any()
+        torch.testing.assert_close(HardSwish()(x), F.hardswish(x), atol=1e-5, rtol=0)
+        torch.testing.assert_close(HardSigmoid()(x), F.hardsigmoid(x), atol=1e-5, rtol=0)
+    assert HardSwish().state_dict() == {}, "constants are not checkpoint keys"
+
+
+def test_graph_decomposition_equals_hardswish_and_hardsigmoid():
+    """The quantizer's rewrite of F.hardswish / F.hardsigmoid calls in an exported graph."""
+    from se_edge.quantize.decompose import decompose_hard_activations
+
+    class Calls(torch.nn.Module):
+        def forward(self, x):
+            return F.hardswish(x) + F.hardsigmoid(x).flatten(1).sum(1, keepdim=True).unsqueeze(-1).unsqueeze(-1)
+
+    x = torch.linspace(-8, 8, 2 * 4 * 3 * 3).reshape(2, 4, 3, 3)
+    gm = torch.export.export(Calls(), (x,)).module()
+    assert decompose_hard_activations(gm) == 2
+    targets = {str(n.target) for n in gm.graph.nodes if n.op == "call_function"}
+    assert not any("hardswish" in t or "hardsigmoid" in t for t in targets), targets
+    consts = [b for name, b in gm.named_buffers() if name.startswith("_se_edge_const_")]
+    assert len(consts) == 4 and all(c.shape == (1, 1, 1, 1) for c in consts)
+    torch.testing.assert_close(gm(x), Calls()(x), atol=1e-5, rtol=0)
 
 
 @pytest.mark.parametrize("gate", GATES)
@@ -57,7 +91,7 @@ def test_gate_output_range_and_shape(gate):
 
 
 def test_unknown_gate_names_valid_ones():
-    with pytest.raises(ValueError, match="valid: hw, hard_sigmoid, sigmoid"):
+    with pytest.raises(ValueError, match="valid: hw, hw_clamp, hard_sigmoid, sigmoid"):
         SqueezeExcite(8, gate="swish")
 
 

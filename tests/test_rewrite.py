@@ -63,7 +63,8 @@ def test_torchvision_hardsigmoid_se_converts_exactly():
     x = torch.randn(4, 3, 16, 16)
     new, report = to_hardware_aware(net, example=x)
     assert isinstance(new.se, SqueezeExcite) and new.se.gate == "hw" and new.se.excitation == "conv"
-    assert report.replaced == [{"name": "se", "source": "SqueezeExcitation", "gate_from": "hard_sigmoid", "exact": True}]
+    assert report.replaced == [{"name": "se", "source": "SqueezeExcitation", "to": "SqueezeExcite(hw)",
+                                "gate_from": "hard_sigmoid", "exact": True}]
     assert report.max_abs_deviation < 1e-5
     with torch.no_grad():
         torch.testing.assert_close(new(x), net(x), atol=1e-5, rtol=0)
@@ -136,3 +137,18 @@ def test_hw_eca_and_cbam_match_hard_sigmoid_forms():
     regate(cbam_hs.spatial.conv, "hw", "hard_sigmoid")
     with torch.no_grad():
         torch.testing.assert_close(cbam(x), cbam_hs(x), atol=1e-5, rtol=0)
+
+
+def test_silu_is_rewritten_only_when_asked_and_hardswish_is_counted():
+    """EfficientNet's SiLU -> nn.Hardswish (opt-in, not exact: the deviation is reported); hard-swish
+    stays native in float (the quantizer writes it out for int8) and is counted."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(3, 8, 3), nn.SiLU(), nn.Conv2d(8, 8, 1), nn.Hardswish(), nn.Conv2d(8, 4, 1))
+    x = torch.randn(2, 3, 9, 9)
+    kept, report = to_hardware_aware(model, x)
+    assert report.replaced == [] and isinstance(kept[1], nn.SiLU)
+    assert report.native_activations == {"Hardswish": 1}
+    new, report = to_hardware_aware(model, x, silu=True)
+    assert report.replaced == [{"name": "1", "source": "SiLU", "to": "Hardswish", "exact": False}]
+    assert isinstance(new[1], nn.Hardswish) and isinstance(model[1], nn.SiLU), "the original is untouched"
+    assert 0 < report.max_abs_deviation < 1.0 and not report.exact

@@ -1,5 +1,6 @@
-"""Every registered model with the hw gate is int8-pure on both runtimes and on the Ethos-U NPU,
-counted from its exported files (small inputs and the small stem keep this fast)."""
+"""Every registered model with its defaults is int8-pure and runs inside the XNNPACK delegate of both
+runtimes, and on the Ethos-U NPU, counted from its exported files as the runtimes load them (small
+inputs and the small stem keep this fast)."""
 import pytest
 import torch
 
@@ -12,17 +13,25 @@ SIZE = 32
 # conv): their exports take minutes each, so they run with `make test-all` (marker `slow`).
 # se_cnn's hw purity is also covered by test_purity.py.
 SLOW = {"se_cnn", "se_mobilenetv3_large", "se_resnet34", "se_resnext50_32x4d"}
+# The fp32 files' delegation is checked for these two (the issue's pair); the others in test-all.
+FP32_FAST = {"se_mobilenetv3_small", "se_resnet18"}
+ONE_PARTITION = {"partitions": 1, "non_delegated_ops": 0, "non_delegated": {}}
 
 
 @pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow) if n in SLOW else n for n in list_models()])
-def test_hw_model_is_int8_pure(name, tmp_path):
+def test_default_model_is_int8_pure_and_delegated(name, tmp_path, request):
     torch.manual_seed(0)
-    model = create_model(name, num_classes=10, in_chans=1, stem="small", se="hw")
-    result = purity(int8_exports(model, (1, 1, SIZE, SIZE), tmp_path, name))
+    model = create_model(name, num_classes=10, in_chans=1, stem="small")
+    fp32 = name in FP32_FAST or "slow" in request.node.keywords
+    result = purity(int8_exports(model, (1, 1, SIZE, SIZE), tmp_path, name, fp32=fp32))
     tfl, pte = result["tflite"], result["pte"]
     assert tfl["float_islands"] == 0 and tfl["float_ops"] == 0, tfl
     assert "DEQUANTIZE" not in tfl["ops"] and "QUANTIZE" not in tfl["ops"], tfl["ops"]
-    assert pte["partitions"] == 1 and pte["non_delegated_ops"] == 0, pte
+    checked = ["tflite", "pte"] + (["tflite_fp32", "pte_fp32"] if fp32 else [])
+    assert set(checked) <= set(result), result.keys()
+    for key in checked:
+        graph = result[key]
+        assert {k: graph[k] for k in ONE_PARTITION} == ONE_PARTITION, f"{key}: {graph}"
     if vela_executable():
         assert result["npu"]["cpu_ops"] == 0, result["npu"]["cpu_op_list"]
         assert result["npu"]["npu_ops"] > 0 and result["npu"]["inference_time_ms"] > 0

@@ -10,7 +10,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from se_edge.blocks.gates import apply_gate, check_gate, fold_hw
+from se_edge.blocks.gates import apply_gate, check_gate, constant, fold_gate
 from se_edge.blocks.helpers import reduced_channels
 
 
@@ -23,13 +23,13 @@ class ChannelAttn(nn.Module):
         self.fc1 = nn.Conv2d(channels, rd, 1)
         self.act = nn.ReLU()
         self.fc2 = nn.Conv2d(rd, channels, 1)
-        if gate == "hw":
-            fold_hw(self.fc2, paths=2)  # fc2's output is summed over the avg and max paths
+        fold_gate(self.fc2, gate, paths=2)  # fc2's output is summed over the avg and max paths
+        self.register_buffer("sixth", constant(1 / 6), persistent=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         avg = self.fc2(self.act(self.fc1(x.mean((2, 3), keepdim=True))))
         mx = self.fc2(self.act(self.fc1(F.max_pool2d(x, kernel_size=tuple(x.shape[-2:])))))
-        return x * apply_gate(avg + mx, self.gate)
+        return x * apply_gate(avg + mx, self.gate, self.sixth)
 
 
 class SpatialAttn(nn.Module):
@@ -37,12 +37,12 @@ class SpatialAttn(nn.Module):
         super().__init__()
         self.gate = check_gate(gate)
         self.conv = nn.Conv2d(2, 1, kernel_size, padding=kernel_size // 2, bias=True)
-        if gate == "hw":
-            fold_hw(self.conv)
+        fold_gate(self.conv, gate)
+        self.register_buffer("sixth", constant(1 / 6), persistent=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         attn = torch.cat([x.mean(1, keepdim=True), x.amax(1, keepdim=True)], 1)
-        return x * apply_gate(self.conv(attn), self.gate)
+        return x * apply_gate(self.conv(attn), self.gate, self.sixth)
 
 
 class CbamModule(nn.Module):

@@ -1,4 +1,4 @@
-"""Rewrite the SE modules of an existing model into se_edge's integer-only (`hw`) SE block.
+"""Rewrite the SE modules (and, opt-in, SiLU) of an existing model into forms every delegate takes.
 
 Recognised, by structure (no import of their libraries needed):
 - se_edge's own `SqueezeExcite` with another gate;
@@ -12,6 +12,13 @@ Recognised, by structure (no import of their libraries needed):
 The new block carries the same weights. From a hard-sigmoid source the float function is unchanged
 (up to rounding); from a sigmoid source hard-sigmoid only approximates it, so the deviation on a
 given batch is reported and QAT fine-tuning recovers the accuracy.
+
+Activations: hard-swish and hard-sigmoid (`nn.Hardswish`, `F.hardswish`, ...) are exact already and
+stay native in the float model, where both runtimes delegate them in fp32; se_edge's quantizer writes
+them out as ADD/RELU6/MUL in the int8 graph (quantize/decompose.py), the form LiteRT's XNNPACK takes
+in int8. The report counts them. `silu=True` replaces `nn.SiLU` (EfficientNet's swish, which the
+XNNPACK quantizer leaves in float: 49 float islands in a timm EfficientNet-B0) with `nn.Hardswish`:
+not exact, so the deviation is reported and QAT recovers it.
 """
 from __future__ import annotations
 
@@ -21,13 +28,13 @@ from dataclasses import dataclass, field
 import torch
 import torch.nn as nn
 
-from se_edge.blocks.gates import fold_hw
 from se_edge.blocks.se import SqueezeExcite
 
 
 @dataclass
 class RewriteReport:
-    replaced: list[dict] = field(default_factory=list)  # {"name", "source", "gate_from", "exact"}
+    replaced: list[dict] = field(default_factory=list)  # {"name", "source", "to", "exact"} (+ "gate_from" for SE)
+    native_activations: dict[str, int] = field(default_factory=dict)  # kept as is; written out when quantised
     max_abs_deviation: float | None = None  # model outputs before vs after, on the example batch
 
     @property
@@ -77,12 +84,18 @@ def _parts(module: nn.Module):
     return None
 
 
-def _convert(module: nn.Module):
+_EXACT_FROM = ("hard_sigmoid", "hw_clamp")  # gates whose function the hw gate reproduces exactly
+_HARD_ACTIVATIONS = (nn.Hardswish, nn.Hardsigmoid)
+
+
+def _convert(module: nn.Module, silu: bool):
+    if silu and isinstance(module, nn.SiLU):
+        return nn.Hardswish(), {"source": "SiLU", "to": "Hardswish", "exact": False}
     if isinstance(module, SqueezeExcite):
         if module.gate == "hw":
             return None
-        return module.with_gate("hw"), {"source": "SqueezeExcite", "gate_from": module.gate,
-                                         "exact": module.gate == "hard_sigmoid"}
+        return module.with_gate("hw"), {"source": "SqueezeExcite", "to": "SqueezeExcite(hw)", "gate_from": module.gate,
+                                         "exact": module.gate in _EXACT_FROM}
     parts = _parts(module)
     if parts is None:
         return None
@@ -95,14 +108,14 @@ def _convert(module: nn.Module):
         new.fc2.bias = nn.Parameter(torch.zeros(new.fc2.weight.shape[0]))
     new.fc1.load_state_dict(l1.state_dict())
     new.fc2.load_state_dict(l2.state_dict(), strict=False)  # a bias-less source keeps the zero bias
-    fold_hw(new.fc2)
-    new.gate = "hw"
-    return new, {"source": source, "gate_from": gate, "exact": gate == "hard_sigmoid"}
+    return new.with_gate("hw"), {"source": source, "to": "SqueezeExcite(hw)", "gate_from": gate,
+                                 "exact": gate == "hard_sigmoid"}
 
 
-def to_hardware_aware(model: nn.Module, example: torch.Tensor | None = None, inplace: bool = False
-                      ) -> tuple[nn.Module, RewriteReport]:
-    """Replace every recognised SE module with the `hw` SqueezeExcite carrying the same weights.
+def to_hardware_aware(model: nn.Module, example: torch.Tensor | None = None, inplace: bool = False,
+                      silu: bool = False) -> tuple[nn.Module, RewriteReport]:
+    """Replace every recognised SE module with the `hw` SqueezeExcite carrying the same weights
+    (and, with `silu`, every `nn.SiLU` with `nn.Hardswish`).
 
     Returns the rewritten model and a report; with `example`, the report holds the max absolute
     difference between the model's outputs before and after (eval mode).
@@ -120,8 +133,11 @@ def to_hardware_aware(model: nn.Module, example: torch.Tensor | None = None, inp
     def visit(parent: nn.Module, prefix: str) -> None:
         for name, child in list(parent.named_children()):
             path = f"{prefix}.{name}" if prefix else name
-            converted = _convert(child)
+            converted = _convert(child, silu)
             if converted is None:
+                if isinstance(child, _HARD_ACTIVATIONS):
+                    kind = type(child).__name__
+                    report.native_activations[kind] = report.native_activations.get(kind, 0) + 1
                 visit(child, path)
                 continue
             new, info = converted
@@ -129,7 +145,7 @@ def to_hardware_aware(model: nn.Module, example: torch.Tensor | None = None, inp
             setattr(parent, name, new)
             report.replaced.append({"name": path, **info})
 
-    root = _convert(model)
+    root = _convert(model, silu)
     if root is not None:
         model, info = root
         report.replaced.append({"name": "", **info})

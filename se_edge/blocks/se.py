@@ -7,8 +7,9 @@ Hard-sigmoid gate as in Searching for MobileNetV3, Howard et al., ICCV 2019.
     g = gate(fc2(act(fc1(s))))         # 1x1 convs, or nn.Linear as in the classic SELayer
     y = x * g
 
-With `gate="hw"` the hard-sigmoid's +3 and /6 live in fc2 (gates.py), so every op of the int8
-graph is int8 in TFLite, delegated to XNNPACK in ExecuTorch, and placed on an Ethos-U NPU.
+With `gate="hw"` the hard-sigmoid's +3 lives in fc2 and the gate is relu6 then a MUL by 1/6
+(gates.py), so every op of the block runs inside LiteRT's and ExecuTorch's XNNPACK delegates, in
+fp32 and int8, and on an Ethos-U NPU.
 """
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ import copy
 import torch
 import torch.nn as nn
 
-from se_edge.blocks.gates import apply_gate, check_gate, fold_hw, regate
+from se_edge.blocks.gates import apply_gate, check_gate, constant, fold_gate, regate
 from se_edge.blocks.helpers import reduced_channels
 from se_edge.blocks.squeeze import check_squeeze, squeeze
 
@@ -32,7 +33,8 @@ class SqueezeExcite(nn.Module):
         rd_ratio: hidden width as a fraction of `channels`, used when `rd_channels` is None.
         rd_channels: hidden width, overrides `rd_ratio`.
         rd_divisor: the hidden width from `rd_ratio` is rounded to a multiple of this.
-        gate: `hw` (integer-only hard-sigmoid), `hard_sigmoid` (F.hardsigmoid) or `sigmoid`.
+        gate: `hw` (hard-sigmoid that every delegate takes), `hw_clamp`, `hard_sigmoid` (F.hardsigmoid)
+            or `sigmoid` (see gates.py).
         squeeze: `avg`, `max`, `avgmax`, `avg_s2`, `avgpool` (see squeeze.py).
         act_layer: activation between the two excitation layers.
         bias: biases in the excitation layers (the `hw` gate always gives fc2 one, to hold its +3).
@@ -65,8 +67,8 @@ class SqueezeExcite(nn.Module):
             self.fc1 = nn.Linear(channels, rd, bias=bias)
             self.fc2 = nn.Linear(rd, channels, bias=bias)
         self.act = act_layer()
-        if gate == "hw":  # same function as a hard-sigmoid SE with this init
-            fold_hw(self.fc2)
+        fold_gate(self.fc2, gate)  # same function as a hard-sigmoid SE with this init
+        self.register_buffer("sixth", constant(1 / 6), persistent=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         s = squeeze(x, self.squeeze)
@@ -74,13 +76,13 @@ class SqueezeExcite(nn.Module):
             s = self.fc2(self.act(self.fc1(s.flatten(1)))).view(s.shape)
         else:
             s = self.fc2(self.act(self.fc1(s)))
-        return x * apply_gate(s, self.gate)
+        return x * apply_gate(s, self.gate, self.sixth)
 
     def with_gate(self, gate: str) -> "SqueezeExcite":
         """A copy using `gate`, carrying the same weights.
 
-        Between `hard_sigmoid` and `hw` the copy computes the same function (the +3 and /6 move into
-        or out of fc2). Towards or from `sigmoid` only the weights carry over: hard-sigmoid
+        Among `hard_sigmoid`, `hw` and `hw_clamp` the copy computes the same function (the +3 and /6
+        move into or out of fc2). Towards or from `sigmoid` only the weights carry over: hard-sigmoid
         approximates sigmoid, and QAT fine-tuning recovers the difference.
         """
         new = copy.deepcopy(self)

@@ -81,24 +81,27 @@ def _export_for_training(model: nn.Module, example: torch.Tensor) -> torch.fx.Gr
     return torch.export.export(model, (example,), dynamic_shapes=({0: batch},)).module()
 
 
-def prepare_qat(model: nn.Module, example: torch.Tensor) -> torch.fx.GraphModule:
-    """Insert fake-quant (symmetric int8, per-channel weights) into a copy of `model`'s graph."""
+def prepare_qat(model: nn.Module, example: torch.Tensor, delegable_activations: bool = True) -> torch.fx.GraphModule:
+    """Insert fake-quant (symmetric int8, per-channel weights) into a copy of `model`'s graph; hard-swish
+    and hard-sigmoid written out in the form every delegate takes unless `delegable_activations` is off."""
     from torchao.quantization.pt2e.quantize_pt2e import prepare_qat_pt2e
 
     from se_edge.quantize.quantizer import xnnpack_quantizer
 
     model = model.to("cpu").train()
-    return prepare_qat_pt2e(_export_for_training(model, example), xnnpack_quantizer(is_qat=True))
+    return prepare_qat_pt2e(_export_for_training(model, example),
+                            xnnpack_quantizer(is_qat=True, delegable_activations=delegable_activations))
 
 
-def prepare_ptq(model: nn.Module, example: torch.Tensor) -> torch.fx.GraphModule:
+def prepare_ptq(model: nn.Module, example: torch.Tensor, delegable_activations: bool = True) -> torch.fx.GraphModule:
     """Insert observers (same int8 scheme as QAT) for post-training calibration, the PTQ baseline."""
     from torchao.quantization.pt2e.quantize_pt2e import prepare_pt2e
 
     from se_edge.quantize.quantizer import xnnpack_quantizer
 
     model = model.to("cpu").eval()
-    return prepare_pt2e(_export_for_training(model, example), xnnpack_quantizer(is_qat=False))
+    return prepare_pt2e(_export_for_training(model, example),
+                        xnnpack_quantizer(is_qat=False, delegable_activations=delegable_activations))
 
 
 @torch.no_grad()

@@ -10,6 +10,10 @@ only shares its input's quantisation) the whole SE branch falls back to float: 9
 SE-MobileNetV3-small, and Vela refuses the float HARD_SWISH. So hard-swish is annotated here,
 before the XNNPACK annotators run, so that their propagation reaches the squeeze.
 
+With `delegable_activations` (the default), hard-swish and hard-sigmoid calls are first written out
+as ADD/RELU6/MUL (decompose.py): LiteRT's XNNPACK delegate refuses int8 HARD_SWISH. The annotation
+above then only matters for graphs quantised with `delegable_activations=False`.
+
 Average pooling (the `avgpool` SE squeeze, which Ethos-U runs as AVERAGE_POOL_2D at half the cycles
 of MEAN) is annotated to share its input's quantisation, as max pooling already is: otherwise
 its output is requantised by a separate QUANTIZE op in TFLite.
@@ -32,8 +36,17 @@ def _quantizer_class():
     activations = {getattr(torch.ops.aten, name).default for name in _ACTIVATIONS}
     sharing = {getattr(torch.ops.aten, name).default for name in _SHARING}
 
+    from se_edge.quantize.decompose import decompose_hard_activations
+
     class SeEdgeQuantizer(XNNPACKQuantizer):
         """XNNPACKQuantizer that also quantises hard-swish and average pooling."""
+
+        delegable_activations = True
+
+        def transform_for_annotation(self, model):
+            if self.delegable_activations:
+                decompose_hard_activations(model)
+            return super().transform_for_annotation(model)
 
         def annotate(self, model):
             config = self.global_config
@@ -53,8 +66,10 @@ def _quantizer_class():
     return SeEdgeQuantizer
 
 
-def xnnpack_quantizer(is_qat: bool = True):
+def xnnpack_quantizer(is_qat: bool = True, delegable_activations: bool = True):
     from executorch.backends.xnnpack.quantizer.xnnpack_quantizer import get_symmetric_quantization_config
 
     config = get_symmetric_quantization_config(is_per_channel=True, is_qat=is_qat)
-    return _quantizer_class()().set_global(config)
+    quantizer = _quantizer_class()().set_global(config)
+    quantizer.delegable_activations = delegable_activations
+    return quantizer
