@@ -127,24 +127,32 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=_positive(int), default=1)
 
     p = sub.add_parser("bench", help="latency of a run's artifacts (here or on a device); or a benchmark: "
-                                      "--compare-gates, --zoo, --qat")
+                                      "--runtimes, --forms, --compare-gates, --zoo, --qat")
     p.add_argument("--run", help="run directory (for latency of its artifacts)")
     b = p.add_argument_group("benchmarks (instead of --run)")
     b.add_argument("--compare-gates", action="store_true",
                    help="each SE gate and squeeze, int8: CPU latency, purity, Ethos-U NPU time (default "
                         "se_mobilenetv3_small at 224 px)")
-    b.add_argument("--zoo", action="store_true", help="int8 purity of every zoo model on LiteRT, ExecuTorch and Ethos-U")
+    b.add_argument("--zoo", action="store_true", help="purity and delegation of every zoo model's fp32/int8 files on "
+                                                      "LiteRT, ExecuTorch and Ethos-U")
+    b.add_argument("--runtimes", action="store_true", help="fp32 vs int8 and SE vs no SE on LiteRT and ExecuTorch, with "
+                                                           "delegation (default se_mobilenetv3_small/large, se_resnet18/50 "
+                                                           "at 224 px)")
+    b.add_argument("--forms", action="store_true", help="candidate forms of the hard-sigmoid gate and hard-swish: what "
+                                                        "LiteRT, ExecuTorch and Vela do with each")
     b.add_argument("--qat", action="store_true", help="float vs PTQ vs QAT accuracy of exported files, and QAT step cost")
     b.add_argument("--model", help="model for --compare-gates (default se_mobilenetv3_small); models for --qat, "
-                                   "comma-separated (default se_resnet18,se_mobilenetv3_small)")
-    b.add_argument("--size", type=_positive(int), help="input size for --compare-gates (default 224)")
+                                   "--runtimes and --zoo, comma-separated")
+    b.add_argument("--size", type=_positive(int), help="input size for --compare-gates and --runtimes (default 224), "
+                                                       "--zoo and --qat (default 32)")
     b.add_argument("--data", help="dataset for --qat, and for --compare-gates' squeeze accuracy (e.g. ../shared/data/mnist-8k)")
     b.add_argument("--epochs", type=_positive(int), default=30, help="float epochs of the training runs (default 30)")
     b.add_argument("--qat-epochs", type=_positive(int), default=4, help="QAT epochs of the training runs (default 4)")
     b.add_argument("--resume", action="store_true", help="--qat: continue each model's run from its checkpoints")
     b.add_argument("--unseen-fraction", type=_between_0_and_1(inclusive=False), default=0.25,
                    help="share of --data set aside for --qat before training, for parity on unseen images (default 0.25)")
-    b.add_argument("--out", help="output directory (default runs/compare-gates, runs/zoo-purity, runs/bench-qat)")
+    b.add_argument("--out", help="output directory (default runs/compare-gates, runs/zoo-purity, runs/bench-qat, "
+                                 "runs/bench-runtimes, runs/bench-forms)")
     p.add_argument("--json", help="write the latencies to this file (with --device: also FILE.md and FILE_latency.png; "
                                   "default RUN/device-DEVICE.json)")
     _common_latency(p)
@@ -264,9 +272,14 @@ def cmd_bench(args) -> None:
     from se_edge.errors import SeEdgeError
 
     chosen = [flag for flag, on in (("--run", args.run), ("--compare-gates", args.compare_gates), ("--zoo", args.zoo),
-                                    ("--qat", args.qat)) if on]
+                                    ("--qat", args.qat), ("--runtimes", args.runtimes), ("--forms", args.forms)) if on]
     if len(chosen) != 1:
-        raise SeEdgeError(f"bench needs exactly one of --run DIR, --compare-gates, --zoo, --qat; got {', '.join(chosen) or 'none'}")
+        raise SeEdgeError("bench needs exactly one of --run DIR, --runtimes, --forms, --compare-gates, --zoo, --qat; "
+                          f"got {', '.join(chosen) or 'none'}")
+    if args.runtimes:
+        return _bench_runtimes(args)
+    if args.forms:
+        return _bench_forms(args)
     if args.compare_gates:
         return _bench_compare_gates(args)
     if args.zoo:
@@ -285,11 +298,36 @@ def _bench_compare_gates(args) -> None:
     print(markdown(result))
 
 
+def _models(args) -> tuple[str, ...] | None:
+    if not args.model:
+        return None
+    names = tuple(n.strip() for n in args.model.split(",") if n.strip())
+    for name in names:
+        _check_model(name)
+    return names
+
+
+def _bench_runtimes(args) -> None:
+    from se_edge.benchmarks.runtimes import MODELS, compare_runtimes, markdown
+
+    result = compare_runtimes(_models(args) or MODELS, args.size or 224, args.out or "runs/bench-runtimes", args.warmup,
+                              args.runs, args.threads, progress=not args.quiet)
+    print(markdown(result))
+    print(f"written {args.out or 'runs/bench-runtimes'}/runtimes.json, runtimes.md, runtimes.png")
+
+
+def _bench_forms(args) -> None:
+    from se_edge.benchmarks.forms import compare_forms, markdown
+
+    print(markdown(compare_forms(args.out or "runs/bench-forms", progress=not args.quiet)))
+
+
 def _bench_zoo(args) -> None:
     from se_edge.purity import zoo_markdown, zoo_purity
 
-    models = args.model.split(",") if args.model else None
-    print(zoo_markdown(zoo_purity(models, args.size or 32, args.out or "runs/zoo-purity", progress=not args.quiet)))
+    models = _models(args)
+    print(zoo_markdown(zoo_purity(list(models) if models else None, args.size or 32, args.out or "runs/zoo-purity",
+                                  progress=not args.quiet)))
 
 
 def _bench_qat(args) -> None:

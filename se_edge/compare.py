@@ -3,8 +3,9 @@
 For one network (default SE-MobileNetV3-small at 224 px), int8, every variant — each gate with the
 full-mean squeeze, each squeeze with the hw gate, and the network without SE — is exported to
 `.tflite` and `.pte` and measured: LiteRT and ExecuTorch CPU latency (1 thread, all files timed
-interleaved in one process), TFLite float islands, ExecuTorch delegation, and Ethos-U55 NPU/CPU
-operators and estimated inference time from Vela. Optionally each squeeze's accuracy is measured
+interleaved in one process), TFLite float islands, XNNPACK delegation in both runtimes, and
+Ethos-U55 NPU/CPU operators and estimated inference time from Vela. `hard_sigmoid` is quantised as
+the stock XNNPACK quantizer leaves it (se_edge's own quantizer would write it out, as `hw`). Optionally each squeeze's accuracy is measured
 by a full QAT run on a dataset (e.g. ../shared/data/mnist-8k).
 """
 from __future__ import annotations
@@ -21,6 +22,7 @@ from se_edge.io import write_json, write_text
 VARIANTS = (
     ("no_se", None, "avg"),
     ("hw", "hw", "avg"),
+    ("hw_clamp", "hw_clamp", "avg"),
     ("hard_sigmoid", "hard_sigmoid", "avg"),
     ("sigmoid", "sigmoid", "avg"),
     ("hw_max", "hw", "max"),
@@ -47,7 +49,7 @@ def measure_variants(model: str = "se_mobilenetv3_small", size: int = 224, out_d
     for label, gate, squeeze in tqdm(VARIANTS, desc="export variants", unit="variant", disable=not progress):
         torch.manual_seed(0)
         net = create_model(model, num_classes=1000, in_chans=3, stem="imagenet", se=gate, se_squeeze=squeeze)
-        paths = int8_exports(net, shape, out_dir / "files", label)
+        paths = int8_exports(net, shape, out_dir / "files", label, delegable_activations=label != "hard_sigmoid")
         results[label] = {"gate": gate, "squeeze": squeeze if gate else None,
                           **{k: v for k, v in purity(paths).items()}}
         files[label] = paths
@@ -84,20 +86,30 @@ def squeeze_accuracy(data: str, squeezes: tuple[str, ...] = ("avg", CHEAP_SQUEEZ
     return out
 
 
+def _ms(v) -> str:
+    return "—" if v is None else f"{v:.3f}"
+
+
+def _ratio(v) -> str:
+    return "—" if v is None else f"{v:.3f}×"
+
+
 def markdown(result: dict) -> str:
+    from se_edge.purity import delegation_cell
+
     lines = [f"# SE gates and squeezes: {result['model']} at {result['size']} px, int8", "",
              "CPU: single-image p50, 1 thread, all files interleaved in one process. NPU: Vela's estimate for "
              f"{result['accelerator']}; overhead = estimated time ÷ the network without SE.", "",
-             "| variant | gate | squeeze | TFLite float islands | .pte partitions / non-delegated | NPU ops / CPU ops | "
-             "NPU est. ms | NPU overhead | LiteRT p50 ms | ExecuTorch p50 ms |",
-             "|---|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+             "| variant | gate | squeeze | TFLite float islands | LiteRT partitions / outside | .pte partitions / outside | "
+             "NPU ops / CPU ops | NPU est. ms | NPU overhead | LiteRT p50 ms | ExecuTorch p50 ms |",
+             "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for label, r in result["variants"].items():
         npu = r.get("npu", {})
         lines.append(
             f"| {label} | {r['gate'] or '—'} | {r['squeeze'] or '—'} | {r['tflite']['float_islands']} | "
-            f"{r['pte']['partitions']} / {r['pte']['non_delegated_ops']} | "
+            f"{delegation_cell(r['tflite'])} | {delegation_cell(r['pte'])} | "
             f"{npu.get('npu_ops', '—')} / {npu.get('cpu_ops', '—')} | "
-            f"{npu['inference_time_ms']:.3f} | {r.get('npu_overhead_vs_no_se', float('nan')):.3f}× | "
+            f"{_ms(npu.get('inference_time_ms'))} | {_ratio(r.get('npu_overhead_vs_no_se'))} | "
             f"{r['latency_ms']['litert']['p50']:.3f} | {r['latency_ms']['executorch']['p50']:.3f} |")
     se_rows = [(label, r) for label, r in result["variants"].items() if r.get("npu", {}).get("se_cycles")]
     if se_rows:

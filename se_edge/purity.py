@@ -101,6 +101,10 @@ def delegation_cell(graph: dict | None) -> str:
     return text
 
 
+def _ms(v) -> str:
+    return "—" if v is None else f"{v:.2f}"
+
+
 def zoo_markdown(result: dict) -> str:
     lines = [f"Defaults (hw gate, small stem, {result['size']} px). Partitions / ops outside the XNNPACK delegate, "
              "as ai-edge-litert and ExecuTorch load each file; float islands read from the int8 .tflite.", "",
@@ -113,6 +117,6 @@ def zoo_markdown(result: dict) -> str:
         lines.append(f"| {name} | {delegation_cell(hw.get('tflite_fp32'))} | {delegation_cell(hw['tflite'])} | "
                      f"{hw['tflite']['float_islands']} | {delegation_cell(hw.get('pte_fp32'))} | "
                      f"{delegation_cell(hw['pte'])} | {npu.get('npu_ops', '—')} / {npu.get('cpu_ops', '—')} | "
-                     f"{npu.get('inference_time_ms', float('nan')):.2f} | "
+                     f"{_ms(npu.get('inference_time_ms'))} | "
                      f"{hs['tflite']['float_islands']}, {delegation_cell(hs['tflite'])}, {hs_npu.get('cpu_ops', '—')} |")
     return "\n".join(lines) + "\n"

@@ -1,0 +1,151 @@
+"""`se-edge bench --forms`: which way of writing hard-sigmoid and hard-swish every backend takes.
+
+Each candidate is built into the same small network (conv -> activation -> SE -> conv -> head, 32 px,
+3 channels so litert-torch's NCHW handling shows), exported to fp32 and int8 `.tflite` and `.pte`,
+and read back as the runtimes load them: XNNPACK partitions and ops outside in ai-edge-litert and
+ExecuTorch, TFLite float islands and TRANSPOSEs, and operators Vela leaves to the Ethos-U's CPU.
+Beside it, the largest difference from the PyTorch function (F.hardsigmoid / F.hardswish) in float.
+The first group varies the SE gate (ReLU network), the second the activation (with the `hw` gate).
+"""
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from se_edge.blocks.gates import constant
+
+
+@dataclass(frozen=True)
+class Form:
+    name: str
+    formula: str
+    fn: Callable  # (z, consts) -> gate, z already folded; or (x, consts) -> activation
+    shift: float = 0.0  # folded into fc2's bias (gates only), as gates._FOLDS
+    scale: float = 1.0
+    stock_quantizer: bool = False  # quantised by the XNNPACK quantizer alone (no se_edge rewrite)
+
+
+GATE_FORMS = (
+    Form("F.hardsigmoid (stock quantizer)", "F.hardsigmoid(z)", lambda z, c: F.hardsigmoid(z), stock_quantizer=True),
+    Form("F.hardsigmoid (se_edge quantizer)", "written out as relu6(z + 3) * (1/6)", lambda z, c: F.hardsigmoid(z)),
+    Form("relu6 / 6", "F.relu6(z + 3) / 6", lambda z, c: F.relu6(z + 3) / 6),
+    Form("relu6 * scalar, +3 folded", "F.relu6(z') * (1/6)", lambda z, c: F.relu6(z) * (1 / 6), shift=3.0),
+    Form("relu6 * 4-D constant, +3 folded (hw)", "F.relu6(z') * c, c = 1/6 of shape (1,1,1,1)",
+         lambda z, c: F.relu6(z) * c["sixth"], shift=3.0),
+    Form("hardtanh, +3 and /6 folded (hw_clamp)", "F.hardtanh(z'', 0, 1)", lambda z, c: F.hardtanh(z, 0.0, 1.0),
+         shift=3.0, scale=1 / 6),
+    Form("minimum(relu), +3 and /6 folded", "torch.minimum(F.relu(z''), 1)",
+         lambda z, c: torch.minimum(F.relu(z), c["one"]), shift=3.0, scale=1 / 6),
+)
+ACTIVATION_FORMS = (
+    Form("nn.Hardswish (stock quantizer)", "F.hardswish(x)", lambda x, c: F.hardswish(x), stock_quantizer=True),
+    Form("nn.Hardswish (se_edge quantizer)", "written out as x * (relu6(x + 3) * c)", lambda x, c: F.hardswish(x)),
+    Form("x * relu6(x + 3) / 6", "x * F.relu6(x + 3) / 6", lambda x, c: x * F.relu6(x + 3) / 6),
+    Form("scalar constants", "x * (F.relu6(x + 3) * (1/6))", lambda x, c: x * (F.relu6(x + 3) * (1 / 6))),
+    Form("4-D constants (blocks.HardSwish)", "x * (F.relu6(x + c3) * c6), c of shape (1,1,1,1)",
+         lambda x, c: x * (F.relu6(x + c["three"]) * c["sixth"])),
+)
+
+
+class _Net(nn.Module):
+    def __init__(self, act: Form | None, gate: Form | None):
+        super().__init__()
+        self.act_form, self.gate_form = act, gate
+        self.conv1, self.bn1 = nn.Conv2d(3, 16, 3, padding=1), nn.BatchNorm2d(16)
+        self.fc1, self.fc2 = nn.Conv2d(16, 8, 1), nn.Conv2d(8, 16, 1)
+        self.conv2 = nn.Conv2d(16, 16, 3, padding=1)
+        self.head = nn.Linear(16, 10)
+        for name, value in (("three", 3.0), ("sixth", 1 / 6), ("one", 1.0)):
+            self.register_buffer(name, constant(value), persistent=False)
+
+    def consts(self) -> dict:
+        return {"three": self.three, "sixth": self.sixth, "one": self.one}
+
+    def forward(self, x):
+        x = self.bn1(self.conv1(x))
+        x = self.act_form.fn(x, self.consts()) if self.act_form else F.relu(x)
+        z = self.fc2(F.relu(self.fc1(x.mean((2, 3), keepdim=True))))
+        x = x * (self.gate_form.fn(z, self.consts()) if self.gate_form else F.hardsigmoid(z))
+        return self.head(self.conv2(x).mean((2, 3), keepdim=True).flatten(1))
+
+
+def _build(act: Form | None, gate: Form | None) -> tuple[nn.Module, nn.Module]:
+    """The candidate network and its reference (F.hardsigmoid gate, F.hardswish or ReLU), same weights."""
+    torch.manual_seed(0)
+    reference = _Net(Form("", "", lambda x, c: F.hardswish(x)) if act else None, None).eval()
+    with torch.no_grad():  # gate inputs across hard-sigmoid's linear and saturated ranges
+        reference.fc2.bias.copy_(torch.linspace(-5, 5, 16))
+    candidate = _Net(act, gate).eval()
+    candidate.load_state_dict(reference.state_dict())
+    if gate is not None:
+        with torch.no_grad():
+            candidate.fc2.weight.mul_(gate.scale)
+            candidate.fc2.bias.add_(gate.shift).mul_(gate.scale)
+    return candidate, reference
+
+
+def measure_form(act: Form | None, gate: Form | None, out_dir: Path, stem: str, npu: bool = True) -> dict:
+    from se_edge.graph import graph_summary
+    from se_edge.npu import vela_executable, vela_report
+    from se_edge.purity import int8_exports
+
+    model, reference = _build(act, gate)
+    x = torch.randn(64, 3, 32, 32, generator=torch.Generator().manual_seed(1)) * 3
+    with torch.no_grad():
+        float_diff = float((model(x) - reference(x)).abs().max())
+    form = act or gate
+    paths = int8_exports(model, (1, 3, 32, 32), out_dir, stem, fp32=True,
+                         delegable_activations=not form.stock_quantizer)
+    graphs = {key: graph_summary(path) for key, path in paths.items()}
+    row = {"name": form.name, "formula": form.formula, "max_abs_diff_float": float_diff, "graphs": graphs,
+           "transposes_int8": graphs["tflite"]["ops"].get("TRANSPOSE", 0)}
+    if npu and vela_executable():
+        v = vela_report(paths["tflite"], per_operator=False)
+        row["npu"] = {"npu_ops": v["npu_ops"], "cpu_ops": v["cpu_ops"], "cpu_op_list": v.get("cpu_op_list", [])}
+    return row
+
+
+def compare_forms(out_dir: str | os.PathLike = "runs/bench-forms", progress: bool = True) -> dict:
+    from tqdm.auto import tqdm
+
+    from se_edge.io import write_json, write_text
+
+    start = time.perf_counter()
+    out_dir = Path(out_dir)
+    jobs = [("gate", None, g) for g in GATE_FORMS] + [("activation", a, GATE_FORMS[4]) for a in ACTIVATION_FORMS]
+    result = {"gates": [], "activations": []}
+    for i, (group, act, gate) in enumerate(tqdm(jobs, desc="forms", unit="form", disable=not progress)):
+        result[f"{group}s"].append(measure_form(act, gate, out_dir / "files", f"{group}{i}"))
+    result["seconds"] = round(time.perf_counter() - start, 1)
+    write_json(out_dir / "forms.json", result)
+    write_text(out_dir / "forms.md", markdown(result))
+    return result
+
+
+def markdown(result: dict) -> str:
+    from se_edge.purity import delegation_cell
+
+    header = ("| {} | float max diff | LiteRT fp32 | LiteRT int8 | int8 float islands / TRANSPOSEs | "
+              ".pte fp32 | .pte int8 | Ethos-U55 CPU ops |")
+    lines = ["Each cell: XNNPACK partitions / ops outside (by op), as ai-edge-litert and ExecuTorch load the file. "
+             "Float max diff: against F.hardsigmoid / F.hardswish on the same weights.", ""]
+    for group, title in (("gates", "SE gate (z: fc2's output)"), ("activations", "hard-swish (with the hw gate)")):
+        lines += [header.format(title), "|---|---:|---|---|---:|---|---|---:|"]
+        for r in result[group]:
+            g, npu = r["graphs"], r.get("npu", {})
+            cpu = npu.get("cpu_ops", "—")
+            if npu.get("cpu_op_list"):
+                cpu = f"{cpu} ({', '.join(sorted(set(npu['cpu_op_list'])))})"
+            lines.append(f"| {r['name']}: `{r['formula']}` | {r['max_abs_diff_float']:.1e} | "
+                         f"{delegation_cell(g['tflite_fp32'])} | {delegation_cell(g['tflite'])} | "
+                         f"{g['tflite']['float_islands']} / {r['transposes_int8']} | {delegation_cell(g['pte_fp32'])} | "
+                         f"{delegation_cell(g['pte'])} | {cpu} |")
+        lines.append("")
+    return "\n".join(lines)

@@ -1,0 +1,130 @@
+"""`se-edge bench --runtimes`: is int8 fast where it runs? fp32 vs int8, with and without SE, on
+LiteRT and ExecuTorch, with the delegation of every file as the runtime loads it.
+
+Per model (default SE-MobileNetV3-small/large, SE-ResNet18/50 at 224 px, ImageNet stem, 1000
+classes), with its default SE blocks and without SE: fp32 and int8 `.tflite` and `.pte` (int8 from
+PT2E with ranges observed on random batches: speed and structure do not depend on trained weights).
+All files are opened in this process and timed interleaved, single-image, 1 thread by default, so
+machine drift spreads over all of them. Reported: p50 per file, int8 ÷ fp32, SE ÷ no SE, XNNPACK
+partitions and ops outside.
+"""
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+MODELS = ("se_mobilenetv3_small", "se_mobilenetv3_large", "se_resnet18", "se_resnet50")
+FILES = {"tflite_fp32": ("litert", "fp32"), "tflite": ("litert", "int8"), "pte_fp32": ("executorch", "fp32"),
+         "pte": ("executorch", "int8")}
+
+
+def export_variants(models: tuple[str, ...], size: int, out_dir: Path, progress: bool = True) -> dict:
+    """`{model: {"se"|"no_se": {file key: path}}}`: fp32 and int8 files of each model with and without SE."""
+    import torch
+    from tqdm.auto import tqdm
+
+    from se_edge.models import create_model
+    from se_edge.purity import int8_exports
+
+    files = {}
+    jobs = [(m, se) for m in models for se in ("se", "no_se")]
+    for model, se in tqdm(jobs, desc="export", unit="model", disable=not progress):
+        torch.manual_seed(0)
+        kwargs = {} if se == "se" else {"se": None}
+        net = create_model(model, num_classes=1000, in_chans=3, stem="imagenet", **kwargs)
+        files.setdefault(model, {})[se] = int8_exports(net, (1, 3, size, size), out_dir / "files", f"{model}_{se}",
+                                                       fp32=True)
+    return files
+
+
+def measure(files: dict, size: int, warmup: int, runs: int, threads: int, progress: bool = True) -> dict:
+    import numpy as np
+
+    from se_edge.bench import measure_latency
+    from se_edge.graph import graph_summary
+    from se_edge.quiet import captured_output
+    from se_edge.runner import open_model
+
+    flat = {f"{m}/{se}/{key}": path for m, variants in files.items() for se, paths in variants.items()
+            for key, path in paths.items()}
+    with captured_output():
+        opened = {name: open_model(str(path), threads) for name, path in flat.items()}
+    x1 = np.random.default_rng(0).standard_normal((1, 3, size, size), dtype=np.float32)
+    latency = measure_latency(opened, x1, warmup, runs, threads, progress)
+    result = {}
+    for name, path in flat.items():
+        model, se, key = name.split("/")
+        runtime, dtype = FILES[key]
+        result.setdefault(model, {}).setdefault(se, {})[f"{runtime}_{dtype}"] = {
+            "path": str(path), "latency_ms": latency[name], "graph": graph_summary(path)}
+    for model, variants in result.items():
+        for se, per_file in variants.items():
+            for runtime in ("litert", "executorch"):
+                per_file[f"{runtime}_int8_over_fp32"] = (per_file[f"{runtime}_int8"]["latency_ms"]["p50"]
+                                                         / per_file[f"{runtime}_fp32"]["latency_ms"]["p50"])
+        for runtime in ("litert", "executorch"):
+            for dtype in ("fp32", "int8"):
+                key = f"{runtime}_{dtype}"
+                variants.setdefault("se_over_no_se", {})[key] = (variants["se"][key]["latency_ms"]["p50"]
+                                                                 / variants["no_se"][key]["latency_ms"]["p50"])
+    return result
+
+
+def compare_runtimes(models: tuple[str, ...] = MODELS, size: int = 224, out_dir: str | os.PathLike = "runs/bench-runtimes",
+                     warmup: int = 10, runs: int = 50, threads: int = 1, progress: bool = True) -> dict:
+    from se_edge.io import write_json, write_text
+
+    start = time.perf_counter()
+    out_dir = Path(out_dir)
+    files = export_variants(models, size, out_dir, progress)
+    result = {"size": size, "threads": threads, "runs": runs, "warmup": warmup, "models": measure(files, size, warmup, runs, threads, progress)}
+    result["plot"] = plot(result, out_dir / "runtimes.png")
+    result["seconds"] = round(time.perf_counter() - start, 1)
+    write_json(out_dir / "runtimes.json", result)
+    write_text(out_dir / "runtimes.md", markdown(result))
+    return result
+
+
+def markdown(result: dict) -> str:
+    from se_edge.purity import delegation_cell
+
+    lines = [f"Single-image p50 in ms at {result['size']} px, {result['threads']} thread(s), every file interleaved in one "
+             f"process ({result['runs']} runs after {result['warmup']} warm-up). Delegation: XNNPACK partitions / "
+             "ops outside, as the runtime loaded the file.", "",
+             "| model | SE | runtime | fp32 p50 | int8 p50 | int8 ÷ fp32 | SE ÷ no SE (int8) | fp32 delegation | "
+             "int8 delegation |", "|---|---|---|---:|---:|---:|---:|---|---|"]
+    for model, variants in result["models"].items():
+        for se in ("se", "no_se"):
+            for runtime, label in (("litert", "LiteRT"), ("executorch", "ExecuTorch")):
+                f32, i8 = variants[se][f"{runtime}_fp32"], variants[se][f"{runtime}_int8"]
+                overhead = f"{variants['se_over_no_se'][f'{runtime}_int8']:.3f}" if se == "se" else "—"
+                lines.append(f"| {model} | {'yes' if se == 'se' else 'no'} | {label} | {f32['latency_ms']['p50']:.3f} | "
+                             f"{i8['latency_ms']['p50']:.3f} | {variants[se][f'{runtime}_int8_over_fp32']:.3f} | "
+                             f"{overhead} | {delegation_cell(f32['graph'])} | {delegation_cell(i8['graph'])} |")
+    return "\n".join(lines) + "\n"
+
+
+def plot(result: dict, path: Path) -> str:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from se_edge.report import _save
+
+    models = list(result["models"])
+    bars = [(se, runtime, dtype) for se in ("se", "no_se") for runtime in ("litert", "executorch") for dtype in ("fp32", "int8")]
+    fig, ax = plt.subplots(figsize=(max(6, 2.6 * len(models)), 4))
+    width = 0.8 / len(bars)
+    for i, (se, runtime, dtype) in enumerate(bars):
+        values = [result["models"][m][se][f"{runtime}_{dtype}"]["latency_ms"]["p50"] for m in models]
+        ax.bar([x + (i - len(bars) / 2 + 0.5) * width for x in range(len(models))], values, width,
+               label=f"{runtime} {dtype}{'' if se == 'se' else ' no SE'}", hatch="" if se == "se" else "//",
+               color=f"C{(0 if runtime == 'litert' else 2) + (dtype == 'int8')}")
+    ax.set_xticks(range(len(models)), models)
+    ax.set_ylabel("p50 ms (log)")
+    ax.set_yscale("log")
+    ax.set_title(f"Single-image latency at {result['size']} px, {result['threads']} thread(s)")
+    ax.legend(fontsize=7, ncol=2)
+    return _save(fig, path)

@@ -1,0 +1,55 @@
+"""The benchmark tables render what they were given, including a machine without Vela."""
+from se_edge.benchmarks import forms, runtimes
+from se_edge.compare import markdown as gates_markdown
+from se_edge.purity import delegation_cell, zoo_markdown
+
+ONE = {"partitions": 1, "delegates": {"XNNPACK": 1}, "non_delegated_ops": 0, "non_delegated": {}}
+CUT = {"partitions": 3, "delegates": {"XNNPACK": 3}, "non_delegated_ops": 2, "non_delegated": {"RELU_0_TO_1": 2}}
+
+
+def _lat(p50):
+    return {"p50": p50, "p90": p50, "p99": p50, "threads": 1}
+
+
+def test_delegation_cell_names_the_ops_outside():
+    assert delegation_cell(ONE) == "1 / 0"
+    assert delegation_cell(CUT) == "3 / 2 (RELU_0_TO_1×2)"
+    assert delegation_cell(None) == "—"
+
+
+def test_runtimes_markdown_ratios_come_from_the_latencies():
+    files = {"litert_fp32": 4.0, "litert_int8": 1.0, "executorch_fp32": 3.0, "executorch_int8": 2.0}
+    variants = {se: {k: {"latency_ms": _lat(v * (1.1 if se == "se" else 1.0)), "graph": ONE if "fp32" in k else CUT}
+                     for k, v in files.items()} for se in ("se", "no_se")}
+    for se in ("se", "no_se"):
+        for rt in ("litert", "executorch"):
+            variants[se][f"{rt}_int8_over_fp32"] = files[f"{rt}_int8"] / files[f"{rt}_fp32"]
+    variants["se_over_no_se"] = {k: 1.1 for k in files}
+    md = runtimes.markdown({"size": 224, "threads": 1, "runs": 5, "warmup": 1, "models": {"m": variants}})
+    rows = [line for line in md.splitlines() if line.startswith("| m |")]
+    assert len(rows) == 4, md
+    assert rows[0] == "| m | yes | LiteRT | 4.400 | 1.100 | 0.250 | 1.100 | 1 / 0 | 3 / 2 (RELU_0_TO_1×2) |", rows[0]
+    assert rows[3].startswith("| m | no | ExecuTorch | 3.000 | 2.000 | 0.667 | — |"), rows[3]
+
+
+def test_forms_markdown_has_a_row_per_candidate():
+    graphs = {"tflite": {**CUT, "float_islands": 0, "ops": {}}, "tflite_fp32": ONE, "pte": ONE, "pte_fp32": ONE}
+    row = {"name": "x", "formula": "f(z)", "max_abs_diff_float": 1e-7, "graphs": graphs, "transposes_int8": 2,
+           "npu": {"npu_ops": 9, "cpu_ops": 1, "cpu_op_list": ["Transpose"]}}
+    md = forms.markdown({"gates": [row], "activations": [{**row, "name": "y"}]})
+    assert "| x: `f(z)` | 1.0e-07 | 1 / 0 | 3 / 2 (RELU_0_TO_1×2) | 0 / 2 | 1 / 0 | 1 / 0 | 1 (Transpose) |" in md, md
+    assert "| y: `f(z)` |" in md
+    assert len(forms.GATE_FORMS) >= 5 and len(forms.ACTIVATION_FORMS) >= 4
+
+
+def test_gate_and_zoo_tables_without_vela():
+    graph = {**ONE, "float_islands": 0, "ops": {}}
+    result = {"model": "m", "size": 224, "accelerator": "ethos-u55-128",
+              "variants": {"hw": {"gate": "hw", "squeeze": "avg", "tflite": graph, "pte": ONE,
+                                  "latency_ms": {"litert": _lat(1.0), "executorch": _lat(2.0)}}}}
+    md = gates_markdown(result)
+    assert "| hw | hw | avg | 0 | 1 / 0 | 1 / 0 | — / — | — | — | 1.000 | 2.000 |" in md, md
+    zoo = zoo_markdown({"size": 32, "models": {"m": {"hw": {"tflite": graph, "tflite_fp32": graph, "pte": ONE,
+                                                                "pte_fp32": ONE},
+                                                         "hard_sigmoid": {"tflite": {**CUT, "float_islands": 2}}}}})
+    assert "| m | 1 / 0 | 1 / 0 | 0 | 1 / 0 | 1 / 0 | — / — | — | 2, 3 / 2 (RELU_0_TO_1×2), — |" in zoo, zoo
