@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 RUN    ?= runs/demo
 
-.PHONY: install demo test test-all bench device-test clean
+.PHONY: install demo test test-all bench device-test clean readme-tables
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -51,6 +51,10 @@ $(OLD_VENV)/.installed-stamp:
 ## Run RUN's .tflite files in that venv through the local: transport and check parity with the host
 old-runtime-test: $(STAMP) old-runtime-venv
 	$(BIN)/python -m pytest -q device_tests/test_old_runtime.py --run-dir $(RUN) -rs
+
+## The README's benchmark tables, re-rendered from runs/*/...json (run the benchmarks first)
+readme-tables: $(STAMP)
+	$(BIN)/python -m se_edge.benchmarks.readme README.md runs
 
 clean:
 	rm -rf runs .pytest_cache

@@ -53,3 +53,14 @@ def test_gate_and_zoo_tables_without_vela():
                                                                 "pte_fp32": ONE},
                                                          "hard_sigmoid": {"tflite": {**CUT, "float_islands": 2}}}}})
     assert "| m | 1 / 0 | 1 / 0 | 0 | 1 / 0 | 1 / 0 | — / — | — | 2, 3 / 2 (RELU_0_TO_1×2), — |" in zoo, zoo
+
+
+def test_readme_block_replacement_keeps_the_rest():
+    from se_edge.benchmarks.readme import replace_block
+
+    text = "a\n<!-- t:begin -->\nold\n<!-- t:end -->\nb\n"
+    assert replace_block(text, "t", "new\n") == "a\n<!-- t:begin -->\nnew\n<!-- t:end -->\nb\n"
+    import pytest
+
+    with pytest.raises(ValueError, match="no <!-- u:begin -->"):
+        replace_block(text, "u", "x")

@@ -53,6 +53,15 @@ def test_int8_files_are_pure(demo_run):
     assert a["executorch_int8"]["graph"]["non_delegated_ops"] == 0, a["executorch_int8"]["graph"]
     assert a["tflite_int8_ptq"]["graph"]["float_islands"] == 0
     assert a["executorch_fp32"]["graph"]["non_delegated_ops"] == 0
+    for name in ("tflite_fp32", "tflite_int8", "tflite_int8_ptq", "executorch_fp32", "executorch_int8"):
+        graph = a[name]["graph"]  # as the runtime loads the file: one XNNPACK partition, nothing outside
+        assert (graph["partitions"], graph["non_delegated_ops"]) == (1, 0), (name, graph)
+
+
+def test_report_md_shows_litert_delegation(demo_run):
+    out, report = demo_run
+    md = (out / "report.md").read_text()
+    assert "0 float islands" in md and "XNNPACK 1 partition(s), 0 non-delegated" in md, md
 
 
 def test_int8_tflite_matches_reference_within_one_output_step(demo_run):

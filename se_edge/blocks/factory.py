@@ -13,10 +13,11 @@ from se_edge.blocks.se import SqueezeExcite
 ATTN_LAYERS: dict[str, Callable[..., nn.Module]] = {
     "se": partial(SqueezeExcite, gate="sigmoid"),  # the classic SE
     "se_hs": partial(SqueezeExcite, gate="hard_sigmoid"),  # torchvision/timm MobileNetV3 style
-    "se_hw": partial(SqueezeExcite, gate="hw"),  # integer-only: se_edge's default
+    "se_hw": partial(SqueezeExcite, gate="hw"),  # inside every delegate, fp32 and int8: se_edge's default
     "se_max_hw": partial(SqueezeExcite, gate="hw", squeeze="max"),
     "se_avgmax_hw": partial(SqueezeExcite, gate="hw", squeeze="avgmax"),
-    "se_s2_hw": partial(SqueezeExcite, gate="hw", squeeze="avg_s2"),
+    "se_avgpool_hw": partial(SqueezeExcite, gate="hw", squeeze="avgpool"),  # cheapest squeeze on Ethos-U
+    "se_s2_hw": partial(SqueezeExcite, gate="hw", squeeze="avg_s2"),  # not delegable in ExecuTorch (README)
     "eca": partial(EcaModule, gate="sigmoid"),
     "eca_hw": partial(EcaModule, gate="hw"),
     "cbam": partial(CbamModule, gate="sigmoid"),
