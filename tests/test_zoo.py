@@ -69,3 +69,20 @@ def test_unknown_model_and_stem():
         create_model("nope")
     with pytest.raises(ValueError, match="valid: imagenet, small"):
         create_model("se_resnet18", stem="tiny")
+
+
+def test_imagenet_stem_resnet_runs_inside_litert_xnnpack(tmp_path):
+    """The 224 px stem's padded max pool became PADV2, which LiteRT's XNNPACK refuses; its zero-pad
+    form is equal after the stem's ReLU and delegated in fp32 and int8 (64 px keeps this fast)."""
+    from se_edge.graph import tflite_delegation
+    from se_edge.models.resnet import ZeroPadMaxPool
+
+    x = torch.relu(torch.randn(2, 8, 15, 16))
+    torch.testing.assert_close(ZeroPadMaxPool()(x), torch.nn.MaxPool2d(3, 2, 1)(x))
+    torch.manual_seed(0)
+    model = create_model("se_resnet18", num_classes=10, in_chans=3, stem="imagenet")
+    paths = int8_exports(model, (1, 3, 64, 64), tmp_path, "r18", backends=("litert",), fp32=True)
+    assert set(paths) == {"tflite", "tflite_fp32"}
+    for key, path in paths.items():
+        d = tflite_delegation(path)
+        assert {k: d[k] for k in ONE_PARTITION} == ONE_PARTITION, f"{key}: {d}"

@@ -4,8 +4,10 @@ LiteRT and ExecuTorch, with the delegation of every file as the runtime loads it
 Per model (default SE-MobileNetV3-small/large, SE-ResNet18/50 at 224 px, ImageNet stem, 1000
 classes), with its default SE blocks and without SE: fp32 and int8 `.tflite` and `.pte` (int8 from
 PT2E with ranges observed on random batches: speed and structure do not depend on trained weights).
-All files are opened in this process and timed interleaved, single-image, 1 thread by default, so
-machine drift spreads over all of them. Reported: p50 per file, int8 ÷ fp32, SE ÷ no SE, XNNPACK
+Each model's eight files are opened in this process and timed interleaved, single-image, 1 thread by
+default, so machine drift spreads over all of them. Models are timed one after another, not
+interleaved with each other: after a run of an 80 ms SE-ResNet50 a 2 ms MobileNet starts from cold
+caches, which inflated its p50 by 30-50 % in one measured run. Reported: p50 per file, int8 ÷ fp32, SE ÷ no SE, XNNPACK
 partitions and ops outside.
 """
 from __future__ import annotations
@@ -46,12 +48,15 @@ def measure(files: dict, size: int, warmup: int, runs: int, threads: int, progre
     from se_edge.quiet import captured_output
     from se_edge.runner import open_model
 
-    flat = {f"{m}/{se}/{key}": path for m, variants in files.items() for se, paths in variants.items()
-            for key, path in paths.items()}
-    with captured_output():
-        opened = {name: open_model(str(path), threads) for name, path in flat.items()}
     x1 = np.random.default_rng(0).standard_normal((1, 3, size, size), dtype=np.float32)
-    latency = measure_latency(opened, x1, warmup, runs, threads, progress)
+    flat, latency = {}, {}
+    for m, variants in files.items():
+        group = {f"{m}/{se}/{key}": path for se, paths in variants.items() for key, path in paths.items()}
+        with captured_output():
+            opened = {name: open_model(str(path), threads) for name, path in group.items()}
+        latency.update(measure_latency(opened, x1, warmup, runs, threads, progress))
+        flat.update(group)
+        del opened
     result = {}
     for name, path in flat.items():
         model, se, key = name.split("/")
@@ -89,8 +94,8 @@ def compare_runtimes(models: tuple[str, ...] = MODELS, size: int = 224, out_dir:
 def markdown(result: dict) -> str:
     from se_edge.purity import delegation_cell
 
-    lines = [f"Single-image p50 in ms at {result['size']} px, {result['threads']} thread(s), every file interleaved in one "
-             f"process ({result['runs']} runs after {result['warmup']} warm-up). Delegation: XNNPACK partitions / "
+    lines = [f"Single-image p50 in ms at {result['size']} px, {result['threads']} thread(s), each model's files interleaved in "
+             f"one process ({result['runs']} runs after {result['warmup']} warm-up). Delegation: XNNPACK partitions / "
              "ops outside, as the runtime loaded the file.", "",
              "| model | SE | runtime | fp32 p50 | int8 p50 | int8 ÷ fp32 | SE ÷ no SE (int8) | fp32 delegation | "
              "int8 delegation |", "|---|---|---|---:|---:|---:|---:|---|---|"]

@@ -8,11 +8,24 @@ from __future__ import annotations
 
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 
 from se_edge.blocks import ConvBnAct, SqueezeExcite
 from se_edge.models.registry import register_model
 
 STEMS = ("imagenet", "small")
+
+
+class ZeroPadMaxPool(nn.Module):
+    """`nn.MaxPool2d(3, 2, 1)` after a ReLU, as zero padding then an unpadded max pool.
+
+    Equal for non-negative inputs (the stem's ReLU output). The padded max pool becomes TFLite
+    PADV2 (padding with -inf), which LiteRT's XNNPACK delegate refuses, in fp32 and int8; a zero
+    PAD and a VALID MAX_POOL_2D run inside it.
+    """
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.max_pool2d(F.pad(x, (1, 1, 1, 1)), 3, 2)
 
 
 def check_stem(stem: str) -> str:
@@ -73,7 +86,7 @@ class SeResNet(nn.Module):
                  base_width: int = 64, drop_rate: float = 0.0):
         super().__init__()
         if check_stem(stem) == "imagenet":
-            self.stem = nn.Sequential(ConvBnAct(in_chans, 64, 7, 2), nn.MaxPool2d(3, 2, 1))
+            self.stem = nn.Sequential(ConvBnAct(in_chans, 64, 7, 2), ZeroPadMaxPool())
         else:
             self.stem = ConvBnAct(in_chans, 64, 3, 1)
         stages, in_chs = [], 64

@@ -16,14 +16,16 @@ above then only matters for graphs quantised with `delegable_activations=False`.
 
 Average pooling (the `avgpool` SE squeeze, which Ethos-U runs as AVERAGE_POOL_2D at half the cycles
 of MEAN) is annotated to share its input's quantisation, as max pooling already is: otherwise
-its output is requantised by a separate QUANTIZE op in TFLite.
+its output is requantised by a separate QUANTIZE op in TFLite. Zero padding (the SE-ResNet stem's
+pad before its max pool) shares its input's quantisation the same way: otherwise the int8 file
+gained a QUANTIZE and two TRANSPOSEs around it.
 """
 from __future__ import annotations
 
 import functools
 
 _ACTIVATIONS = ("hardswish", "hardswish_")
-_SHARING = ("avg_pool2d",)
+_SHARING = ("avg_pool2d", "pad", "constant_pad_nd")
 
 
 @functools.cache
@@ -34,7 +36,7 @@ def _quantizer_class():
     from torchao.quantization.pt2e.quantizer import QuantizationAnnotation, SharedQuantizationSpec
 
     activations = {getattr(torch.ops.aten, name).default for name in _ACTIVATIONS}
-    sharing = {getattr(torch.ops.aten, name).default for name in _SHARING}
+    sharing = {getattr(torch.ops.aten, name).default for name in _SHARING if hasattr(torch.ops.aten, name)}
 
     from se_edge.quantize.decompose import decompose_hard_activations
 
