@@ -46,7 +46,9 @@ def update(readme: str | Path, runs: str | Path = "runs") -> list[str]:
         if not source.is_file():
             print(f"{name}: {source} not found (run `{command}`); block left as it is", file=sys.stderr)
             continue
-        body = f"Output of `{command}` ({source.name}):\n\n" + render(json.loads(source.read_text()))
+        rendered = render(json.loads(source.read_text()))
+        rendered = re.sub(r"^# (.+)$", r"**\1**", rendered, flags=re.M)  # a table's title, not a README section
+        body = f"Output of `{command}` ({source.name}):\n\n" + rendered
         text = replace_block(text, name, body)
         done.append(name)
     write_text(readme, text)
