@@ -114,19 +114,19 @@ def tflite_delegation(path: str | os.PathLike) -> dict:
     originals = [o for o in ops if o["op_name"] != "DELEGATE"]
     delegate_out = {int(t) for d in delegates for t in d["outputs"]}
     consumers = {int(t) for d in delegates for t in d["inputs"]} | {d["index"] for d in interpreter.get_output_details()}
-    outside: list[dict] = []
+    outside: dict[int, str] = {}  # op index -> op name
     changed = True
     while changed:  # walk back from the partitions and the graph output
         changed = False
         for op in originals:
             outs = {int(t) for t in op["outputs"]}
-            if op in outside or outs & delegate_out or not outs & consumers:
+            if op["index"] in outside or outs & delegate_out or not outs & consumers:
                 continue
-            outside.append(op)
+            outside[op["index"]] = op["op_name"]
             consumers |= {int(t) for t in op["inputs"]}
             changed = True
     return {"partitions": len(delegates), "delegates": {"XNNPACK": len(delegates)} if delegates else {},
-            "non_delegated_ops": len(outside), "non_delegated": dict(sorted(Counter(o["op_name"] for o in outside).items()))}
+            "non_delegated_ops": len(outside), "non_delegated": dict(sorted(Counter(outside.values()).items()))}
 
 
 def one_line(e: BaseException) -> str:

@@ -63,13 +63,14 @@ def apply_gate(z: torch.Tensor, gate: str, sixth: torch.Tensor | None = None) ->
 @torch.no_grad()
 def fold_gate(linear: nn.Module, gate: str, paths: int = 1) -> nn.Module:
     """Move `gate`'s constants into `linear` (Conv*/Linear), in place, from a hard-sigmoid source;
-    adds a bias if needed. `paths`: how many times the op's output is summed before the gate (CBAM's
+    adds a bias where the gate has a shift to hold. `paths`: how many times the op's output is summed before the gate (CBAM's
     avg and max paths share fc2), so each carries shift / paths."""
     shift, scale = _FOLDS[check_gate(gate)]
-    if linear.bias is None:
+    if linear.bias is None and shift:
         linear.bias = nn.Parameter(torch.zeros(linear.weight.shape[0], dtype=linear.weight.dtype))
     linear.weight.mul_(scale)
-    linear.bias.add_(shift / paths).mul_(scale)
+    if linear.bias is not None:
+        linear.bias.add_(shift / paths).mul_(scale)
     return linear
 
 
