@@ -16,7 +16,7 @@ ATTN_LAYERS: dict[str, Callable[..., nn.Module]] = {
     "se_hw": partial(SqueezeExcite, gate="hw"),  # inside every delegate, fp32 and int8: se_edge's default
     "se_max_hw": partial(SqueezeExcite, gate="hw", squeeze="max"),
     "se_avgmax_hw": partial(SqueezeExcite, gate="hw", squeeze="avgmax"),
-    "se_avgpool_hw": partial(SqueezeExcite, gate="hw", squeeze="avgpool"),  # cheapest squeeze on Ethos-U
+    "se_avgpool_hw": partial(SqueezeExcite, gate="hw", squeeze="avgpool"),  # Ethos-U only: not delegated by LiteRT
     "se_s2_hw": partial(SqueezeExcite, gate="hw", squeeze="avg_s2"),  # not delegable in ExecuTorch (README)
     "eca": partial(EcaModule, gate="sigmoid"),
     "eca_hw": partial(EcaModule, gate="hw"),

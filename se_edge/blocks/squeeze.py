@@ -9,7 +9,9 @@
 - `avg_s2`: the mean over a 2x2-strided subsample of the map: a quarter of the squeeze's reads;
   measured against `avg` for NPU time and accuracy by `se-edge bench --compare-gates`.
 - `avgpool`: global average pool as `F.avg_pool2d` with the map as kernel (TFLite
-  AVERAGE_POOL_2D rather than MEAN, a different NPU lowering).
+  AVERAGE_POOL_2D rather than MEAN, a different NPU lowering: fewer Ethos-U cycles). LiteRT's
+  XNNPACK delegate leaves that int8 AVERAGE_POOL_2D outside (one op per SE block, measured at
+  224 px), so it is an NPU choice, not the default.
 """
 from __future__ import annotations
 
