@@ -17,7 +17,7 @@ import os
 from collections import Counter
 from pathlib import Path
 
-from se_edge.errors import SeEdgeError
+from se_edge.errors import SeEdgeError, one_line
 
 _CONVERSIONS = ("QUANTIZE", "DEQUANTIZE")
 
@@ -127,10 +127,6 @@ def tflite_delegation(path: str | os.PathLike) -> dict:
             changed = True
     return {"partitions": len(delegates), "delegates": {"XNNPACK": len(delegates)} if delegates else {},
             "non_delegated_ops": len(outside), "non_delegated": dict(sorted(Counter(outside.values()).items()))}
-
-
-def one_line(e: BaseException) -> str:
-    return str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
 
 
 def pte_graph(path: str | os.PathLike) -> dict:
