@@ -24,20 +24,26 @@ def captured_output() -> Iterator[None]:
     sys.stdout.flush()
     sys.stderr.flush()
     saved = os.dup(1), os.dup(2)
-    with tempfile.TemporaryFile() as log:
-        os.dup2(log.fileno(), 1)
-        os.dup2(log.fileno(), 2)
-        try:
-            yield
-        except BaseException as e:
-            _restore(saved)
-            log.seek(0)
-            tail = log.read().decode(errors="replace")[-4000:]
-            if tail.strip():
-                e.add_note("converter output (tail):\n" + tail)
-            raise
-        finally:
-            _restore(saved)
+    failure: BaseException | None = None
+    try:
+        with tempfile.TemporaryFile() as log:
+            os.dup2(log.fileno(), 1)
+            os.dup2(log.fileno(), 2)
+            try:
+                yield
+            except BaseException as e:
+                failure = e
+                raise
+            finally:
+                _restore(saved)
+                if failure is not None:
+                    log.seek(0)
+                    tail = log.read().decode(errors="replace")[-4000:]
+                    if tail.strip():
+                        failure.add_note("converter output (tail):\n" + tail)
+    finally:
+        for fd in saved:  # the copies of 1 and 2 are ours: close them, or every call leaks two descriptors
+            os.close(fd)
 
 
 def _restore(saved: tuple[int, int]) -> None:
@@ -47,6 +53,13 @@ def _restore(saved: tuple[int, int]) -> None:
     os.dup2(saved[1], 2)
 
 
+# Warnings raised from these libraries' own modules are known noise for se_edge's users (deprecations
+# inside torch.export, torchao and the converters); anyone else's warnings, the user's included, still show.
+# Known-harmless warnings that the libraries raise through the standard library (attributed to copyreg).
+KNOWN_MESSAGES = (r"`isinstance\(treespec, LeafSpec\)` is deprecated",)
+NOISY_MODULES = r"(torch|torchao|executorch|litert_torch|ai_edge_litert|ai_edge_quantizer|tensorflow|google\.protobuf)(\.|$)"
+
+
 def quiet_libraries() -> None:
     if os.environ.get("SE_EDGE_DEBUG") == "1":
         return
@@ -54,5 +67,6 @@ def quiet_libraries() -> None:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     for name in ("torchao", "torch.utils._pytree", "torch._export", "root"):
         logging.getLogger(name).setLevel(logging.ERROR)
-    for category in (FutureWarning, DeprecationWarning, UserWarning):
-        warnings.filterwarnings("ignore", category=category)
+    warnings.filterwarnings("ignore", module=NOISY_MODULES)
+    for message in KNOWN_MESSAGES:
+        warnings.filterwarnings("ignore", message=message)
