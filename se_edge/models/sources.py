@@ -1,0 +1,166 @@
+"""Where a model comes from: a model SPEC names it, `build` makes it.
+
+    se_cnn, se_mobilenetv3_small, ...   a zoo model (`se-edge models`)
+    timm:mobilenetv3_small_100          timm.create_model(NAME, pretrained=False, ...)
+    torchvision:mobilenet_v3_small      torchvision.models.get_model(NAME, ...)
+    path/to/net.py:build                FACTORY from the user's own file
+
+Factories are called with `num_classes` and `in_chans` when they take them (timm's convention;
+torchvision models take `num_classes` only). timm and torchvision are imported only when a spec
+names them. A spec never downloads weights: pretrained weights come from `--weights FILE`
+(models/weights.py), so a run is rebuilt from its run.json alone.
+"""
+from __future__ import annotations
+
+import hashlib
+import importlib
+import importlib.util
+import inspect
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch.nn as nn
+
+from se_edge.errors import SeEdgeError
+
+LIBRARIES = {"timm": "timm", "torchvision": "torchvision"}  # spec prefix -> pip package
+SPEC_FORMS = "a zoo name (se-edge models), timm:NAME, torchvision:NAME or path/to/file.py:FACTORY"
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    kind: str  # "zoo" | "timm" | "torchvision" | "file"
+    name: str  # model name, or the factory's name in a file
+    path: str | None = None  # the .py file (absolute), for kind "file"
+
+    @classmethod
+    def parse(cls, text: str) -> "ModelSpec":
+        text = str(text).strip()
+        if not text:
+            raise SeEdgeError(f"empty model spec; give {SPEC_FORMS}")
+        prefix, sep, rest = text.partition(":")
+        if sep and prefix in LIBRARIES:
+            if not rest:
+                raise SeEdgeError(f"model spec {text!r} names no model; e.g. {prefix}:mobilenet_v3_small")
+            return cls(prefix, rest)
+        file, sep, factory = text.rpartition(":")
+        if sep and file.endswith(".py"):
+            if not factory.isidentifier():
+                raise SeEdgeError(f"model spec {text!r}: {factory!r} is not a Python function name; "
+                                  "give path/to/file.py:FACTORY")
+            return cls("file", factory, str(Path(file).expanduser().resolve()))
+        if text.endswith(".py"):
+            raise SeEdgeError(f"model spec {text!r} names a file but no factory; give {text}:FACTORY "
+                              "(the function that returns the model)")
+        from se_edge.models.registry import list_models
+
+        if ":" in text or text not in list_models():
+            raise SeEdgeError(f"unknown model {text!r}; valid: {', '.join(list_models())}, or timm:NAME, "
+                              "torchvision:NAME, path/to/file.py:FACTORY")
+        return cls("zoo", text)
+
+    def __str__(self) -> str:
+        if self.kind == "zoo":
+            return self.name
+        if self.kind == "file":
+            return f"{self.path}:{self.name}"
+        return f"{self.kind}:{self.name}"
+
+    @property
+    def short_name(self) -> str:
+        """For default run directory names: the model's name without a library or a path."""
+        return Path(self.path).stem if self.kind == "file" else self.name
+
+    def source_sha256(self) -> str | None:
+        """The user's model file's hash (a run is rebuilt from it: the record notices an edit)."""
+        return sha256_file(self.path) if self.kind == "file" else None
+
+    def build(self, num_classes: int, in_chans: int, **zoo_kwargs) -> nn.Module:
+        """The model, randomly initialised. `zoo_kwargs` (se, se_squeeze, stem) reach zoo models only."""
+        if self.kind == "zoo":
+            from se_edge.models.registry import create_model
+
+            try:
+                return create_model(self.name, num_classes=num_classes, in_chans=in_chans, **zoo_kwargs)
+            except ValueError as e:
+                raise SeEdgeError(str(e)) from None
+        factory = self._factory()
+        model = _call(factory, str(self), num_classes=num_classes, in_chans=in_chans)
+        if not isinstance(model, nn.Module):
+            raise SeEdgeError(f"model spec {self}: the factory returned {type(model).__name__}, not a torch.nn.Module")
+        return model
+
+    def _factory(self):
+        if self.kind == "file":
+            return getattr(_import_file(self.path), self.name, None) or _missing_factory(self)
+        package = LIBRARIES[self.kind]
+        try:
+            library = importlib.import_module(package)
+        except ImportError as e:
+            raise SeEdgeError(f"model spec {self} needs the {package} package, which does not import here "
+                              f"({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}); pip install {package}") from None
+        if self.kind == "timm":
+            if self.name not in library.list_models():
+                raise SeEdgeError(f"timm has no model {self.name!r} (timm.list_models() lists them)")
+            return lambda **kw: library.create_model(self.name, pretrained=False, **kw)
+        import torchvision.models as tvm
+
+        if self.name not in tvm.list_models():
+            raise SeEdgeError(f"torchvision has no model {self.name!r} (torchvision.models.list_models() lists them)")
+        return lambda num_classes: tvm.get_model(self.name, weights=None, num_classes=num_classes)
+
+
+def _missing_factory(spec: ModelSpec):
+    raise SeEdgeError(f"{spec.path} defines no {spec.name!r}; give path/to/file.py:FACTORY with a function in that file")
+
+
+def _import_file(path: str):
+    if not os.path.isfile(path):
+        raise SeEdgeError(f"model file not found: {path}")
+    name = "se_edge_user_model_" + hashlib.sha1(path.encode()).hexdigest()[:12]
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # dataclasses and pickling look a module up by name
+    try:
+        spec.loader.exec_module(module)
+    except Exception as e:
+        del sys.modules[name]
+        raise SeEdgeError(f"cannot import model file {path}: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}") from None
+    return module
+
+
+def _call(factory, label: str, **offered):
+    """Call `factory` with the offered keyword arguments it takes (all of them if it takes **kwargs)."""
+    try:
+        params = inspect.signature(factory).parameters
+    except (TypeError, ValueError):
+        params = {}
+    takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+    kwargs = {k: v for k, v in offered.items() if takes_any or k in params}
+    try:
+        return factory(**kwargs)
+    except SeEdgeError:
+        raise
+    except Exception as e:
+        raise SeEdgeError(f"model spec {label}: the factory failed: {type(e).__name__}: "
+                          f"{str(e).splitlines()[0] if str(e) else ''}") from None
+
+
+def input_channels(model: nn.Module) -> int | None:
+    """The input channels the model's first convolution expects (None when it has none)."""
+    for m in model.modules():
+        if isinstance(m, nn.Conv2d):
+            return m.in_channels
+    return None
+
+
+def sha256_file(path: str | os.PathLike) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
