@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import math
 import random
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
@@ -16,21 +15,7 @@ from tqdm.auto import tqdm
 from se_edge.data import ImageSet
 from se_edge.errors import SeEdgeError
 
-DEVICES = ("auto", "cpu", "cuda")
-
-
-@dataclass
-class TrainConfig:
-    epochs: int = 30
-    batch_size: int = 64
-    lr: float = 3e-3
-    weight_decay: float = 5e-4
-    warmup_epochs: float = 1.0
-    augment: bool = True
-    flip: bool = False  # random horizontal flips too (photos; never digits)
-    seed: int = 0
-    device: str = "auto"
-    progress: bool = True
+from se_edge.config import DEVICES, TrainConfig  # noqa: F401  (re-exported: the loop takes a TrainConfig)
 
 
 def resolve_device(spec: str) -> torch.device:

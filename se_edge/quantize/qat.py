@@ -6,43 +6,14 @@ checkpoint never needs unpickling of code.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 import torch.nn as nn
 
 from se_edge.data import ImageSet
-from se_edge.train import TrainConfig, cross_entropy, fit, resolve_device
-
-
-@dataclass
-class QatConfig(TrainConfig):
-    """The QAT recipe: fine-tune a trained float model so that it keeps its decisions under int8.
-
-    - Ranges first: the fake-quant observers are calibrated on `calibration_images` training images
-      in inference form (as PTQ's are), so QAT starts from the PTQ model, not from one batch's ranges.
-    - Schedule: batch-norm statistics freeze after `freeze_bn_after` epochs (from then on the graph
-      trains in inference form, dropout off), quantisation ranges after `freeze_observers_after`.
-      The defaults (0, 0) fine-tune the weights on the calibrated grid with the float model's own
-      statistics: for a converged float model and a few epochs on a small dataset, they held int8
-      closest to float in our measurements (README, "QAT recipe"). torchvision's ImageNet recipe
-      freezes later (2 and 3 here): pass those for long QAT on large data.
-    - Loss: distilled from the float model (`distill`: weight of the KL term against the labels'
-      cross-entropy; 0 trains on the labels alone). Labels alone let the fine-tune drift to another,
-      not better, solution; the float model's outputs keep its decisions.
-    - A small learning rate (`lr`), cosine-decayed, no weight decay.
-    """
-
-    epochs: int = 4
-    lr: float = 1e-4
-    weight_decay: float = 0.0
-    warmup_epochs: float = 0.0
-    freeze_bn_after: int | None = 0
-    freeze_observers_after: int | None = 0
-    distill: float = 1.0
-    temperature: float = 1.0
-    calibration_images: int = 1024
+from se_edge.config import QatConfig  # noqa: F401  (re-exported)
+from se_edge.train import cross_entropy, fit, resolve_device
 
 
 def distillation_loss(teacher: nn.Module, weight: float = 1.0, temperature: float = 1.0):
