@@ -24,7 +24,7 @@ test: $(STAMP)
 
 ## Latency of an existing run's artifacts (not a test; run `make demo` first)
 bench: $(STAMP)
-	$(BIN)/se-edge bench --run $(RUN) --runs 200 --json $(RUN)/bench.json
+	$(BIN)/se-edge bench latency --run $(RUN) --runs 200 --json $(RUN)/bench.json
 
 ## Load the exported files of a run in their runtimes, here and on DEVICE (local | local:/path/to/python |
 ## adb[:SERIAL] | ssh:[user@]host[:port]), and check outputs against the host reference and latency

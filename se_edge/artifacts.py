@@ -42,6 +42,7 @@ ARTIFACTS = {a.name: a for a in (
     Artifact("tflite_int8_ptq", "model_int8_ptq.tflite", "litert", "int8", "reference_int8_ptq"),
     Artifact("executorch_int8_ptq", "model_int8_ptq.pte", "executorch", "int8", "reference_int8_ptq"),
 )}
+CHECKPOINTS = {"float": "float.ckpt", "qat": "qat.ckpt"}
 REQUIRED = ("float", "reference_int8")  # every run has these; the others when their stage ran
 EXPORTED = [a for a in ARTIFACTS.values() if a.runtime != "pytorch"]
 
@@ -51,9 +52,21 @@ class RunDir:
 
     def __init__(self, path: str | os.PathLike):
         self.path = Path(path)
+        self._memo: dict = {}  # (what, file stamp) -> object: one re-trace per prepared graph, not one per stage
 
-    def __truediv__(self, name: str) -> Path:
-        return self.path / name
+    def _memoized(self, what: str, path: Path, make):
+        stat = path.stat()
+        key = (what, stat.st_mtime_ns, stat.st_size, stat.st_ino)
+        if key not in self._memo:
+            self._memo = {k: v for k, v in self._memo.items() if k[0] != what}  # a rewritten file replaces its entry
+            self._memo[key] = make()
+        return self._memo[key]
+
+    def checkpoint_path(self, stage: str) -> Path:
+        """The per-epoch training checkpoint of `stage` ("float" or "qat"), for --resume."""
+        if stage not in CHECKPOINTS:
+            raise SeEdgeError(f"unknown checkpoint {stage!r}; valid: {', '.join(CHECKPOINTS)}")
+        return self.path / CHECKPOINTS[stage]
 
     def artifact_path(self, name: str) -> Path:
         return self.path / ARTIFACTS[name].filename
@@ -65,9 +78,22 @@ class RunDir:
     def config(self) -> dict:
         if not self.path.is_dir():
             raise SeEdgeError(f"run directory not found: {self.path} (create one with `se-edge run` or `se-edge train`)")
-        return read_json(self.path / "run.json", "run config")
+        from se_edge.record import RunRecord
+
+        data = read_json(self.path / "run.json", "run config")
+        RunRecord.from_dict(data, str(self.path / "run.json"))  # the schema, checked where it is read
+        return data
+
+    def record(self):
+        """run.json as a typed, checked RunRecord (se_edge/record.py owns its schema)."""
+        from se_edge.record import RunRecord
+
+        return RunRecord.from_dict(read_json(self.path / "run.json", "run config"), str(self.path / "run.json"))
 
     def save_config(self, config: dict) -> None:
+        from se_edge.record import RunRecord
+
+        RunRecord.from_dict(config, "the run record")  # never write what could not be read back
         write_json(self.path / "run.json", config)
 
     def update_config(self, **fields) -> dict:
@@ -85,10 +111,10 @@ class RunDir:
     # ---- PyTorch models
 
     def create_model(self):
-        from se_edge.models import create_model
+        """The run's float architecture, rebuilt from its recorded model spec (models/build.py)."""
+        from se_edge.models.build import rebuild
 
-        cfg = self.config()
-        return create_model(cfg["model"], **cfg.get("model_kwargs", {}))
+        return rebuild(self.config())
 
     def sample_input(self):
         import torch
@@ -106,8 +132,19 @@ class RunDir:
         """The prepared PT2E graph of the QAT result (`qat`) or of the PTQ baseline (`ptq`)."""
         from se_edge.quantize import load_prepared
 
+        if kind not in ("qat", "ptq"):
+            raise SeEdgeError(f"unknown quantised model {kind!r}; valid: qat, ptq")
         name = "reference_int8" if kind == "qat" else "reference_int8_ptq"
-        return load_prepared(self.load_float(), _load_state(self.require(name)), self.sample_input(), kind)
+        path = self.require(name)
+        return self._memoized(f"prepared-{kind}", path, lambda: load_prepared(self.load_float(), _load_state(path),
+                                                                             self.sample_input(), kind))
+
+    def int8_reference(self, kind: str = "qat"):
+        """The PyTorch int8 reference (the prepared graph converted as ExecuTorch lowers it)."""
+        from se_edge.quantize.convert import convert
+
+        name = "reference_int8" if kind == "qat" else "reference_int8_ptq"
+        return self._memoized(f"reference-{kind}", self.require(name), lambda: convert(self.load_prepared(kind), "executorch"))
 
     def present(self) -> list[str]:
         """The artifacts this run has (the required ones always: missing ones raise when opened)."""
@@ -166,10 +203,7 @@ def open_artifact(run: RunDir, name: str, threads: int = 1):
     if name == "float":
         return TorchModel(run.load_float())
     if name in ("reference_int8", "reference_int8_ptq"):
-        from se_edge.quantize import convert
-
-        kind = "qat" if name == "reference_int8" else "ptq"
-        return TorchModel(convert(run.load_prepared(kind), "executorch"), set_eval=lambda m: None)
+        return TorchModel(run.int8_reference("qat" if name == "reference_int8" else "ptq"), set_eval=lambda m: None)
     from se_edge.quiet import captured_output
 
     path = run.require(name)

@@ -12,47 +12,17 @@ from __future__ import annotations
 import dataclasses
 import platform
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from se_edge.artifacts import EXPORTED, RunDir
+from se_edge.config import QatConfig, RunConfig
 from se_edge.errors import SeEdgeError
 
 
-@dataclass
-class RunConfig:
-    model: str = "se_cnn"
-    data: str = "digits"
-    out: str | None = None  # default: runs/<model>-<dataset name>
-    size: int = 32
-    in_chans: int | None = None  # None: the dataset's own (1 greyscale, 3 RGB)
-    se: str | None = None  # SE gate ("none": no SE); None keeps the model's default
-    se_squeeze: str | None = None  # SE squeeze form; None keeps the model's default
-    stem: str | None = None  # "small" (28-32 px) or "imagenet"; None keeps the model's default
-    seed: int = 0
-    epochs: int = 30
-    qat_epochs: int = 4
-    qat_lr: float | None = None  # None: QatConfig's default
-    distill: float | None = None  # None: QatConfig's default (distil from the float model)
-    calibration_images: int | None = None  # None: 1024 (PTQ, and QAT's starting ranges)
-    resume: bool = False  # continue float training and QAT from their per-epoch checkpoints
-    freeze_bn_after: int | None = None  # None: QatConfig's default
-    freeze_observers_after: int | None = None  # None: QatConfig's default
-    ptq: bool = True  # also make the PTQ baseline, so the report shows float vs PTQ vs QAT
-    batch_size: int = 64
-    lr: float = 3e-3
-    device: str = "auto"
-    warmup: int = 10
-    runs: int = 50
-    threads: int = 1
-    progress: bool = True
-    val_fraction: float = 0.1
-    test_fraction: float = 0.2
-    timings_s: dict = field(default_factory=dict)
-
-
 def default_out(model: str, data: str) -> str:
-    return str(Path("runs") / f"{model}-{Path(data).name or 'data'}")
+    from se_edge.models.sources import ModelSpec
+
+    return str(Path("runs") / f"{ModelSpec.parse(model).short_name}-{Path(data).name or 'data'}")
 
 
 def _log(msg: str, progress: bool) -> None:
@@ -67,15 +37,6 @@ def _splits_for(run: RunDir):
     s = cfg["split"]
     return load_splits(cfg["dataset"], seed=s["seed"], val_fraction=s["val_fraction"], test_fraction=s["test_fraction"],
                        prep=Preprocessing.from_dict(cfg["preprocessing"]))
-
-
-def _model_kwargs(cfg: RunConfig, num_classes: int, in_chans: int) -> dict:
-    kwargs = {"num_classes": num_classes, "in_chans": in_chans,
-              "stem": cfg.stem or ("small" if cfg.size <= 64 else "imagenet")}
-    for key in ("se", "se_squeeze"):
-        if getattr(cfg, key) is not None:
-            kwargs[key] = getattr(cfg, key)
-    return kwargs
 
 
 def _save_state(path, module) -> None:
@@ -93,42 +54,73 @@ def _test_accuracy(model, splits, **predict_kwargs) -> float:
     return float((predict(model, splits.test.x, **predict_kwargs).argmax(1) == splits.test.y).mean())
 
 
-def train_stage(cfg: RunConfig, resume: bool = False) -> RunDir:
-    """Float training: writes run.json (first, so an interrupted run can resume) and float.pt."""
-    from se_edge import distributed
-    from se_edge.data import load_splits
-    from se_edge.models import create_model
-    from se_edge.train import TrainConfig, fit, resolve_device, seed_everything
+def _float_model(cfg: RunConfig):
+    """Data splits, then the float model (spec -> weights -> rewrite) with run.json's model fields. A model
+    whose first convolution wants other input channels than the dataset has gets the data in its channels
+    (greyscale repeated to RGB, or RGB averaged), unless --in-chans said otherwise."""
+    import torch
 
-    device = resolve_device(cfg.device)
-    splits = load_splits(cfg.data, size=cfg.size, in_chans=cfg.in_chans, seed=cfg.seed,
-                         val_fraction=cfg.val_fraction, test_fraction=cfg.test_fraction)
-    model_kwargs = _model_kwargs(cfg, splits.num_classes, splits.preprocessing.in_chans)
-    try:
-        model = create_model(cfg.model, **model_kwargs)
-    except ValueError as e:
-        raise SeEdgeError(str(e)) from None
-    run = RunDir(cfg.out or default_out(cfg.model, cfg.data))
+    from se_edge.data import load_splits
+    from se_edge.models.build import build_float
+    from se_edge.models.sources import input_channels
+
+    from se_edge.models.sources import ModelSpec
+
+    d = cfg.data
+    splits = load_splits(d.data, size=d.size, in_chans=d.in_chans, seed=d.seed, val_fraction=d.val_fraction,
+                         test_fraction=d.test_fraction)
+    spec = ModelSpec.parse(cfg.model.spec)
+    if spec.kind != "zoo":  # zoo models take in_chans; another factory's model has its own stem
+        wants = input_channels(spec.build(num_classes=splits.num_classes, in_chans=splits.preprocessing.in_chans))
+        if wants and wants != splits.preprocessing.in_chans:
+            if d.in_chans is not None:
+                raise SeEdgeError(f"{spec} takes {wants}-channel input, not the {d.in_chans} of --in-chans")
+            splits = load_splits(d.data, size=d.size, in_chans=wants, seed=d.seed, val_fraction=d.val_fraction,
+                                 test_fraction=d.test_fraction)
+    example = torch.from_numpy(splits.train.x[:16])
+    model, record = build_float(cfg.model, splits.num_classes, splits.preprocessing.in_chans, d.size, example)
+    return splits, model, record
+
+
+def train_stage(cfg: RunConfig) -> RunDir:
+    """The float model: built from its spec (and --weights), rewritten to hardware-aware blocks, trained for
+    cfg.train.epochs (0: kept as given). Writes run.json first (an interrupted run can resume), then float.pt."""
+    from se_edge import distributed
+    from se_edge.train import fit, resolve_device, seed_everything
+
+    device = resolve_device(cfg.train.device)
+    seed_everything(cfg.data.seed)
+    splits, model, model_record = _float_model(cfg)
+    run = RunDir(cfg.out or default_out(cfg.model.spec, cfg.data.data))
     main = distributed.is_main()
-    tcfg = TrainConfig(epochs=cfg.epochs, batch_size=cfg.batch_size, lr=cfg.lr, seed=cfg.seed, device=str(device),
-                       progress=cfg.progress and main, flip=splits.preprocessing.in_chans == 3)
-    dataset = cfg.data if cfg.data == "digits" else str(Path(cfg.data).resolve())
+    tcfg = dataclasses.replace(cfg.train, device=str(device), progress=cfg.progress and main,
+                               flip=splits.preprocessing.in_chans == 3)
+    dataset = cfg.data.data if cfg.data.data == "digits" else str(Path(cfg.data.data).resolve())
+    d = cfg.data
     if main:
         run.path.mkdir(parents=True, exist_ok=True)
-        run.save_config({
-            "model": cfg.model, "model_kwargs": model_kwargs, "dataset": dataset, "dataset_name": splits.name,
+        run.save_config({  # the schema: se_edge/record.py
+            **model_record, "dataset": dataset, "dataset_name": splits.name,
             "num_classes": splits.num_classes, "preprocessing": splits.preprocessing.to_dict(),
-            "split": {"seed": cfg.seed, "val_fraction": cfg.val_fraction, "test_fraction": cfg.test_fraction,
+            "split": {"seed": d.seed, "val_fraction": d.val_fraction, "test_fraction": d.test_fraction,
                       "num_train": len(splits.train), "num_val": len(splits.val), "num_test": len(splits.test)},
             "device": str(device), "world_size": distributed.world_size(),
             "float_training": {k: v for k, v in dataclasses.asdict(tcfg).items() if k != "progress"},
         })
-    _log(f"float training {cfg.model} on {splits.name}: {len(splits.train)} train / {len(splits.val)} val / "
-         f"{len(splits.test)} test images, device {device} x {distributed.world_size()}", cfg.progress and main)
-    seed_everything(cfg.seed)
+        _log_model(model_record, cfg.progress)
     start = time.perf_counter()
-    history = fit(model, splits.train, splits.val, tcfg, desc="float", checkpoint=run / "float.ckpt", resume=resume)
-    model.to("cpu")
+    history = []
+    if tcfg.epochs > 0:
+        _log(f"float training {model_record['model']} on {splits.name}: {len(splits.train)} train / {len(splits.val)} "
+             f"val / {len(splits.test)} test images, device {device} x {distributed.world_size()}", cfg.progress and main)
+        seed_everything(d.seed)
+        history = fit(model, splits.train, splits.val, tcfg, desc="float", checkpoint=run.checkpoint_path("float"),
+                      resume=cfg.resume)
+        model.to("cpu")
+    else:
+        _log(f"no float training (epochs 0): {model_record['model']} kept as "
+             f"{'loaded from ' + model_record['weights']['path'] if model_record['weights'] else 'initialised'}",
+             cfg.progress and main)
     if main:
         test_acc = _test_accuracy(model, splits)
         _save_state(run.artifact_path("float"), model)
@@ -139,24 +131,36 @@ def train_stage(cfg: RunConfig, resume: bool = False) -> RunDir:
     return run
 
 
-def ptq_stage(run: RunDir, calibration_images: int | None = None, progress: bool = True) -> dict:
-    """The PTQ baseline: observers calibrated on training images (None: QAT's default number, 1024),
-    no training; writes ptq.pt."""
-    from se_edge.quantize import QatConfig, calibrate, prepare_ptq
+def _log_model(record: dict, progress: bool) -> None:
+    if record.get("weights"):
+        w = record["weights"]
+        _log(f"weights {w['path']} ({w['tensors']} tensors, sha256 {w['sha256'][:12]})", progress)
+        for note in w["notes"]:
+            _log(note, progress)
+    rw = record["rewrite"]
+    if rw["enabled"]:
+        dev = rw["max_abs_deviation"]
+        _log(f"rewrite: {len(rw['replaced'])} module(s) replaced "
+             f"({sum(r['exact'] for r in rw['replaced'])} exact), max output deviation "
+             f"{'n/a' if dev is None else f'{dev:.2e}'} on {rw['deviation_images']} images", progress)
+
+
+def ptq_stage(run: RunDir, qat: QatConfig = QatConfig(), progress: bool = True) -> dict:
+    """The PTQ baseline: observers calibrated on `qat.calibration_images` training images, no training;
+    writes ptq.pt."""
+    from se_edge.quantize import calibrate, prepare_ptq
     from se_edge.quantize.qat import set_eval
 
-    if calibration_images is None:
-        calibration_images = QatConfig.calibration_images
-    if calibration_images < 1:
+    if qat.calibration_images < 1:
         raise SeEdgeError("the PTQ baseline needs calibration images (--calibration-images 1 or more)")
     splits = _splits_for(run)
     start = time.perf_counter()
     prepared = prepare_ptq(run.load_float(), run.sample_input())
-    calibrate(prepared, splits.train.x, max_images=calibration_images)
+    calibrate(prepared, splits.train.x, max_images=qat.calibration_images)
     set_eval(prepared)
     acc = _test_accuracy(prepared, splits, set_eval=set_eval)
     _save_state(run.artifact_path("reference_int8_ptq"), prepared)
-    result = {"calibration_images": min(calibration_images, len(splits.train)), "int8_reference_test_accuracy": acc,
+    result = {"calibration_images": min(qat.calibration_images, len(splits.train)), "int8_reference_test_accuracy": acc,
               "seconds": time.perf_counter() - start}
     run.update_config(ptq=result)
     _log(f"PTQ baseline ({result['calibration_images']} calibration images): int8 reference test accuracy {acc:.4f}",
@@ -164,30 +168,29 @@ def ptq_stage(run: RunDir, calibration_images: int | None = None, progress: bool
     return result
 
 
-def quantize_stage(run: RunDir, epochs: int = 4, device: str = "auto", progress: bool = True, resume: bool = False,
-                   **qat_options) -> dict | None:
-    """PT2E QAT fine-tune from float.pt: writes qat.pt; returns the fake-quant test accuracy (rank 0)."""
+def qat_stage(run: RunDir, qat: QatConfig = QatConfig(), resume: bool = False, progress: bool = True) -> dict | None:
+    """PT2E QAT fine-tune from float.pt with `qat` (its batch size, device and seed as given; random flips when
+    the run's images are RGB, as in float training): writes qat.pt; returns the record (rank 0)."""
     from se_edge import distributed
-    from se_edge.quantize import QatConfig, prepare_qat, qat_finetune
+    from se_edge.quantize import prepare_qat, qat_finetune
     from se_edge.quantize.qat import set_eval
     from se_edge.train import resolve_device, seed_everything
 
-    cfg = run.config()
     splits = _splits_for(run)
-    dev = resolve_device(device)
+    dev = resolve_device(qat.device)
     main = distributed.is_main()
-    qcfg = QatConfig(epochs=epochs, seed=cfg["split"]["seed"], device=str(dev), progress=progress and main,
-                     **{k: v for k, v in qat_options.items() if v is not None})
+    qcfg = dataclasses.replace(qat, device=str(dev), progress=progress and main,
+                               flip=run.config()["preprocessing"]["in_chans"] == 3)
     seed_everything(qcfg.seed)
-    _log(f"QAT fine-tune ({epochs} epochs, symmetric int8, per-channel weights; ranges calibrated on "
-         f"{qcfg.calibration_images} images; batch-norm frozen after {qcfg.freeze_bn_after}, ranges after "
+    _log(f"QAT fine-tune ({qcfg.epochs} epochs, batch {qcfg.batch_size}, symmetric int8, per-channel weights; ranges "
+         f"calibrated on {qcfg.calibration_images} images; batch-norm frozen after {qcfg.freeze_bn_after}, ranges after "
          f"{qcfg.freeze_observers_after} epochs; "
          f"{f'distilled from float, weight {qcfg.distill:g}' if qcfg.distill > 0 else 'labels only'}), device {dev} x "
          f"{distributed.world_size()}", progress and main)
     start = time.perf_counter()
     prepared = prepare_qat(run.load_float(), run.sample_input())
-    history = qat_finetune(prepared, splits.train, splits.val, qcfg, checkpoint=run / "qat.ckpt", resume=resume,
-                           teacher=run.load_float() if qcfg.distill > 0 else None)
+    history = qat_finetune(prepared, splits.train, splits.val, qcfg, checkpoint=run.checkpoint_path("qat"),
+                           resume=resume, teacher=run.load_float() if qcfg.distill > 0 else None)
     prepared.to("cpu")
     result = None
     if main:
@@ -202,12 +205,25 @@ def quantize_stage(run: RunDir, epochs: int = 4, device: str = "auto", progress:
     return result
 
 
+def quantize_stages(run: RunDir, qat: QatConfig = QatConfig(), ptq: bool = True, resume: bool = False,
+                    progress: bool = True) -> dict:
+    """PTQ baseline (rank 0) then QAT: what `se-edge quantize` and `se-edge run` both do. With `resume`,
+    QAT continues from qat.ckpt and an existing ptq.pt is kept (it is made when missing)."""
+    from se_edge import distributed
+
+    out = {}
+    if ptq and distributed.is_main() and not (resume and run.artifact_path("reference_int8_ptq").is_file()):
+        out["ptq"] = ptq_stage(run, qat, progress)
+    out["qat"] = qat_stage(run, qat, resume, progress)
+    return out
+
+
 def export_stage(run: RunDir, progress: bool = True) -> dict[str, str]:
     """Export float and int8 (QAT, and the PTQ baseline if present) to .tflite and .pte; returns {artifact: path}."""
     from tqdm.auto import tqdm
 
     from se_edge.export import export_pte, export_tflite
-    from se_edge.quantize import convert
+    from se_edge.export.int8 import to_pte, to_tflite
 
     float_model = run.load_float()
     sample = run.sample_input()
@@ -217,8 +233,8 @@ def export_stage(run: RunDir, progress: bool = True) -> dict[str, str]:
         if kind == "ptq" and not run.artifact_path("reference_int8_ptq").is_file():
             continue
         prepared = run.load_prepared(kind)
-        jobs[f"tflite_int8{suffix}"] = lambda p, g=prepared: export_tflite(convert(g, "litert"), sample, p, quantized=True)
-        jobs[f"executorch_int8{suffix}"] = lambda p, g=prepared: export_pte(convert(g, "executorch"), sample, p)
+        jobs[f"tflite_int8{suffix}"] = lambda p, g=prepared: to_tflite(g, sample, p)
+        jobs[f"executorch_int8{suffix}"] = lambda p, g=prepared: to_pte(g, sample, p)
     paths = {}
     for name in (bar := tqdm(jobs, desc="export", unit="file", disable=not progress)):
         bar.set_postfix_str(name)
@@ -244,6 +260,8 @@ def report_stage(run: RunDir, parity: dict, latency: dict, graphs: dict, timings
         "device": cfg.get("device", "cpu"), "artifacts": artifacts,
         "preprocessing": cfg["preprocessing"],
         "training": {"float_epochs": cfg["float_training"]["epochs"], "qat_epochs": cfg.get("qat", {}).get("epochs")},
+        "model_source": {"spec": cfg["model"], "sha256": cfg.get("model_sha256"), "weights": cfg.get("weights")},
+        "rewrite": cfg.get("rewrite"),
         "host": {"machine": platform.machine(), "processor": platform.processor() or platform.machine(),
                  "python": platform.python_version()},
         "versions": _versions(),
@@ -276,29 +294,19 @@ def run_all(cfg: RunConfig) -> dict | None:
 
     timings, t0 = {}, time.perf_counter()
 
-    def lap(stage: str, start: float) -> float:
-        now = time.perf_counter()
-        timings[stage] = round(now - start, 2)
-        return now
+    def timed(stage: str, fn, *args, **kwargs):
+        start = time.perf_counter()
+        result = fn(*args, **kwargs)
+        timings[stage] = round(time.perf_counter() - start, 2)
+        return result
 
-    t = time.perf_counter()
-    run = train_stage(cfg, resume=cfg.resume)
-    t = lap("train", t)
-    if cfg.ptq and distributed.is_main():
-        ptq_stage(run, calibration_images=cfg.calibration_images, progress=cfg.progress)
-        t = lap("ptq", t)
-    quantize_stage(run, epochs=cfg.qat_epochs, device=cfg.device, progress=cfg.progress, resume=cfg.resume, lr=cfg.qat_lr,
-                   freeze_bn_after=cfg.freeze_bn_after, freeze_observers_after=cfg.freeze_observers_after,
-                   distill=cfg.distill, calibration_images=cfg.calibration_images)
-    t = lap("qat", t)
+    run = timed("train", train_stage, cfg)
+    timed("quantize", quantize_stages, run, cfg.qat, cfg.ptq, cfg.resume, cfg.progress)
     if not distributed.is_main():
         return None
-    export_stage(run, cfg.progress)
-    t = lap("export", t)
-    parity = run_parity(run, threads=cfg.threads, progress=cfg.progress)
-    t = lap("parity", t)
-    latency = run_latency(run, cfg.warmup, cfg.runs, cfg.threads, cfg.progress)
-    t = lap("latency", t)
+    timed("export", export_stage, run, cfg.progress)
+    parity = timed("parity", run_parity, run, threads=cfg.latency.threads, progress=cfg.progress)
+    latency = timed("latency", run_latency, run, cfg.latency.warmup, cfg.latency.runs, cfg.latency.threads, cfg.progress)
     graphs = graph_stage(run)
     timings["total"] = round(time.perf_counter() - t0, 2)
     return report_stage(run, parity, latency, graphs, timings)

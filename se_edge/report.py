@@ -37,6 +37,19 @@ def artifacts_table(artifacts: dict) -> str:
     return "\n".join(rows)
 
 
+def latency_table(latency: dict) -> str:
+    """`se-edge bench latency`'s table: {artifact: latency summary} from bench.run_latency."""
+    from se_edge.artifacts import ARTIFACTS
+
+    rows = ["| artifact | runtime | dtype | p50 ms | p90 ms | p99 ms | runs | threads |",
+            "|---|---|---|---:|---:|---:|---:|---:|"]
+    for name, lat in latency.items():
+        a = ARTIFACTS[name]
+        rows.append(f"| {name} | {a.runtime} | {a.dtype} | {lat['p50']:.3f} | {lat['p90']:.3f} | {lat['p99']:.3f} | "
+                    f"{lat['count']} | {lat['threads']} |")
+    return "\n".join(rows)
+
+
 def markdown(report: dict) -> str:
     lines = [f"# se_edge run: {report['model']} on {report['dataset']}", "",
              f"- test images: {report['num_test']}",
@@ -50,10 +63,40 @@ def markdown(report: dict) -> str:
               artifacts_table(report["artifacts"]), ""]
     for plot in report.get("plots", []):
         lines.append(f"![{Path(plot).stem}]({Path(plot).name})")
+    lines += model_source_lines(report)
     ops = {n: a["graph"]["ops"] for n, a in report["artifacts"].items() if a.get("graph", {}).get("ops")}
     for name, counts in ops.items():
         lines += ["", f"**{name} ops:** " + ", ".join(f"{k} {v}" for k, v in counts.items())]
     return "\n".join(lines) + "\n"
+
+
+def model_source_lines(report: dict) -> list[str]:
+    """The model's origin (spec, file hash, weights, a replaced head) and what the rewrite did, module by module."""
+    source, rewrite = report.get("model_source") or {}, report.get("rewrite")
+    if not source and not rewrite:
+        return []
+    lines = ["", "## Model", "", f"- spec: `{source.get('spec', report['model'])}`"
+             + (f" (file sha256 {source['sha256'][:16]})" if source.get("sha256") else "")]
+    if w := source.get("weights"):
+        lines.append(f"- weights: `{w['path']}` (sha256 {w['sha256'][:16]}, {w['tensors']} tensors)")
+        lines += [f"- {note}" for note in w.get("notes", [])]
+    if not rewrite or not rewrite.get("enabled"):
+        lines.append("- rewrite: off (the model's own blocks were kept)")
+        return lines
+    dev = rewrite.get("max_abs_deviation")
+    replaced = rewrite.get("replaced", [])
+    lines.append(f"- rewrite to hardware-aware blocks: {len(replaced)} module(s) replaced, "
+                 f"{sum(r['exact'] for r in replaced)} exact; max |output difference| before vs after "
+                 f"{'—' if dev is None else f'{dev:.3g}'} on {rewrite.get('deviation_images') or '—'} training images"
+                 + (", SiLU rewritten too" if rewrite.get("silu") else ""))
+    if native := rewrite.get("native_activations"):
+        lines.append("- kept native (written out as ADD/RELU6/MUL when quantised): "
+                     + ", ".join(f"{k} {v}" for k, v in native.items()))
+    if replaced:
+        lines += ["", "| module | was | now | gate was | exact |", "|---|---|---|---|---|"]
+        lines += [f"| `{r['name'] or '(root)'}` | {r['source']} | {r['to']} | {r.get('gate_from', '—')} | "
+                  f"{'yes' if r['exact'] else 'no'} |" for r in replaced]
+    return lines
 
 
 def plot(report: dict, out_dir: str | os.PathLike) -> list[str]:

@@ -67,8 +67,9 @@ def idx_dir(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def demo_run(tmp_path_factory):
     """A short but real run: float training, QAT, export, parity, latency, report."""
-    from se_edge.pipeline import RunConfig, run_all
+    from se_edge.config import RunConfig
+    from se_edge.pipeline import run_all
 
     out = tmp_path_factory.mktemp("runs") / "digits"
-    report = run_all(RunConfig(out=str(out), epochs=12, qat_epochs=2, runs=5, warmup=2, progress=False))
+    report = run_all(RunConfig.from_options(out=str(out), epochs=12, qat_epochs=2, runs=5, warmup=2, progress=False))
     return out, report

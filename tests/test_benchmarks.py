@@ -1,7 +1,7 @@
 """The benchmark tables render what they were given, including a machine without Vela."""
 from se_edge.benchmarks import forms, runtimes
-from se_edge.compare import markdown as gates_markdown
-from se_edge.purity import delegation_cell, zoo_markdown
+from se_edge.benchmarks.gates import markdown as gates_markdown
+from se_edge.benchmarks.zoo import delegation_cell, zoo_markdown
 
 ONE = {"partitions": 1, "delegates": {"XNNPACK": 1}, "non_delegated_ops": 0, "non_delegated": {}}
 CUT = {"partitions": 3, "delegates": {"XNNPACK": 3}, "non_delegated_ops": 2, "non_delegated": {"RELU_0_TO_1": 2}}
@@ -64,3 +64,28 @@ def test_readme_block_replacement_keeps_the_rest():
 
     with pytest.raises(ValueError, match="no <!-- u:begin -->"):
         replace_block(text, "u", "x")
+
+
+def test_qat_step_cost_times_the_loops_that_train(demo_run, monkeypatch):
+    """Regression: the "QAT step / float step" figure timed a hand-written SGD step, not `fit`."""
+    import se_edge.quantize as quantize
+    import se_edge.train as train
+    from se_edge.benchmarks.qat import step_time_ratio
+
+    calls = {"fit": 0, "qat_finetune": 0}
+    real_fit, real_qat = train.fit, quantize.qat_finetune
+
+    def counting(name, fn):
+        def wrapper(*args, **kwargs):
+            calls[name] += 1
+            return fn(*args, **kwargs)
+        return wrapper
+
+    monkeypatch.setattr(train, "fit", counting("fit", real_fit))
+    monkeypatch.setattr(quantize, "qat_finetune", counting("qat_finetune", real_qat))
+    out, _ = demo_run
+    r = step_time_ratio(out, steps=2, warmup=1, batch_size=16)
+    assert calls["qat_finetune"] == 2, "QAT timed through qat_finetune (one short epoch, one longer)"
+    assert calls["fit"] >= 2, "float timed through train.fit"
+    assert r["float_step_s"] > 0 and r["qat_step_s"] > 0 and r["qat_over_float"] == r["qat_step_s"] / r["float_step_s"]
+    assert r["batch_size"] == 16 and r["steps"] == 2

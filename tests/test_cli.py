@@ -70,7 +70,7 @@ def test_parity_json_on_unseen_data(demo_run, idx_dir, tmp_path):
 
 def test_bench_json(demo_run, tmp_path):
     out, _ = demo_run
-    proc = se_edge("--quiet", "bench", "--run", out, "--runs", "5", "--warmup", "1", "--json", tmp_path / "b.json")
+    proc = se_edge("--quiet", "bench", "latency", "--run", out, "--runs", "5", "--warmup", "1", "--json", tmp_path / "b.json")
     assert proc.returncode == 0, proc.stderr[-3000:]
     lat = json.loads((tmp_path / "b.json").read_text())["artifacts"]
     assert set(lat) >= {"tflite_int8", "executorch_int8"}

@@ -37,14 +37,15 @@ def test_two_process_gloo_qat_exports_and_evaluates(demo_run, tmp_path):
 
 
 def test_resume_continues_from_the_checkpoint(demo_run, tmp_path):
-    from se_edge.pipeline import quantize_stage
+    from se_edge.config import QatConfig
+    from se_edge.pipeline import qat_stage
 
     out, _ = demo_run
     run_dir = tmp_path / "resume"
     shutil.copytree(out, run_dir, ignore=shutil.ignore_patterns("*.tflite", "*.pte", "*.ckpt"))
     run = RunDir(run_dir)
-    first = quantize_stage(run, epochs=1, device="cpu", progress=False)
+    first = qat_stage(run, QatConfig(epochs=1, device="cpu"), progress=False)
     assert len(first["history"]) == 1
-    resumed = quantize_stage(run, epochs=2, device="cpu", progress=False, resume=True)
+    resumed = qat_stage(run, QatConfig(epochs=2, device="cpu"), resume=True, progress=False)
     assert [h["epoch"] for h in resumed["history"]] == [1, 2]
     assert resumed["history"][0] == first["history"][0], "the first epoch comes from the checkpoint, not a rerun"

@@ -63,5 +63,5 @@ def test_write_idx_rejects_colour_images(tmp_path):
 
 @pytest.mark.parametrize("value", ["0", "1", "1.5", "x"])
 def test_bench_unseen_fraction_must_be_between_0_and_1(value):
-    r = se_edge("bench", "--qat", "--data", "digits", "--unseen-fraction", value)
+    r = se_edge("bench", "qat", "--data", "digits", "--unseen-fraction", value)
     assert_one_line_error(r, "--unseen-fraction")

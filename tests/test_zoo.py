@@ -6,13 +6,14 @@ import torch
 
 from se_edge.models import create_model, list_models
 from se_edge.npu import vela_executable
-from se_edge.purity import int8_exports, purity
+from se_edge.export.int8 import int8_exports
+from se_edge.benchmarks.zoo import purity
 
 SIZE = 32
 # Structural twins of models in the default run (same block types, more of them, or a grouped
 # conv): their exports take minutes each, so they run with `make test-all` (marker `slow`).
 # se_cnn's hw purity is also covered by test_purity.py.
-SLOW = {"se_cnn", "se_mobilenetv3_large", "se_resnet34", "se_resnext50_32x4d"}
+SLOW = {"se_cnn", "se_mobilenetv3_large", "se_resnet34", "se_resnet50", "se_resnext50_32x4d"}
 # The fp32 files' delegation is checked for these two (the issue's pair); the others in test-all.
 FP32_FAST = {"se_mobilenetv3_small", "se_resnet18"}
 ONE_PARTITION = {"partitions": 1, "non_delegated_ops": 0, "non_delegated": {}}

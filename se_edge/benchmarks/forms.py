@@ -94,7 +94,7 @@ def _build(act: Form | None, gate: Form | None) -> tuple[nn.Module, nn.Module]:
 def measure_form(act: Form | None, gate: Form | None, out_dir: Path, stem: str, npu: bool = True) -> dict:
     from se_edge.graph import graph_summary
     from se_edge.npu import vela_executable, vela_report
-    from se_edge.purity import int8_exports
+    from se_edge.export.int8 import int8_exports
 
     model, reference = _build(act, gate)
     x = torch.randn(64, 3, 32, 32, generator=torch.Generator().manual_seed(1)) * 3
@@ -130,7 +130,7 @@ def compare_forms(out_dir: str | os.PathLike = "runs/bench-forms", progress: boo
 
 
 def markdown(result: dict) -> str:
-    from se_edge.purity import delegation_cell
+    from se_edge.benchmarks.zoo import delegation_cell
 
     header = ("| {} | float max diff | LiteRT fp32 | LiteRT int8 | int8 float islands / TRANSPOSEs | "
               ".pte fp32 | .pte int8 | Ethos-U55 CPU ops |")

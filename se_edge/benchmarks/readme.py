@@ -15,16 +15,15 @@ from pathlib import Path
 
 
 def _renderers() -> dict:
-    from se_edge import compare, purity, qat_bench
-    from se_edge.benchmarks import forms, runtimes
+    from se_edge.benchmarks import forms, gates, qat, runtimes, zoo
 
     # block name -> (JSON under the runs directory, renderer, what produced it)
     return {
-        "forms": ("bench-forms/forms.json", forms.markdown, "se-edge bench --forms"),
-        "runtimes": ("bench-runtimes/runtimes.json", runtimes.markdown, "se-edge bench --runtimes"),
-        "zoo-purity": ("zoo-purity/zoo_purity.json", purity.zoo_markdown, "se-edge bench --zoo"),
-        "compare-gates": ("compare-gates/compare_gates.json", compare.markdown, "se-edge bench --compare-gates"),
-        "bench-qat": ("bench-qat/bench_qat.json", qat_bench.markdown, "se-edge bench --qat"),
+        "forms": ("bench-forms/forms.json", forms.markdown, "se-edge bench forms"),
+        "runtimes": ("bench-runtimes/runtimes.json", runtimes.markdown, "se-edge bench runtimes"),
+        "zoo-purity": ("zoo-purity/zoo_purity.json", zoo.zoo_markdown, "se-edge bench zoo"),
+        "compare-gates": ("compare-gates/compare_gates.json", gates.markdown, "se-edge bench gates"),
+        "bench-qat": ("bench-qat/bench_qat.json", qat.markdown, "se-edge bench qat"),
     }
 
 

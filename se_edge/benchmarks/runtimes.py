@@ -27,7 +27,7 @@ def export_variants(models: tuple[str, ...], size: int, out_dir: Path, progress:
     from tqdm.auto import tqdm
 
     from se_edge.models import create_model
-    from se_edge.purity import int8_exports
+    from se_edge.export.int8 import int8_exports
 
     files = {}
     jobs = [(m, se) for m in models for se in ("se", "no_se")]
@@ -92,7 +92,7 @@ def compare_runtimes(models: tuple[str, ...] = MODELS, size: int = 224, out_dir:
 
 
 def markdown(result: dict) -> str:
-    from se_edge.purity import delegation_cell
+    from se_edge.benchmarks.zoo import delegation_cell
 
     lines = [f"Single-image p50 in ms at {result['size']} px, {result['threads']} thread(s), each model's files interleaved in "
              f"one process ({result['runs']} runs after {result['warmup']} warm-up). Delegation: XNNPACK partitions / "

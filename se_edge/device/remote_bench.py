@@ -65,7 +65,7 @@ def device_bench(run_dir: str, device: str, *, json_path: str | None = None, dev
         **config, artifacts=tuple(n.strip() for n in artifacts.split(",") if n.strip()) if artifacts else None,
         native=None if native is None else str(native_binary_for(transport, native or None)), runner_bin=runner_bin)
     result = bench_on_device(run, transport, config)
-    return result, write_device_report(result, json_path or run / f"device-{device_slug(result['device'])}.json")
+    return result, write_device_report(result, json_path or run.path / f"device-{device_slug(result['device'])}.json")
 
 
 def bench_on_device(run: RunDir, transport: Transport, config: DeviceBenchConfig = DeviceBenchConfig()) -> dict:

@@ -1,10 +1,6 @@
-"""Is a model int8-pure on the mobile backends? Measured from its exported files.
-
-`int8_exports(model, input_shape, out_dir)` quantises a model (PT2E, ranges from a few random
-batches: structure does not depend on trained weights), exports the int8 `.tflite` and `.pte` (and,
-with `fp32=True`, the float files too), and `purity(...)` reports, from those files: TFLite float
-islands and ops, the XNNPACK partitions and ops left outside as LiteRT and ExecuTorch run them, and
-(when Vela is installed) Ethos-U NPU/CPU operators and estimated time.
+"""`se-edge bench zoo`: is every zoo model int8-pure and delegated on the mobile backends? Measured
+from its exported files: TFLite float islands and ops, the XNNPACK partitions and ops left outside as
+LiteRT and ExecuTorch run them, and (when Vela is installed) Ethos-U NPU/CPU operators and estimated time.
 """
 from __future__ import annotations
 
@@ -13,43 +9,7 @@ from pathlib import Path
 
 import torch
 
-
-def quantize_for_structure(model: torch.nn.Module, input_shape: tuple[int, ...], batches: int = 2, seed: int = 0,
-                           delegable_activations: bool = True):
-    """A PT2E-prepared copy of `model` whose observers saw `batches` random batches (eval mode)."""
-    from se_edge.quantize import prepare_qat
-    from se_edge.quantize.qat import set_eval
-
-    gen = torch.Generator().manual_seed(seed)
-    prepared = prepare_qat(model, torch.randn(2, *input_shape[1:], generator=gen), delegable_activations)
-    with torch.no_grad():
-        for _ in range(batches):
-            prepared(torch.randn(2, *input_shape[1:], generator=gen))
-    set_eval(prepared)
-    return prepared
-
-
-def int8_exports(model: torch.nn.Module, input_shape: tuple[int, ...], out_dir: str | os.PathLike, stem: str = "model",
-                 backends: tuple[str, ...] = ("litert", "executorch"), fp32: bool = False,
-                 delegable_activations: bool = True) -> dict[str, Path]:
-    """`{"tflite", "pte"}` int8 files (`{"tflite_fp32", "pte_fp32"}` beside them with `fp32`);
-    `delegable_activations=False` quantises hard activations as the stock XNNPACK quantizer does."""
-    from se_edge.export import export_pte, export_tflite
-    from se_edge.quantize import convert
-
-    out_dir = Path(out_dir)
-    prepared = quantize_for_structure(model, input_shape, delegable_activations=delegable_activations)
-    sample = torch.randn(1, *input_shape[1:], generator=torch.Generator().manual_seed(1))
-    paths = {}
-    if "litert" in backends:
-        paths["tflite"] = export_tflite(convert(prepared, "litert"), sample, out_dir / f"{stem}_int8.tflite", quantized=True)
-    if "executorch" in backends:
-        paths["pte"] = export_pte(convert(prepared, "executorch"), sample, out_dir / f"{stem}_int8.pte")
-    if fp32 and "litert" in backends:
-        paths["tflite_fp32"] = export_tflite(model, sample, out_dir / f"{stem}_fp32.tflite", quantized=False)
-    if fp32 and "executorch" in backends:
-        paths["pte_fp32"] = export_pte(model, sample, out_dir / f"{stem}_fp32.pte")
-    return paths
+from se_edge.export.int8 import int8_exports
 
 
 def purity(paths: dict[str, Path], npu: bool = True) -> dict:

@@ -5,7 +5,8 @@ under `<out>/data/unseen`). For each model (default se_resnet18 and se_mobilenet
 stems) a full run on the rest, which the run splits into train/val/test: float training, the PTQ
 baseline, QAT, export, and the accuracy of each int8 file in its runtime on the run's test split;
 then the same files evaluated on the unseen set, as `se-edge parity --run RUN --data UNSEEN` does;
-plus the cost of QAT: a QAT training step's time divided by a float step's, on the same batches.
+plus the cost of QAT: a step of the QAT loop (qat_finetune) divided by a step of the float loop (fit),
+both timed as they train, on the run's images.
 """
 from __future__ import annotations
 
@@ -19,40 +20,54 @@ MODELS = ("se_resnet18", "se_mobilenetv3_small")
 RUNTIMES = ("tflite", "executorch")
 
 
-def step_time_ratio(run_dir: str | os.PathLike, steps: int = 10, warmup: int = 3, batch_size: int = 64) -> dict:
-    """Seconds per training step of the float model and of QAT as the recipe runs it (the prepared
-    graph, plus the float teacher's forward pass when it distils), on the same batches."""
+def step_time_ratio(run_dir: str | os.PathLike, steps: int = 10, warmup: int = 3, batch_size: int | None = None) -> dict:
+    """Seconds per training step of the loops that train: `train.fit` with the run's float recipe, and
+    `qat_finetune` with the QAT recipe (prepared graph, the float teacher's forward pass when it distils,
+    AdamW, augmentation), both on the run's own training images. Each loop runs one epoch of
+    `warmup` steps and one of `warmup + steps` steps; the difference divided by `steps` is the step
+    time, so set-up, the validation pass and the first steps' warm-up are not counted."""
+
     import torch
 
     from se_edge.artifacts import RunDir
-    from se_edge.quantize import QatConfig, prepare_qat
-    from se_edge.quantize.qat import qat_loss, set_train
-    from se_edge.train import cross_entropy
+    from se_edge.config import QatConfig, TrainConfig
+    from se_edge.data import ImageSet
+    from se_edge.pipeline import _splits_for
+    from se_edge.quantize import prepare_qat, qat_finetune
+    from se_edge.train import fit
 
     run = RunDir(run_dir)
-    shape = tuple(run.sample_input().shape[1:])
-    gen = torch.Generator().manual_seed(0)
-    x = torch.randn(batch_size, *shape, generator=gen)
-    y = torch.randint(0, run.config()["num_classes"], (batch_size,), generator=gen)
+    record = run.config()
+    batch_size = batch_size or record["float_training"]["batch_size"]
+    train = _splits_for(run).train
+    need = (warmup + steps) * batch_size
+    reps = -(-need // len(train))
+    pool = ImageSet(train.x.repeat(reps, 0)[:need], train.y.repeat(reps, 0)[:need])
+    tiny_val = ImageSet(train.x[:1], train.y[:1])
+    flip = record["preprocessing"]["in_chans"] == 3
+    float_cfg = TrainConfig(epochs=1, batch_size=batch_size, device="cpu", progress=False, flip=flip)
+    qat_cfg = QatConfig(epochs=1, batch_size=batch_size, device="cpu", progress=False, flip=flip, calibration_images=0)
 
-    def per_step(model, to_train, loss_fn) -> float:
-        opt = torch.optim.SGD(model.parameters(), lr=1e-4)
-        to_train(model)
-        for i in range(warmup + steps):
-            if i == warmup:
-                start = time.perf_counter()
-            loss = loss_fn(model(x), y, x)
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-        return (time.perf_counter() - start) / steps
+    def loop_seconds(n_steps: int, quantised: bool) -> float:
+        images = ImageSet(pool.x[:n_steps * batch_size], pool.y[:n_steps * batch_size])
+        torch.manual_seed(0)
+        if quantised:
+            prepared = prepare_qat(run.load_float(), run.sample_input())
+            teacher = run.load_float() if qat_cfg.distill > 0 else None
+            start = time.perf_counter()
+            qat_finetune(prepared, images, tiny_val, qat_cfg, teacher=teacher)
+        else:
+            model = run.load_float()
+            start = time.perf_counter()
+            fit(model, images, tiny_val, float_cfg, desc="float")
+        return time.perf_counter() - start
 
-    recipe = QatConfig()
-    float_s = per_step(run.load_float(), lambda m: m.train(), cross_entropy)
-    qat_s = per_step(prepare_qat(run.load_float(), run.sample_input()), set_train,
-                     qat_loss(recipe, run.load_float() if recipe.distill > 0 else None))
-    return {"float_step_s": float_s, "qat_step_s": qat_s, "qat_over_float": qat_s / float_s, "batch_size": batch_size,
-            "qat_distills": recipe.distill > 0}
+    per_step = {}
+    for kind, quantised in (("float", False), ("qat", True)):
+        per_step[kind] = (loop_seconds(warmup + steps, quantised) - loop_seconds(warmup, quantised)) / steps
+    return {"float_step_s": per_step["float"], "qat_step_s": per_step["qat"],
+            "qat_over_float": per_step["qat"] / per_step["float"], "batch_size": batch_size, "steps": steps,
+            "qat_distills": qat_cfg.distill > 0, "timed": "train.fit and quantize.qat_finetune"}
 
 
 def _accuracies(artifacts: dict) -> dict:
@@ -66,7 +81,7 @@ def _accuracies(artifacts: dict) -> dict:
 
 
 def qat_bench(data: str, models: tuple[str, ...] = MODELS, out_dir: str | os.PathLike = "runs/bench-qat",
-              epochs: int = 30, qat_epochs: int = 4, size: int = 32, device: str = "auto", progress: bool = True,
+              epochs: int | None = None, qat_epochs: int | None = None, size: int = 32, device: str = "auto", progress: bool = True,
               unseen_fraction: float = 0.25, seed: int = 0, resume: bool = False) -> dict:
     from se_edge.artifacts import RunDir
     from se_edge.data.holdout import hold_out
@@ -77,15 +92,15 @@ def qat_bench(data: str, models: tuple[str, ...] = MODELS, out_dir: str | os.Pat
     pool, unseen = hold_out(data, out_dir / "data", unseen_fraction, seed)
     result = {"dataset": data, "pool": pool, "unseen": unseen, "unseen_fraction": unseen_fraction, "models": {}}
     for name in models:
-        cfg = RunConfig(model=name, data=pool, out=str(out_dir / name), size=size, stem="small", epochs=epochs,
-                        qat_epochs=qat_epochs, device=device, seed=seed, runs=10, warmup=2, progress=progress,
-                        resume=resume)
+        cfg = RunConfig.from_options(model=name, data=pool, out=str(out_dir / name), size=size, stem="small",
+                                     epochs=epochs, qat_epochs=qat_epochs, device=device, seed=seed, runs=10, warmup=2,
+                                     progress=progress, resume=resume)
         start = time.perf_counter()
         report = run_all(cfg)
         seconds = round(time.perf_counter() - start, 1)
         on_unseen = run_parity(RunDir(out_dir / name), unseen, progress=progress)
         result["models"][name] = {
-            "run": str(out_dir / name), "epochs": epochs, "qat_epochs": qat_epochs,
+            "run": str(out_dir / name), "epochs": cfg.train.epochs, "qat_epochs": cfg.qat.epochs,
             "num_test": report["num_test"], **_accuracies(report["artifacts"]),
             "unseen": {"num_images": on_unseen["num_test"], **_accuracies(on_unseen["artifacts"])},
             "step_time": step_time_ratio(out_dir / name), "seconds": seconds,

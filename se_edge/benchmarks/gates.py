@@ -16,6 +16,7 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
+from se_edge.errors import SeEdgeError
 from se_edge.io import write_json, write_text
 
 # (label, gate, squeeze)
@@ -39,7 +40,8 @@ def measure_variants(model: str = "se_mobilenetv3_small", size: int = 224, out_d
 
     from se_edge.bench import measure_latency
     from se_edge.models import create_model
-    from se_edge.purity import int8_exports, purity
+    from se_edge.export.int8 import int8_exports
+    from se_edge.benchmarks.zoo import purity
     from se_edge.quiet import captured_output
     from se_edge.runner import open_model
 
@@ -69,16 +71,16 @@ def measure_variants(model: str = "se_mobilenetv3_small", size: int = 224, out_d
 
 
 def squeeze_accuracy(data: str, squeezes: tuple[str, ...] = ("avg", CHEAP_SQUEEZE), model: str = "se_mobilenetv3_small",
-                     out_dir: str | os.PathLike = "runs/compare-gates", epochs: int = 30, qat_epochs: int = 4,
+                     out_dir: str | os.PathLike = "runs/compare-gates", epochs: int | None = None, qat_epochs: int | None = None,
                      seed: int = 0, progress: bool = True) -> dict:
     """Full runs (float -> QAT -> export -> parity) on `data`, one per squeeze; int8 accuracies."""
     from se_edge.pipeline import RunConfig, run_all
 
     out = {}
     for squeeze in squeezes:
-        cfg = RunConfig(model=model, data=data, out=str(Path(out_dir) / f"acc-{squeeze}"), se="hw", se_squeeze=squeeze,
-                        stem="small",
-                        epochs=epochs, qat_epochs=qat_epochs, seed=seed, runs=10, warmup=2, progress=progress)
+        cfg = RunConfig.from_options(model=model, data=data, out=str(Path(out_dir) / f"acc-{squeeze}"), se="hw",
+                                     se_squeeze=squeeze, stem="small", epochs=epochs, qat_epochs=qat_epochs, seed=seed,
+                                     runs=10, warmup=2, progress=progress)
         report = run_all(cfg)
         a = report["artifacts"]
         out[squeeze] = {"dataset": report["dataset"], "num_test": report["num_test"],
@@ -95,7 +97,7 @@ def _ratio(v) -> str:
 
 
 def markdown(result: dict) -> str:
-    from se_edge.purity import delegation_cell
+    from se_edge.benchmarks.zoo import delegation_cell
 
     lines = [f"# SE gates and squeezes: {result['model']} at {result['size']} px, int8", "",
              "CPU: single-image p50, 1 thread, all files interleaved in one process. NPU: Vela's estimate for "
@@ -161,9 +163,12 @@ def plot(result: dict, path: Path) -> str:
 
 def compare_gates(model: str = "se_mobilenetv3_small", size: int = 224, out_dir: str | os.PathLike = "runs/compare-gates",
                   warmup: int = 10, runs: int = 50, threads: int = 1, accuracy_data: str | None = None,
-                  epochs: int = 30, qat_epochs: int = 4, progress: bool = True) -> dict:
-    from se_edge.npu import DEFAULT_ACCELERATOR
+                  epochs: int | None = None, qat_epochs: int | None = None, progress: bool = True) -> dict:
+    from se_edge.npu import DEFAULT_ACCELERATOR, vela_executable
 
+    if vela_executable() is None:  # the NPU columns are the point of this benchmark: say so before minutes of export
+        raise SeEdgeError("bench gates measures the Ethos-U NPU with Vela, which is not installed here; "
+                          "pip install 'se_edge[bench]' (ethos-u-vela), or use `se-edge bench runtimes` for CPU only")
     start = time.perf_counter()
     out_dir = Path(out_dir)
     result = {"model": model, "size": size, "accelerator": DEFAULT_ACCELERATOR, "threads": threads,

@@ -1,0 +1,132 @@
+"""The pipeline commands: each parses its options, builds one config, makes one keyword call, prints."""
+from __future__ import annotations
+
+import argparse
+import os
+
+from se_edge.cli import options as o
+
+RUN_OPTIONS = ("model", "weights", "rewrite", "rewrite_silu", "se", "se_squeeze", "stem", "data", "out", "size",
+               "in_chans", "seed", "epochs", "batch_size", "lr", "device", "qat_epochs", "qat_lr", "distill",
+               "calibration_images", "freeze_bn_after", "freeze_observers_after", "ptq", "resume", "warmup", "runs",
+               "threads")
+QAT_OPTIONS = ("qat_epochs", "qat_lr", "distill", "calibration_images", "freeze_bn_after", "freeze_observers_after",
+               "batch_size", "device")
+
+
+def add_parsers(sub) -> None:
+    p = sub.add_parser("run", help="model -> rewrite -> train -> PTQ + QAT -> export .tflite/.pte -> parity -> latency -> report")
+    o.model_options(p)
+    o.data_options(p)
+    o.train_options(p)
+    o.qat_options(p)
+    p.add_argument("--resume", action="store_true", default=None,
+                   help="continue float training and QAT from <out>/float.ckpt and <out>/qat.ckpt where they exist")
+    o.latency_options(p)
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("train", help="float model (built, rewritten, trained); writes <out>/run.json and float.pt "
+                                     "(torchrun: DDP)")
+    o.model_options(p)
+    o.data_options(p)
+    o.train_options(p)
+    p.add_argument("--resume", action="store_true", default=None, help="continue from <out>/float.ckpt")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("quantize", help="PTQ baseline and PT2E QAT of a trained run; writes ptq.pt and qat.pt "
+                                        "(torchrun: DDP)")
+    # --run-dir: under torchrun, whose own parser takes `--run` for an abbreviation of its --run-path
+    p.add_argument("--run", "--run-dir", dest="run", required=True, help="run directory made by `se-edge train`")
+    o.qat_options(p)
+    p.add_argument("--batch-size", type=o.positive(int), help="QAT batch size (default: the run's float training's)")
+    p.add_argument("--device", choices=("auto", "cpu", "cuda"), help="training device (default auto)")
+    p.add_argument("--resume", action="store_true", default=None,
+                   help="continue QAT from <run>/qat.ckpt, keeping an existing ptq.pt (as `se-edge run --resume`)")
+    p.set_defaults(func=cmd_quantize)
+
+    p = sub.add_parser("export", help="export fp32 and int8 .tflite and .pte from a quantized run")
+    p.add_argument("--run", required=True, help="run directory made by `se-edge quantize`")
+    p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("parity", help="evaluate every artifact of a run in its runtime on a dataset")
+    p.add_argument("--run", required=True, help="run directory")
+    p.add_argument("--data", help="dataset SPEC (default: the run's own test split)")
+    p.add_argument("--json", help="write the results (report.json's `artifacts` shape) to this file")
+    p.add_argument("--threads", type=o.positive(int), default=1)
+    p.set_defaults(func=cmd_parity)
+
+    p = sub.add_parser("models", help="list the zoo's models (any timm:, torchvision: or file.py:FACTORY model works too)")
+    p.set_defaults(func=cmd_models)
+
+
+def _print_table(result: dict) -> None:
+    from se_edge.report import artifacts_table
+
+    print(f"{result['model']} on {result['dataset']} ({result['num_test']} images)")
+    print(artifacts_table(result["artifacts"]))
+
+
+def cmd_run(args: argparse.Namespace) -> None:
+    from se_edge.config import RunConfig
+    from se_edge.pipeline import run_all
+
+    report = run_all(RunConfig.from_options(progress=not args.quiet, **o.user_set(args, *RUN_OPTIONS)))
+    if report is None:  # a torchrun rank other than 0: rank 0 reports
+        return
+    _print_table(report)
+    out = os.path.dirname(report["artifacts"]["float"]["path"])
+    print(f"report: {os.path.join(out, 'report.md')} and report.json; total {report['timings_s']['total']:.0f} s")
+
+
+def cmd_train(args: argparse.Namespace) -> None:
+    from se_edge.config import RunConfig
+    from se_edge.distributed import is_main
+    from se_edge.pipeline import train_stage
+
+    options = o.user_set(args, "model", "weights", "rewrite", "rewrite_silu", "se", "se_squeeze", "stem", "data", "out",
+                         "size", "in_chans", "seed", "epochs", "batch_size", "lr", "device", "resume")
+    run = train_stage(RunConfig.from_options(progress=not args.quiet, ptq=False, **options))
+    if is_main():
+        print(f"float model written to {run.artifact_path('float')}")
+
+
+def cmd_quantize(args: argparse.Namespace) -> None:
+    from se_edge.artifacts import RunDir
+    from se_edge.config import RunConfig
+    from se_edge.pipeline import quantize_stages
+
+    run = RunDir(args.run)
+    recorded = run.config()
+    options = {"batch_size": recorded["float_training"]["batch_size"], "seed": recorded["split"]["seed"],
+               **o.user_set(args, *QAT_OPTIONS, "ptq")}
+    cfg = RunConfig.from_options(**options)
+    result = quantize_stages(run, cfg.qat, cfg.ptq, bool(args.resume), progress=not args.quiet)["qat"]
+    if result is not None:
+        print(f"QAT result written to {run.artifact_path('reference_int8')} "
+              f"(fake-quant test accuracy {result['fake_quant_test_accuracy']:.4f})")
+
+
+def cmd_export(args: argparse.Namespace) -> None:
+    from se_edge.artifacts import RunDir
+    from se_edge.pipeline import export_stage
+
+    for name, path in export_stage(RunDir(args.run), progress=not args.quiet).items():
+        print(f"{name}: {path}")
+
+
+def cmd_parity(args: argparse.Namespace) -> None:
+    from se_edge.artifacts import RunDir
+    from se_edge.io import write_json
+    from se_edge.parity import run_parity
+
+    result = run_parity(RunDir(args.run), args.data, threads=args.threads, progress=not args.quiet)
+    _print_table(result)
+    if args.json:
+        write_json(args.json, result)
+        print(f"written {args.json}")
+
+
+def cmd_models(args: argparse.Namespace) -> None:
+    from se_edge.models import list_models
+
+    print("\n".join(list_models()))
