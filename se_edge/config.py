@@ -164,7 +164,8 @@ class RunConfig:
 
     def __post_init__(self):
         _check(not (self.ptq and self.qat.calibration_images == 0),
-               "calibration_images 0 leaves the PTQ baseline nothing to calibrate on; give 1 or more, or no PTQ (--no-ptq)")
+               "calibration images 0 (--calibration-images 0) leaves the PTQ baseline nothing to calibrate on; give 1 or "
+               "more, or skip the baseline (--no-ptq, ptq=False)")
 
     @classmethod
     def from_options(cls, **options) -> "RunConfig":

@@ -1,7 +1,11 @@
 """The end-to-end job, as stages over a run directory:
 
-    train (float) -> quantize (PT2E QAT) -> export (.tflite, .pte; fp32 and int8)
-                  -> parity (each file in its runtime) -> latency -> report
+    train (model SPEC -> --weights -> rewrite -> float training, or none with epochs 0)
+      -> quantize (PTQ baseline + PT2E QAT) -> export (.tflite, .pte; fp32 and int8)
+      -> parity (each file in its runtime) -> latency -> report
+
+Every stage takes the run directory and its part of a RunConfig (se_edge/config.py); run.json
+(schema: se_edge/record.py) carries what a later stage needs, the model spec included.
 
 Each stage reads what the earlier ones wrote to `runs/<name>/` and writes its own outputs there,
 so `se-edge train|quantize|export|parity|bench` can run one stage at a time and `se-edge run`

@@ -18,7 +18,7 @@ def test_configs_are_frozen_and_validate_themselves():
     for options, fragment in (({"epochs": -1}, "epochs must be a whole number"), ({"distill": 3}, "distill must be from 0 to 1"),
                               ({"qat_epochs": 0}, "QAT needs 1 epoch"), ({"device": "tpu"}, "unknown device 'tpu'"),
                               ({"val_fraction": 0.5, "test_fraction": 0.5}, "must leave images to train on"),
-                              ({"calibration_images": 0}, "leaves the PTQ baseline nothing"), ({"runs": 0}, "runs must be > 0"),
+                              ({"calibration_images": 0}, "--calibration-images 0"), ({"runs": 0}, "runs must be > 0"),
                               ({"qat_epoch": 2}, "unknown option qat_epoch; valid: "), ({"model": "x.py"}, "no factory"),
                               ({"model": "timm:x", "se": "hw"}, "shape zoo models only")):
         with pytest.raises(SeEdgeError, match=fragment):
