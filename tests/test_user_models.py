@@ -183,3 +183,21 @@ def test_a_run_refuses_an_edited_model_file(user_model, tmp_path):
     with pytest.raises(SeEdgeError, match="changed since this run was made"):
         rebuild(record)
     assert np.isfinite(rebuilt(torch.zeros(1, 3, 32, 32)).detach().numpy()).all()
+
+
+def test_no_rewrite_keeps_the_users_blocks_and_silu_is_opt_in(user_model):
+    from se_edge.config import ModelConfig
+    from se_edge.models.build import build_float
+
+    path, weights, _ = user_model
+    example = torch.randn(4, 3, 32, 32)
+    kept, record = build_float(ModelConfig(spec=f"{path}:build", weights=str(weights), rewrite=False), 10, 3, 32, example)
+    assert record["rewrite"] == {"enabled": False, "silu": False}
+    assert type(kept.features[1].block[2]).__name__ == "SqueezeExcitation"
+    rewritten, record = build_float(ModelConfig(spec=f"{path}:build", weights=str(weights)), 10, 3, 32, example)
+    assert type(rewritten.features[1].block[2]).__name__ == "SqueezeExcite" and record["rewrite"]["exact"]
+    with torch.no_grad():
+        assert torch.allclose(kept(example), rewritten(example), atol=1e-4), "same weights, same function"
+    assert record["weights"]["sha256"] and record["model_sha256"]
+    with pytest.raises(SeEdgeError, match="drop --no-rewrite"):
+        ModelConfig(spec=f"{path}:build", rewrite=False, rewrite_silu=True)
