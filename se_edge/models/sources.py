@@ -99,8 +99,12 @@ class ModelSpec:
         try:
             library = importlib.import_module(package)
         except ImportError as e:
-            raise SeEdgeError(f"model spec {self} needs the {package} package, which does not import here "
-                              f"({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}); pip install {package}") from None
+            raise SeEdgeError(f"model spec {self} needs the {package} package, which is not installed here "
+                              f"({type(e).__name__}: {_first_line(e)}); pip install {package}") from None
+        except Exception as e:  # installed but broken, e.g. torchvision's C ops built for another torch
+            raise SeEdgeError(f"model spec {self} needs the {package} package, which is installed but fails to import "
+                              f"({type(e).__name__}: {_first_line(e)}); install a build that matches torch "
+                              f"{_torch_version()}, or use file.py:FACTORY") from None
         if self.kind == "timm":
             if self.name not in library.list_models():
                 raise SeEdgeError(f"timm has no model {self.name!r} (timm.list_models() lists them)")
@@ -129,7 +133,7 @@ def _import_file(path: str):
         spec.loader.exec_module(module)
     except Exception as e:
         del sys.modules[name]
-        raise SeEdgeError(f"cannot import model file {path}: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}") from None
+        raise SeEdgeError(f"cannot import model file {path}: {type(e).__name__}: {_first_line(e)}") from None
     return module
 
 
@@ -146,8 +150,18 @@ def _call(factory, label: str, **offered):
     except SeEdgeError:
         raise
     except Exception as e:
-        raise SeEdgeError(f"model spec {label}: the factory failed: {type(e).__name__}: "
-                          f"{str(e).splitlines()[0] if str(e) else ''}") from None
+        raise SeEdgeError(f"model spec {label}: the factory failed: {type(e).__name__}: {_first_line(e)}") from None
+
+
+def _first_line(e: BaseException) -> str:
+    text = str(e).strip()
+    return text.splitlines()[0] if text else type(e).__name__
+
+
+def _torch_version() -> str:
+    import torch
+
+    return torch.__version__
 
 
 def input_channels(model: nn.Module) -> int | None:
