@@ -12,6 +12,7 @@
 """
 from __future__ import annotations
 
+import contextlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,6 +46,14 @@ ARTIFACTS = {a.name: a for a in (
 CHECKPOINTS = {"float": "float.ckpt", "qat": "qat.ckpt"}
 REQUIRED = ("float", "reference_int8")  # every run has these; the others when their stage ran
 EXPORTED = [a for a in ARTIFACTS.values() if a.runtime != "pytorch"]
+REPORTS = ("report.json", "report.md", "accuracy.png", "latency.png")
+LOCK = ".se_edge.lock"
+# What each stage's output makes stale when it is made again: a new float.pt outdates every quantised
+# model, export and report; a new qat.pt/ptq.pt its exports and the report.
+DOWNSTREAM = {
+    "float": [*(a.name for a in ARTIFACTS.values() if a.name != "float"), "qat.ckpt", *REPORTS],
+    "quantize": [*(a.name for a in EXPORTED), *REPORTS],
+}
 
 
 class RunDir:
@@ -61,6 +70,59 @@ class RunDir:
             self._memo = {k: v for k, v in self._memo.items() if k[0] != what}  # a rewritten file replaces its entry
             self._memo[key] = make()
         return self._memo[key]
+
+    def reserved(self) -> set[Path]:
+        """The run's own files, which no --json or other output may replace."""
+        names = [a.filename for a in ARTIFACTS.values()] + list(CHECKPOINTS.values()) + list(REPORTS) + ["run.json", LOCK]
+        return {(self.path / n).resolve() for n in names}
+
+    def check_output(self, path: str | os.PathLike) -> Path:
+        """A user-given output path (e.g. --json) that is writable and not one of this run's own files."""
+        from se_edge.io import check_output_path, check_writable
+
+        path = check_output_path(path)
+        if path.resolve() in self.reserved():
+            raise SeEdgeError(f"refusing to write {path}: it is one of the run's own files; give another path")
+        return check_writable(path)
+
+    def prepare(self) -> None:
+        """Create the run directory (or check the one there): one line if it cannot hold a run."""
+        from se_edge.io import check_directory
+
+        check_directory(self.path)
+
+    @contextlib.contextmanager
+    def lock(self):
+        """Exclusive use of the run directory for this process: a second run into it gets one line."""
+        self.prepare()
+        lock = self.path / LOCK
+        for attempt in (1, 2):
+            try:
+                fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+                break
+            except FileExistsError:
+                holder = _lock_holder(lock)
+                if attempt == 2 or (holder is not None and _alive(holder)):
+                    raise SeEdgeError(f"{self.path} is in use by another se-edge process (pid {holder}); wait for it, "
+                                      f"or give another --out") from None
+                lock.unlink(missing_ok=True)  # left by a killed run
+        try:
+            os.write(fd, str(os.getpid()).encode())
+            os.close(fd)
+            yield self
+        finally:
+            lock.unlink(missing_ok=True)
+
+    def clear_downstream(self, made: str) -> list[str]:
+        """Remove what a new `made` ("float" or "quantize") output makes stale; returns the file names removed."""
+        removed = []
+        for name in DOWNSTREAM[made]:
+            path = self.path / (ARTIFACTS[name].filename if name in ARTIFACTS else name)
+            if path.is_file():
+                path.unlink()
+                removed.append(path.name)
+        self._memo.clear()
+        return removed
 
     def checkpoint_path(self, stage: str) -> Path:
         """The per-epoch training checkpoint of `stage` ("float" or "qat"), for --resume."""
@@ -153,6 +215,24 @@ class RunDir:
 
 _MADE_BY = ({"float": "se-edge train", "reference_int8": "se-edge quantize", "reference_int8_ptq": "se-edge quantize --ptq"}
             | {a.name: "se-edge export" for a in EXPORTED})
+
+
+def _lock_holder(lock: Path) -> int | None:
+    try:
+        text = lock.read_text().strip()
+    except OSError:
+        return None
+    return int(text) if text.isdigit() else None
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _load_state(path: Path) -> dict:

@@ -14,11 +14,13 @@ that both trainings share (batch size, device, seed) are given once and reach bo
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field, fields
 
 from se_edge.errors import SeEdgeError
 
 DEVICES = ("auto", "cpu", "cuda")
+MAX_SIZE = 4096  # input pixels per side: beyond it a dataset's resize alone needs terabytes
 
 
 def _check(ok: bool, message: str) -> None:
@@ -69,7 +71,7 @@ class DataConfig:
 
     def __post_init__(self):
         _check(bool(str(self.data)), "empty dataset; give 'digits' or a path")
-        _check(self.size > 0, f"size must be > 0 pixels, got {self.size}")
+        _check(0 < self.size <= MAX_SIZE, f"size must be from 1 to {MAX_SIZE} pixels, got {self.size}")
         _check(self.in_chans is None or self.in_chans > 0, f"in_chans must be > 0, got {self.in_chans}")
         _check_fraction("val_fraction", self.val_fraction)
         _check_fraction("test_fraction", self.test_fraction)
@@ -93,7 +95,7 @@ class TrainConfig:
     def __post_init__(self):
         _check(isinstance(self.epochs, int) and self.epochs >= 0, f"epochs must be a whole number, 0 or more, got {self.epochs}")
         _check(self.batch_size > 0, f"batch_size must be > 0, got {self.batch_size}")
-        _check(self.lr > 0, f"learning rate must be > 0, got {self.lr}")
+        _check(math.isfinite(self.lr) and self.lr > 0, f"learning rate must be a finite number > 0, got {self.lr}")
         _check(self.weight_decay >= 0, f"weight_decay must be 0 or more, got {self.weight_decay}")
         _check(self.warmup_epochs >= 0, f"warmup_epochs must be 0 or more, got {self.warmup_epochs}")
         _check(self.device in DEVICES, f"unknown device {self.device!r}; valid: {', '.join(DEVICES)}")

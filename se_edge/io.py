@@ -5,26 +5,132 @@ An interrupted run therefore never leaves a truncated `.tflite`, `.pte` or repor
 from __future__ import annotations
 
 import contextlib
+import glob
 import json
 import os
+import stat
 import tempfile
 from pathlib import Path
 from typing import Iterator
 
 
+def check_output_path(path: str | os.PathLike) -> Path:
+    """`path` may be written by rename: absent, or an existing regular file (never a symlink, a device,
+    a FIFO or a directory, which a rename would replace). One-line SeEdgeError otherwise."""
+    from se_edge.errors import SeEdgeError
+
+    path = Path(path)
+    if len(path.name.encode()) > 255:
+        raise SeEdgeError(f"cannot write {path}: the file name is longer than 255 bytes")
+    try:
+        is_link, exists = path.is_symlink(), path.exists()
+    except OSError as e:
+        raise SeEdgeError(f"cannot write {path}: {e.strerror or e}") from None
+    if is_link:
+        raise SeEdgeError(f"refusing to write {path}: it is a symlink, which would be replaced; give a regular file path")
+    if exists and not path.is_file():
+        kind = "a directory" if path.is_dir() else "a device, FIFO or socket"
+        raise SeEdgeError(f"refusing to write {path}: it is {kind}, which would be replaced; give a regular file path")
+    return path
+
+
+def check_directory(path: str | os.PathLike) -> Path:
+    """A directory se_edge may write into: created if absent; one line if it is a file, under a file,
+    unwritable or an impossible name."""
+    from se_edge.errors import SeEdgeError
+
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise SeEdgeError(f"cannot use {path} as an output directory: it exists and is not a directory")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise SeEdgeError(f"cannot create output directory {path}: {e.strerror or e}") from None
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise SeEdgeError(f"cannot write into {path}: permission denied")
+    return path
+
+
+def check_writable(path: str | os.PathLike) -> Path:
+    """An output file path, checked before the work that produces it: a regular file or absent, in a
+    directory that exists (or can be made) and is writable."""
+    from se_edge.errors import SeEdgeError
+
+    path = check_output_path(path)
+    check_directory(path.parent)
+    if path.exists() and not os.access(path, os.W_OK):
+        raise SeEdgeError(f"cannot write {path}: permission denied")
+    return path
+
+
+def _file_mode(path: Path) -> int:
+    """The replaced file's mode, else what the user's umask gives a new file (mkstemp's 0600 is not that)."""
+    try:
+        return stat.S_IMODE(path.stat().st_mode)
+    except FileNotFoundError:
+        umask = os.umask(0)
+        os.umask(umask)
+        return 0o666 & ~umask
+
+
+def _remove_stale_temps(path: Path) -> None:
+    """Temps of this path left by a killed process (its pid, in the name, no longer runs)."""
+    for tmp in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):
+        pid = tmp.name[len(path.name) + 2:].split(".", 1)[0]
+        if pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
+            tmp.unlink(missing_ok=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
-    """Yield a temp path beside `path`; rename it over `path` only if the block succeeds."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    """Yield a temp path beside `path`; rename it over `path` only if the block succeeds.
+
+    The file gets the replaced file's mode or the umask's, is fsynced before the rename, and never
+    replaces a symlink or a special file. Temps a killed run left for this path are removed."""
+    from se_edge.errors import SeEdgeError
+
+    path = check_output_path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        _remove_stale_temps(path)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp", dir=path.parent)
+    except OSError as e:
+        raise SeEdgeError(f"cannot write {path}: {e.strerror or e}") from None
     os.close(fd)
     tmp = Path(tmp)
     try:
         yield tmp
+        os.chmod(tmp, _file_mode(path))
+        with open(tmp, "rb") as f:
+            os.fsync(f.fileno())
+        check_output_path(path)  # still not a symlink or a special file now that the work is done
         os.replace(tmp, path)
+        _fsync_dir(path.parent)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def _fsync_dir(directory: Path) -> None:
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 def write_bytes(path: str | os.PathLike, data: bytes) -> Path:

@@ -23,6 +23,19 @@ from se_edge.config import QatConfig, RunConfig
 from se_edge.errors import SeEdgeError
 
 
+def run_dir_for(cfg: RunConfig) -> RunDir:
+    return RunDir(cfg.out or default_out(cfg.model.spec, cfg.data.data))
+
+
+def locked(run: RunDir):
+    """The run directory's lock, taken by rank 0 only (other torchrun ranks never write into it)."""
+    import contextlib
+
+    from se_edge import distributed
+
+    return run.lock() if distributed.is_main() else contextlib.nullcontext(run)
+
+
 def default_out(model: str, data: str) -> str:
     from se_edge.models.sources import ModelSpec
 
@@ -93,16 +106,24 @@ def train_stage(cfg: RunConfig) -> RunDir:
     from se_edge.train import fit, resolve_device, seed_everything
 
     device = resolve_device(cfg.train.device)
+    run = run_dir_for(cfg)
+    main = distributed.is_main()
+    if main:
+        run.prepare()  # an unusable --out fails here, before data and model
     seed_everything(cfg.data.seed)
     splits, model, model_record = _float_model(cfg)
-    run = RunDir(cfg.out or default_out(cfg.model.spec, cfg.data.data))
-    main = distributed.is_main()
     tcfg = dataclasses.replace(cfg.train, device=str(device), progress=cfg.progress and main,
                                flip=splits.preprocessing.in_chans == 3)
     dataset = cfg.data.data if cfg.data.data == "digits" else str(Path(cfg.data.data).resolve())
     d = cfg.data
     if main:
-        run.path.mkdir(parents=True, exist_ok=True)
+        if not cfg.resume:  # a new float model outdates everything an earlier run left here
+            stale = run.clear_downstream("float")
+            if run.checkpoint_path("float").is_file():
+                run.checkpoint_path("float").unlink()
+                stale.append("float.ckpt")
+            if stale:
+                _log(f"removed {len(stale)} file(s) an earlier run left in {run.path}: {', '.join(stale)}", cfg.progress)
         run.save_config({  # the schema: se_edge/record.py
             **model_record, "dataset": dataset, "dataset_name": splits.name,
             "num_classes": splits.num_classes, "preprocessing": splits.preprocessing.to_dict(),
@@ -216,6 +237,8 @@ def quantize_stages(run: RunDir, qat: QatConfig = QatConfig(), ptq: bool = True,
     from se_edge import distributed
 
     out = {}
+    if distributed.is_main():
+        run.clear_downstream("quantize")  # exports and reports of the earlier quantised models are stale now
     if ptq and distributed.is_main() and not (resume and run.artifact_path("reference_int8_ptq").is_file()):
         out["ptq"] = ptq_stage(run, qat, progress)
     out["qat"] = qat_stage(run, qat, resume, progress)
@@ -304,13 +327,15 @@ def run_all(cfg: RunConfig) -> dict | None:
         timings[stage] = round(time.perf_counter() - start, 2)
         return result
 
-    run = timed("train", train_stage, cfg)
-    timed("quantize", quantize_stages, run, cfg.qat, cfg.ptq, cfg.resume, cfg.progress)
-    if not distributed.is_main():
-        return None
-    timed("export", export_stage, run, cfg.progress)
-    parity = timed("parity", run_parity, run, threads=cfg.latency.threads, progress=cfg.progress)
-    latency = timed("latency", run_latency, run, cfg.latency.warmup, cfg.latency.runs, cfg.latency.threads, cfg.progress)
-    graphs = graph_stage(run)
-    timings["total"] = round(time.perf_counter() - t0, 2)
-    return report_stage(run, parity, latency, graphs, timings)
+    with locked(run_dir_for(cfg)):
+        run = timed("train", train_stage, cfg)
+        timed("quantize", quantize_stages, run, cfg.qat, cfg.ptq, cfg.resume, cfg.progress)
+        if not distributed.is_main():
+            return None
+        timed("export", export_stage, run, cfg.progress)
+        parity = timed("parity", run_parity, run, threads=cfg.latency.threads, progress=cfg.progress)
+        latency = timed("latency", run_latency, run, cfg.latency.warmup, cfg.latency.runs, cfg.latency.threads,
+                        cfg.progress)
+        graphs = graph_stage(run)
+        timings["total"] = round(time.perf_counter() - t0, 2)
+        return report_stage(run, parity, latency, graphs, timings)

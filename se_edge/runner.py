@@ -156,7 +156,27 @@ def open_model(path: str, threads: int = 1):
         raise RunnerError(f"cannot run {path}: unknown model type {suffix!r}; valid: .tflite, .pte")
     if not os.path.isfile(path):
         raise RunnerError(f"model not found: {path}")
+    check_header(path, suffix)
     return TFLiteModel(path, threads) if suffix == ".tflite" else PteModel(path, threads)
+
+
+def check_header(path: str, suffix: str) -> None:
+    """Refuse a file whose flatbuffer header is not the runtime's before the runtime sees it: a damaged
+    `.pte` makes ExecuTorch abort the process (SIGABRT, no message) instead of raising."""
+    size = os.path.getsize(path)
+    with open(path, "rb") as f:
+        head = f.read(8)
+    identifier = head[4:8]
+    if suffix == ".tflite":
+        ok = identifier == b"TFL3"
+        expected = "the TFLite identifier TFL3 at bytes 4-8"
+    else:
+        ok = identifier[:2] == b"ET" and identifier[2:].isdigit()
+        expected = "the ExecuTorch identifier ET<version> at bytes 4-8"
+    root = int.from_bytes(head[:4], "little") if len(head) == 8 else size
+    if not ok or root >= size:
+        raise RunnerError(f"{path} is not a valid {suffix} file: expected {expected} and a root offset within its "
+                          f"{size} bytes; re-export it")
 
 
 def predict(model, x: np.ndarray) -> np.ndarray:

@@ -46,8 +46,11 @@ def test_corrupt_artifacts_give_one_line(demo_run, tmp_path):
     out, _ = demo_run
     copy = tmp_path / "run"
     shutil.copytree(out, copy)
-    (copy / "model_int8.pte").write_bytes(b"garbage" * 10)
-    assert_one_line_error(se_edge("parity", "--run", copy), "model_int8.pte", "ExecuTorch")
+    data = bytearray((copy / "model_int8.pte").read_bytes())
+    data[4:8] = b"\x00\x13\x37\x00"  # ExecuTorch aborts the process on this (SIGABRT, no message) if it loads it
+    (copy / "model_int8.pte").write_bytes(bytes(data))
+    assert_one_line_error(se_edge("parity", "--run", copy), "model_int8.pte is not a valid .pte file", "ExecuTorch")
+    assert_one_line_error(se_edge("bench", "latency", "--run", copy, "--runs", "2"), "model_int8.pte is not a valid")
     (copy / "model_int8.pte").unlink()
     (copy / "float.pt").write_bytes(b"PK\x03\x04 truncated")
     assert_one_line_error(se_edge("parity", "--run", copy), "cannot load checkpoint", "float.pt")

@@ -1,5 +1,6 @@
 """The torch-free runner: loads files in their runtimes, quantises int8 I/O, and times runs."""
 import json
+import os
 import subprocess
 import sys
 
@@ -42,6 +43,20 @@ def test_runner_cli_bad_model_is_exit_2(tmp_path):
     bad = tmp_path / "m.tflite"
     bad.write_bytes(b"\x00" * 64)
     proc = subprocess.run([sys.executable, runner.__file__, str(bad)], capture_output=True, text=True)
-    assert proc.returncode == 2 and "cannot load" in proc.stderr and "Traceback" not in proc.stderr
+    assert proc.returncode == 2 and "is not a valid .tflite file" in proc.stderr and "Traceback" not in proc.stderr
     proc = subprocess.run([sys.executable, runner.__file__, str(tmp_path / "m.onnx")], capture_output=True, text=True)
     assert proc.returncode == 2 and "valid: .tflite, .pte" in proc.stderr
+
+
+def test_damaged_headers_are_refused_before_the_runtime_loads_them(tmp_path):
+    """ExecuTorch aborts the whole process (SIGABRT, no message) on a .pte with damaged header bytes."""
+    import pytest
+
+    from se_edge.runner import RunnerError, open_model
+
+    for name, data in (("bad.pte", b"\x3c\x00\x00\x00XX12" + bytes(64)), ("random.pte", bytes((i * 37 + 11) % 256 for i in range(256))),
+                       ("bad.tflite", b"\x1c\x00\x00\x00TFL4" + bytes(64)), ("short.tflite", b"TFL3"),
+                       ("offset.pte", b"\xff\xff\x00\x00ET12" + bytes(16))):
+        (tmp_path / name).write_bytes(data)
+        with pytest.raises(RunnerError, match=f"{name} is not a valid"):
+            open_model(str(tmp_path / name))

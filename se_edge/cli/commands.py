@@ -81,11 +81,13 @@ def cmd_run(args: argparse.Namespace) -> None:
 def cmd_train(args: argparse.Namespace) -> None:
     from se_edge.config import RunConfig
     from se_edge.distributed import is_main
-    from se_edge.pipeline import train_stage
+    from se_edge.pipeline import locked, run_dir_for, train_stage
 
     options = o.user_set(args, "model", "weights", "rewrite", "rewrite_silu", "se", "se_squeeze", "stem", "data", "out",
                          "size", "in_chans", "seed", "epochs", "batch_size", "lr", "device", "resume")
-    run = train_stage(RunConfig.from_options(progress=not args.quiet, ptq=False, **options))
+    cfg = RunConfig.from_options(progress=not args.quiet, ptq=False, **options)
+    with locked(run_dir_for(cfg)):
+        run = train_stage(cfg)
     if is_main():
         print(f"float model written to {run.artifact_path('float')}")
 
@@ -93,14 +95,15 @@ def cmd_train(args: argparse.Namespace) -> None:
 def cmd_quantize(args: argparse.Namespace) -> None:
     from se_edge.artifacts import RunDir
     from se_edge.config import RunConfig
-    from se_edge.pipeline import quantize_stages
+    from se_edge.pipeline import locked, quantize_stages
 
     run = RunDir(args.run)
     recorded = run.config()
     options = {"batch_size": recorded["float_training"]["batch_size"], "seed": recorded["split"]["seed"],
                **o.user_set(args, *QAT_OPTIONS, "ptq")}
     cfg = RunConfig.from_options(**options)
-    result = quantize_stages(run, cfg.qat, cfg.ptq, bool(args.resume), progress=not args.quiet)["qat"]
+    with locked(run):
+        result = quantize_stages(run, cfg.qat, cfg.ptq, bool(args.resume), progress=not args.quiet)["qat"]
     if result is not None:
         print(f"QAT result written to {run.artifact_path('reference_int8')} "
               f"(fake-quant test accuracy {result['fake_quant_test_accuracy']:.4f})")
@@ -108,9 +111,13 @@ def cmd_quantize(args: argparse.Namespace) -> None:
 
 def cmd_export(args: argparse.Namespace) -> None:
     from se_edge.artifacts import RunDir
-    from se_edge.pipeline import export_stage
+    from se_edge.pipeline import export_stage, locked
 
-    for name, path in export_stage(RunDir(args.run), progress=not args.quiet).items():
+    run = RunDir(args.run)
+    run.config()
+    with locked(run):
+        paths = export_stage(run, progress=not args.quiet)
+    for name, path in paths.items():
         print(f"{name}: {path}")
 
 
@@ -119,7 +126,11 @@ def cmd_parity(args: argparse.Namespace) -> None:
     from se_edge.io import write_json
     from se_edge.parity import run_parity
 
-    result = run_parity(RunDir(args.run), args.data, threads=args.threads, progress=not args.quiet)
+    run = RunDir(args.run)
+    if args.json:
+        run.config()
+        run.check_output(args.json)  # before minutes of evaluation, not after
+    result = run_parity(run, args.data, threads=args.threads, progress=not args.quiet)
     _print_table(result)
     if args.json:
         write_json(args.json, result)

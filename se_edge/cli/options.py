@@ -6,6 +6,7 @@ once, and the commands pass on only what the user set. Help texts quote those de
 from __future__ import annotations
 
 import argparse
+import math
 
 from se_edge.config import DEVICES, DataConfig, LatencyConfig, QatConfig, TrainConfig
 
@@ -23,8 +24,8 @@ def positive(kind):
             value = kind(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"must be a number > 0, got {text}") from None
-        if value <= 0:
-            raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
+        if not math.isfinite(value) or value <= 0:
+            raise argparse.ArgumentTypeError(f"must be a finite number > 0, got {text}")
         return value
     return parse
 

@@ -1,0 +1,83 @@
+"""Nothing lost, nothing clobbered: outputs checked before work, one run per directory, no stale files."""
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from conftest import assert_one_line_error, se_edge
+
+
+@pytest.fixture
+def run_copy(demo_run, tmp_path):
+    out, _ = demo_run
+    copy = tmp_path / "run"
+    shutil.copytree(out, copy, ignore=shutil.ignore_patterns("*.ckpt"))
+    return copy
+
+
+def _snapshot(directory):
+    return {p.name: p.read_bytes() for p in directory.iterdir() if p.is_file()}
+
+
+def test_json_outputs_never_replace_the_runs_files_links_or_directories(run_copy, tmp_path):
+    before = _snapshot(run_copy)
+    assert_one_line_error(se_edge("parity", "--run", run_copy, "--json", run_copy / "run.json"),
+                          "refusing to write", "one of the run's own files")
+    assert_one_line_error(se_edge("bench", "latency", "--run", run_copy, "--json", run_copy / "float.pt"),
+                          "one of the run's own files")
+    target = tmp_path / "kept.json"
+    target.write_text("keep")
+    (tmp_path / "link.json").symlink_to(target)
+    assert_one_line_error(se_edge("parity", "--run", run_copy, "--json", tmp_path / "link.json"), "it is a symlink")
+    assert_one_line_error(se_edge("parity", "--run", run_copy, "--json", tmp_path), "it is a directory")
+    assert_one_line_error(se_edge("parity", "--run", run_copy, "--json", tmp_path / ("x" * 300 + ".json")),
+                          "longer than 255 bytes")
+    assert (tmp_path / "link.json").is_symlink() and target.read_text() == "keep"
+    assert _snapshot(run_copy) == before
+
+
+def test_unusable_out_directories_fail_before_any_work(tmp_path):
+    (tmp_path / "file").write_text("x")
+    assert_one_line_error(se_edge("train", "--out", tmp_path / "file", "--epochs", "0"), "exists and is not a directory")
+    assert_one_line_error(se_edge("train", "--out", tmp_path / "file" / "run", "--epochs", "0"),
+                          "cannot create output directory")
+    assert (tmp_path / "file").read_text() == "x"
+
+
+def test_a_second_run_into_a_busy_directory_refuses(tmp_path):
+    busy = tmp_path / "busy"
+    busy.mkdir()
+    (busy / ".se_edge.lock").write_text(str(os.getpid()))  # this test process is alive: the directory is in use
+    assert_one_line_error(se_edge("train", "--out", busy, "--epochs", "0"), "is in use by another se-edge process")
+    assert sorted(p.name for p in busy.iterdir()) == [".se_edge.lock"]
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    (busy / ".se_edge.lock").write_text(dead.stdout.strip())  # left by a killed run
+    proc = se_edge("--quiet", "train", "--out", busy, "--epochs", "0")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert (busy / "float.pt").is_file() and not (busy / ".se_edge.lock").exists()
+
+
+def test_retraining_into_a_finished_run_removes_what_it_outdates(run_copy):
+    assert (run_copy / "qat.pt").is_file() and (run_copy / "model_int8.tflite").is_file()
+    proc = se_edge("train", "--out", run_copy, "--epochs", "0")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "removed" in proc.stdout and "qat.pt" in proc.stdout
+    stale = [n for n in ("qat.pt", "ptq.pt", "model_fp32.tflite", "model_int8.tflite", "model_int8.pte",
+                         "model_int8_ptq.tflite", "report.json", "report.md") if (run_copy / n).exists()]
+    assert stale == [] and (run_copy / "float.pt").is_file() and (run_copy / "run.json").is_file()
+    assert_one_line_error(se_edge("parity", "--run", run_copy), "qat.pt is missing", "se-edge quantize")
+
+
+@pytest.mark.parametrize("args, fragment", [
+    (("run", "--lr", "nan"), "--lr: must be a finite number > 0"),
+    (("run", "--qat-lr", "inf"), "--qat-lr: must be a finite number > 0"),
+    (("run", "--warmup", "-1"), "--warmup: must be 0 or more"),
+    (("bench", "latency", "--run", "x", "--timeout", "nan"), "--timeout: must be a finite number > 0"),
+    (("bench", "latency", "--run", "x", "--warmup", "-5"), "--warmup: must be 0 or more"),
+    (("train", "--size", "100000", "--epochs", "0"), "size must be from 1 to 4096 pixels"),
+])
+def test_arguments_are_checked_for_range_and_finiteness(args, fragment, tmp_path):
+    assert_one_line_error(se_edge(*args, "--out", tmp_path / "r") if args[0] != "bench" else se_edge(*args), fragment)
+    assert not (tmp_path / "r").exists()
