@@ -19,8 +19,10 @@ demo: $(STAMP)
 	$(BIN)/se-edge run --out $(RUN)
 
 ## Unit and integration tests (CPU only, no network, no ../shared)
+## One worker per core (files kept whole, so a module's fixture is built once); one thread per worker,
+## or two workers' OpenMP pools spin against each other on two cores.
 test: $(STAMP)
-	$(BIN)/python -m pytest -q tests
+	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -q -n auto --dist loadfile tests
 
 ## Latency of an existing run's artifacts (not a test; run `make demo` first)
 bench: $(STAMP)
@@ -61,4 +63,4 @@ clean:
 
 ## Every test, including the minutes-long purity exports of the larger zoo models (marker `slow`)
 test-all: $(STAMP)
-	$(BIN)/python -m pytest -q tests -m "slow or not slow"
+	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -q -n auto --dist loadfile tests -m "slow or not slow"

@@ -85,15 +85,18 @@ class RunDir:
             raise SeEdgeError(f"refusing to write {path}: it is one of the run's own files; give another path")
         return check_writable(path)
 
-    def prepare(self) -> None:
-        """Create the run directory (or check the one there): one line if it cannot hold a run."""
+    def prepare(self, create: bool = True) -> None:
+        """Create the run directory (or check the one there; `create=False`: only that it could be made):
+        one line if it cannot hold a run."""
         from se_edge.io import check_directory
 
-        check_directory(self.path)
+        check_directory(self.path, create)
 
     @contextlib.contextmanager
     def lock(self):
-        """Exclusive use of the run directory for this process: a second run into it gets one line."""
+        """Exclusive use of the run directory for this process: a second run into it gets one line. A directory
+        made only for the lock is removed again if the run wrote nothing into it (bad input, say)."""
+        created = not self.path.exists()
         self.prepare()
         lock = self.path / LOCK
         for attempt in (1, 2):
@@ -112,6 +115,8 @@ class RunDir:
             yield self
         finally:
             lock.unlink(missing_ok=True)
+            if created and not any(self.path.iterdir()):
+                self.path.rmdir()
 
     def clear_downstream(self, made: str) -> list[str]:
         """Remove what a new `made` ("float" or "quantize") output makes stale; returns the file names removed."""

@@ -34,14 +34,25 @@ def check_output_path(path: str | os.PathLike) -> Path:
     return path
 
 
-def check_directory(path: str | os.PathLike) -> Path:
-    """A directory se_edge may write into: created if absent; one line if it is a file, under a file,
-    unwritable or an impossible name."""
+def check_directory(path: str | os.PathLike, create: bool = True) -> Path:
+    """A directory se_edge may write into: created if absent (with `create`; without, only checked that it
+    could be); one line if it is a file, under a file, unwritable or an impossible name."""
     from se_edge.errors import SeEdgeError
 
     path = Path(path)
     if path.exists() and not path.is_dir():
         raise SeEdgeError(f"cannot use {path} as an output directory: it exists and is not a directory")
+    if not create:
+        if any(len(part.encode()) > 255 for part in path.parts):
+            raise SeEdgeError(f"cannot create output directory {path}: a name in it is longer than 255 bytes")
+        ancestor = path
+        while not ancestor.exists() and ancestor != ancestor.parent:
+            ancestor = ancestor.parent
+        if not ancestor.is_dir():
+            raise SeEdgeError(f"cannot create output directory {path}: {ancestor} is not a directory")
+        if not os.access(ancestor, os.W_OK | os.X_OK):
+            raise SeEdgeError(f"cannot write into {ancestor}: permission denied")
+        return path
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as e:

@@ -109,7 +109,7 @@ def train_stage(cfg: RunConfig) -> RunDir:
     run = run_dir_for(cfg)
     main = distributed.is_main()
     if main:
-        run.prepare()  # an unusable --out fails here, before data and model
+        run.prepare(create=False)  # an unusable --out fails here, before data and model; made once they load
     seed_everything(cfg.data.seed)
     splits, model, model_record = _float_model(cfg)
     tcfg = dataclasses.replace(cfg.train, device=str(device), progress=cfg.progress and main,
@@ -117,6 +117,7 @@ def train_stage(cfg: RunConfig) -> RunDir:
     dataset = cfg.data.data if cfg.data.data == "digits" else str(Path(cfg.data.data).resolve())
     d = cfg.data
     if main:
+        run.prepare()
         if not cfg.resume:  # a new float model outdates everything an earlier run left here
             stale = run.clear_downstream("float")
             if run.checkpoint_path("float").is_file():
