@@ -429,3 +429,17 @@ def test_cli_bad_sources_exit_2_with_one_line(tmp_path, fmt):
                            str(tmp_path / "r")], capture_output=True, text=True, env=env, timeout=300)
     assert_one_line_error(proc, "se-edge train: error:", fragment)
     assert not (tmp_path / "r").exists()
+
+
+@pytest.mark.parametrize("case, fragment", [("one_class", "has 1 class (label 3); a classifier needs 2 or more"),
+                                            ("no_images", "holds no images"),
+                                            ("zero_size", "holds images of shape (1, 0, 0)")])
+def test_datasets_a_classifier_cannot_learn_from_are_refused(case, fragment, tmp_path):
+    x = {"one_class": np.zeros((20, 8, 8), np.uint8), "no_images": np.zeros((0, 8, 8), np.uint8),
+         "zero_size": np.zeros((20, 0, 0), np.uint8)}[case]
+    y = np.full(len(x), 3, np.int64) if case == "one_class" else np.arange(len(x)) % 2
+    np.savez(tmp_path / "d.npz", x=x, y=y)
+    proc = subprocess.run([sys.executable, "-m", "se_edge.cli", "train", "--data", str(tmp_path / "d.npz"), "--out",
+                           str(tmp_path / "r"), "--epochs", "0"], capture_output=True, text=True, timeout=300)
+    assert_one_line_error(proc, fragment)
+    assert not (tmp_path / "r").exists()

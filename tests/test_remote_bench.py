@@ -262,3 +262,20 @@ def test_old_benchmark_model_output():
 def test_benchmark_model_output_without_statistics():
     with pytest.raises(SeEdgeError, match="no statistics in benchmark_model's output.*Failed to load model"):
         parse_output("ERROR: Failed to load model\n")
+
+
+def test_bench_on_a_device_where_nothing_ran_exits_2(monkeypatch, tmp_path, capsys):
+    """Regression: `bench --device` exited 0 when every file was skipped."""
+    import se_edge.device.remote_bench as rb
+    import se_edge.device.report as device_report
+    from se_edge.cli import main
+
+    skipped = {"status": "skipped", "reason": "python3 cannot run runner.py on adb"}
+    result = {"device": {"spec": "adb:phone"}, "artifacts": {"tflite_int8": dict(skipped), "executorch_int8": dict(skipped)}}
+    monkeypatch.setattr(rb, "device_bench", lambda *a, **k: (result, {"json": str(tmp_path / "d.json")}))
+    monkeypatch.setattr(device_report, "summary", lambda r: "summary")
+    assert main(["--quiet", "bench", "latency", "--run", str(tmp_path), "--device", "adb:phone"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "nothing ran on adb:phone: every file was skipped (python3 cannot run runner.py" in err
+    result["artifacts"]["tflite_int8"] = {"status": "ok"}
+    assert main(["--quiet", "bench", "latency", "--run", str(tmp_path), "--device", "adb:phone"]) == 0

@@ -174,6 +174,11 @@ def cmd_latency(args: argparse.Namespace) -> None:
                                      progress=not args.quiet, **lat_cfg, **{k: getattr(args, k) for k in device_only})
         print(summary(result))
         print("written " + ", ".join(paths.values()))
+        entries = [e for a in result["artifacts"].values() for e in (a, a.get("native"), a.get("benchmark_model")) if e]
+        if not any(e.get("status") == "ok" for e in entries):
+            first = next((e.get("reason") for e in entries if e.get("reason")), "no file selected")
+            raise SeEdgeError(f"nothing ran on {result['device']['spec']}: every file was skipped ({first}); "
+                              f"the report says why: {paths.get('json', next(iter(paths.values()), ''))}")
         return
     if given := [flag for k, flag in device_only.items() if getattr(args, k) is not None]:
         raise SeEdgeError(f"{', '.join(given)} need --device SPEC (e.g. --device local)")

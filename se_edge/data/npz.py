@@ -76,6 +76,9 @@ def _npz_set(path: Path, xk: str, yk: str, x: np.ndarray, y: np.ndarray) -> Imag
         raise bad(f"array '{xk}' has shape {x.shape}; expected images (N, H, W), (N, H, W, C) or (N, C, H, W)")
     if len(x) == 0:
         raise bad(f"array '{xk}' holds no images")
+    if min(x.shape[2:]) < 1:
+        raise bad(f"array '{xk}' holds images of shape {tuple(x.shape[1:])}; expected (channels, height, width), "
+                  "each at least 1")
     if x.dtype.kind in "iu":
         lo, hi = int(x.min()), int(x.max())
         if lo < 0 or hi > 255:

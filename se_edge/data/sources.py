@@ -14,6 +14,19 @@ from se_edge.errors import SeEdgeError
 
 def load_source(spec: str) -> Source:
     """Load a dataset SPEC; raises SeEdgeError naming what was expected and what was found."""
+    source = _load_source(spec)
+    for part in (source.images, source.test):
+        if part is None:
+            continue
+        if len(part) == 0:
+            raise SeEdgeError(f"dataset {spec!r} holds no images (0 {'test ' if part is source.test else ''}images)")
+        if min(part.x.shape[2:], default=0) < 1:
+            raise SeEdgeError(f"dataset {spec!r} holds images of shape {tuple(part.x.shape[1:])}; "
+                              "expected (channels, height, width), each at least 1")
+    return source
+
+
+def _load_source(spec: str) -> Source:
     if spec == "digits":
         return _load_digits()
     path = Path(spec)

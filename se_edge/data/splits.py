@@ -61,6 +61,10 @@ def load_splits(
     A source with its own test set (IDX `train` + `t10k`) keeps it as the test split.
     """
     source = load_source(spec)
+    classes = np.unique(source.images.y)
+    if len(classes) < 2:
+        raise SeEdgeError(f"dataset {spec!r} has {len(classes)} class (label {int(classes[0])}); a classifier needs "
+                          "2 or more")
     if in_chans is None:
         in_chans = default_in_chans(source)
     rest, test = (source.images, source.test) if source.test is not None else _stratified_split(source.images, test_fraction, seed)
