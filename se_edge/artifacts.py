@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from se_edge.errors import SeEdgeError
-from se_edge.io import read_json, write_json
+from se_edge.io import pid_alive, read_json, write_json
 
 
 @dataclass(frozen=True)
@@ -105,7 +105,7 @@ class RunDir:
                 break
             except FileExistsError:
                 holder = _lock_holder(lock)
-                if attempt == 2 or (holder is not None and _alive(holder)):
+                if attempt == 2 or (holder is not None and pid_alive(holder)):
                     raise SeEdgeError(f"{self.path} is in use by another se-edge process (pid {holder}); wait for it, "
                                       f"or give another --out") from None
                 lock.unlink(missing_ok=True)  # left by a killed run
@@ -228,16 +228,6 @@ def _lock_holder(lock: Path) -> int | None:
     except OSError:
         return None
     return int(text) if text.isdigit() else None
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _load_state(path: Path) -> dict:

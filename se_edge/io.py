@@ -88,11 +88,12 @@ def _remove_stale_temps(path: Path) -> None:
     """Temps of this path left by a killed process (its pid, in the name, no longer runs)."""
     for tmp in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):
         pid = tmp.name[len(path.name) + 2:].split(".", 1)[0]
-        if pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
+        if pid.isdigit() and int(pid) != os.getpid() and not pid_alive(int(pid)):
             tmp.unlink(missing_ok=True)
 
 
-def _alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """Whether a process with this pid runs here (a lock or temp file's owner)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

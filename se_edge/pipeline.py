@@ -79,9 +79,7 @@ def _float_model(cfg: RunConfig):
 
     from se_edge.data import load_splits
     from se_edge.models.build import build_float
-    from se_edge.models.sources import input_channels
-
-    from se_edge.models.sources import ModelSpec
+    from se_edge.models.sources import ModelSpec, input_channels
 
     d = cfg.data
     splits = load_splits(d.data, size=d.size, in_chans=d.in_chans, seed=d.seed, val_fraction=d.val_fraction,

@@ -162,8 +162,9 @@ def cmd_latency(args: argparse.Namespace) -> None:
 
     lat_cfg = _latency(args)
     if args.json:
-        RunDir(args.run).config()
-        RunDir(args.run).check_output(args.json)  # before the device or the timing, not after
+        run = RunDir(args.run)
+        run.config()
+        run.check_output(args.json)  # before the device or the timing, not after
     device_only = {"native": "--native", "runner_bin": "--runner-bin", "device_python": "--device-python",
                    "device_dir": "--device-dir", "artifacts": "--artifacts", "images": "--images"}
     if args.device is not None:

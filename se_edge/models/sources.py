@@ -23,7 +23,7 @@ from pathlib import Path
 
 import torch.nn as nn
 
-from se_edge.errors import SeEdgeError
+from se_edge.errors import SeEdgeError, one_line
 
 LIBRARIES = {"timm": "timm", "torchvision": "torchvision"}  # spec prefix -> pip package
 SPEC_FORMS = "a zoo name (se-edge models), timm:NAME, torchvision:NAME or path/to/file.py:FACTORY"
@@ -100,10 +100,10 @@ class ModelSpec:
             library = importlib.import_module(package)
         except ImportError as e:
             raise SeEdgeError(f"model spec {self} needs the {package} package, which is not installed here "
-                              f"({type(e).__name__}: {_first_line(e)}); pip install {package}") from None
+                              f"({type(e).__name__}: {one_line(e)}); pip install {package}") from None
         except Exception as e:  # installed but broken, e.g. torchvision's C ops built for another torch
             raise SeEdgeError(f"model spec {self} needs the {package} package, which is installed but fails to import "
-                              f"({type(e).__name__}: {_first_line(e)}); install a build that matches torch "
+                              f"({type(e).__name__}: {one_line(e)}); install a build that matches torch "
                               f"{_torch_version()}, or use file.py:FACTORY") from None
         if self.kind == "timm":
             if self.name not in library.list_models():
@@ -133,7 +133,7 @@ def _import_file(path: str):
         spec.loader.exec_module(module)
     except Exception as e:
         del sys.modules[name]
-        raise SeEdgeError(f"cannot import model file {path}: {type(e).__name__}: {_first_line(e)}") from None
+        raise SeEdgeError(f"cannot import model file {path}: {type(e).__name__}: {one_line(e)}") from None
     return module
 
 
@@ -150,12 +150,7 @@ def _call(factory, label: str, **offered):
     except SeEdgeError:
         raise
     except Exception as e:
-        raise SeEdgeError(f"model spec {label}: the factory failed: {type(e).__name__}: {_first_line(e)}") from None
-
-
-def _first_line(e: BaseException) -> str:
-    text = str(e).strip()
-    return text.splitlines()[0] if text else type(e).__name__
+        raise SeEdgeError(f"model spec {label}: the factory failed: {type(e).__name__}: {one_line(e)}") from None
 
 
 def _torch_version() -> str:

@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 import torch.nn as nn
 
-from se_edge.errors import SeEdgeError
+from se_edge.errors import SeEdgeError, one_line
 from se_edge.models.sources import sha256_file
 
 SUFFIXES = (".pt", ".pth", ".bin", ".safetensors")
@@ -53,7 +53,7 @@ def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
         try:
             state = load_file(str(path), device="cpu")
         except Exception as e:
-            raise SeEdgeError(f"cannot read weights {path}: not a valid .safetensors file ({_first_line(e)})") from None
+            raise SeEdgeError(f"cannot read weights {path}: not a valid .safetensors file ({one_line(e)})") from None
         return _unwrap(state, path)
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
@@ -63,7 +63,7 @@ def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
             what = f"it would import {found.group(1)}" if found else "it holds more than tensors"
             raise SeEdgeError(f"refusing weights {path}: {what}, and se_edge never runs code from a weights file; "
                               "save torch.save(model.state_dict(), path) or a .safetensors file") from None
-        raise SeEdgeError(f"cannot read weights {path}: {_first_line(e)}") from None
+        raise SeEdgeError(f"cannot read weights {path}: {one_line(e)}") from None
     return _unwrap(state, path)
 
 
@@ -126,8 +126,3 @@ def load_weights(model: nn.Module, path: str | os.PathLike) -> LoadedWeights:
 def _some(keys: list[str], limit: int = 6) -> str:
     shown = ", ".join(keys[:limit])
     return shown + (f" and {len(keys) - limit} more" if len(keys) > limit else "")
-
-
-def _first_line(e: BaseException) -> str:
-    text = str(e).strip()
-    return text.splitlines()[0] if text else type(e).__name__
