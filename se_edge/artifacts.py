@@ -120,6 +120,8 @@ class RunDir:
 
     def clear_downstream(self, made: str) -> list[str]:
         """Remove what a new `made` ("float" or "quantize") output makes stale; returns the file names removed."""
+        from se_edge import lineage
+
         removed = []
         for name in DOWNSTREAM[made]:
             path = self.path / (ARTIFACTS[name].filename if name in ARTIFACTS else name)
@@ -127,6 +129,8 @@ class RunDir:
                 path.unlink()
                 removed.append(path.name)
         self._memo.clear()
+        if removed and (self.path / "run.json").is_file():
+            self.save_config(lineage.without(self.config(), removed))
         return removed
 
     def checkpoint_path(self, stage: str) -> Path:
@@ -169,10 +173,27 @@ class RunDir:
         self.save_config(config)
         return config
 
+    def made(self, name: str, **fields) -> dict:
+        """Record that artifact `name` was just written (its hash, its parent's, the settings it was made with)
+        together with the run.json `fields` that describe it, in one write; returns the new run.json."""
+        from se_edge import lineage
+
+        a = ARTIFACTS[name]
+        parent = ARTIFACTS[a.reference].filename if a.reference != name else None
+        config = {**self.config(), **fields}
+        config["lineage"] = {**config.get("lineage", {}), a.filename: lineage.entry(self.path, a.filename, parent, config)}
+        self.save_config(config)
+        return config
+
     def require(self, name: str) -> Path:
+        """The path of artifact `name`, checked: present, and what the run's lineage says it is (not stale,
+        not changed, not copied in). One line naming the file and the command that makes it otherwise."""
+        from se_edge import lineage
+
         path = self.artifact_path(name)
         if not path.is_file():
             raise SeEdgeError(f"{path} is missing; run the stage that makes it first ({_MADE_BY[name]})")
+        lineage.verify(self.path, path.name, self.config(), _MADE_BY[name])
         return path
 
     # ---- PyTorch models
@@ -192,7 +213,9 @@ class RunDir:
 
     def load_float(self):
         model = self.create_model()
-        model.load_state_dict(_load_state(self.require("float")))
+        path = self.require("float")
+        with _state_mismatch(path, "float"):
+            model.load_state_dict(_load_state(path))
         return model.eval()
 
     def load_prepared(self, kind: str = "qat"):
@@ -203,8 +226,13 @@ class RunDir:
             raise SeEdgeError(f"unknown quantised model {kind!r}; valid: qat, ptq")
         name = "reference_int8" if kind == "qat" else "reference_int8_ptq"
         path = self.require(name)
-        return self._memoized(f"prepared-{kind}", path, lambda: load_prepared(self.load_float(), _load_state(path),
-                                                                             self.sample_input(), kind))
+
+        def load():
+            float_model, state = self.load_float(), _load_state(path)
+            with _state_mismatch(path, name):
+                return load_prepared(float_model, state, self.sample_input(), kind)
+
+        return self._memoized(f"prepared-{kind}", path, load)
 
     def int8_reference(self, kind: str = "qat"):
         """The PyTorch int8 reference (the prepared graph converted as ExecuTorch lowers it)."""
@@ -228,6 +256,18 @@ def _lock_holder(lock: Path) -> int | None:
     except OSError:
         return None
     return int(text) if text.isdigit() else None
+
+
+@contextlib.contextmanager
+def _state_mismatch(path: Path, name: str):
+    """A checkpoint whose tensors are not the run's model's (load_state_dict's RuntimeError) as one line."""
+    try:
+        yield
+    except RuntimeError as e:
+        from se_edge.errors import one_line
+
+        raise SeEdgeError(f"cannot load {path} into the run's model ({one_line(e)[:160]}); make it again with "
+                          f"`{_MADE_BY[name]}`") from None
 
 
 def _load_state(path: Path) -> dict:

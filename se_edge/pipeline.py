@@ -130,6 +130,7 @@ def train_stage(cfg: RunConfig) -> RunDir:
                       "num_train": len(splits.train), "num_val": len(splits.val), "num_test": len(splits.test)},
             "device": str(device), "world_size": distributed.world_size(),
             "float_training": {k: v for k, v in dataclasses.asdict(tcfg).items() if k != "progress"},
+            "lineage": {},
         })
         _log_model(model_record, cfg.progress)
     start = time.perf_counter()
@@ -148,7 +149,7 @@ def train_stage(cfg: RunConfig) -> RunDir:
     if main:
         test_acc = _test_accuracy(model, splits)
         _save_state(run.artifact_path("float"), model)
-        run.update_config(float_training={**run.config()["float_training"], "history": history,
+        run.made("float", float_training={**run.config()["float_training"], "history": history,
                                           "test_accuracy": test_acc, "seconds": time.perf_counter() - start})
         _log(f"float test accuracy {test_acc:.4f}", cfg.progress)
     distributed.barrier()
@@ -186,7 +187,7 @@ def ptq_stage(run: RunDir, qat: QatConfig = QatConfig(), progress: bool = True) 
     _save_state(run.artifact_path("reference_int8_ptq"), prepared)
     result = {"calibration_images": min(qat.calibration_images, len(splits.train)), "int8_reference_test_accuracy": acc,
               "seconds": time.perf_counter() - start}
-    run.update_config(ptq=result)
+    run.made("reference_int8_ptq", ptq=result)
     _log(f"PTQ baseline ({result['calibration_images']} calibration images): int8 reference test accuracy {acc:.4f}",
          progress)
     return result
@@ -223,7 +224,7 @@ def qat_stage(run: RunDir, qat: QatConfig = QatConfig(), resume: bool = False, p
         result = {**{k: v for k, v in dataclasses.asdict(qcfg).items() if k != "progress"}, "history": history,
                   "fake_quant_test_accuracy": test_acc, "seconds": time.perf_counter() - start,
                   "world_size": distributed.world_size()}
-        run.update_config(qat=result)
+        run.made("reference_int8", qat=result)
         _log(f"QAT fake-quant test accuracy {test_acc:.4f}", progress)
     distributed.barrier()
     return result
@@ -265,6 +266,7 @@ def export_stage(run: RunDir, progress: bool = True) -> dict[str, str]:
     for name in (bar := tqdm(jobs, desc="export", unit="file", disable=not progress)):
         bar.set_postfix_str(name)
         paths[name] = str(jobs[name](run.artifact_path(name)))
+        run.made(name)
     return paths
 
 

@@ -4,6 +4,7 @@
     dataset, dataset_name, num_classes, preprocessing, split   the data, as the run split and normalised it
     device, world_size, float_training                     float training's settings and results
     ptq, qat                                               the quantisation stages' settings and results
+    lineage                                                what each artifact was made from (se_edge/lineage.py)
 
 `RunRecord.from_dict` checks a loaded run.json against this schema (a key missing or of the wrong
 type is one line naming it), so a hand-edited or foreign file fails where it is read, not three
@@ -34,6 +35,7 @@ class RunRecord:
     world_size: int = 1
     ptq: dict | None = None
     qat: dict | None = None
+    lineage: dict | None = None
 
     @classmethod
     def from_dict(cls, data, source: str = "run.json") -> "RunRecord":

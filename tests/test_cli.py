@@ -49,6 +49,13 @@ def test_corrupt_artifacts_give_one_line(demo_run, tmp_path):
     data = bytearray((copy / "model_int8.pte").read_bytes())
     data[4:8] = b"\x00\x13\x37\x00"  # ExecuTorch aborts the process on this (SIGABRT, no message) if it loads it
     (copy / "model_int8.pte").write_bytes(bytes(data))
+    # The run's lineage catches it first: the file is not the one se_edge wrote.
+    assert_one_line_error(se_edge("parity", "--run", copy), "model_int8.pte has changed since se_edge made it",
+                          "se-edge export")
+    # Without lineage (a run from before it was recorded), the header check stops it before ExecuTorch loads it.
+    record = json.loads((copy / "run.json").read_text())
+    del record["lineage"]
+    (copy / "run.json").write_text(json.dumps(record))
     assert_one_line_error(se_edge("parity", "--run", copy), "model_int8.pte is not a valid .pte file", "ExecuTorch")
     assert_one_line_error(se_edge("bench", "latency", "--run", copy, "--runs", "2"), "model_int8.pte is not a valid")
     (copy / "model_int8.pte").unlink()

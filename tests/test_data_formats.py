@@ -443,3 +443,59 @@ def test_datasets_a_classifier_cannot_learn_from_are_refused(case, fragment, tmp
                            str(tmp_path / "r"), "--epochs", "0"], capture_output=True, text=True, timeout=300)
     assert_one_line_error(proc, fragment)
     assert not (tmp_path / "r").exists()
+
+
+# ---------------------------------------------------------------- non-regular files and bounded reads
+
+
+def _idx_pair(directory: Path, n: int = 4) -> None:
+    import gzip
+
+    directory.mkdir()
+    (directory / "train-labels-idx1-ubyte").write_bytes(b"\x00\x00\x08\x01" + n.to_bytes(4, "big") + bytes(range(n)))
+    with gzip.open(directory / "train-images-idx3-ubyte.gz", "wb") as f:
+        f.write(b"\x00\x00\x08\x03" + n.to_bytes(4, "big") + (2).to_bytes(4, "big") * 2 + bytes(4 * n))
+
+
+def test_idx_fifo_and_device_links_are_refused_without_reading(tmp_path):
+    if not hasattr(os, "mkfifo"):
+        pytest.skip("this platform has no FIFOs")
+    fifo = tmp_path / "fifo"
+    _idx_pair(fifo)
+    (fifo / "train-labels-idx1-ubyte").unlink()
+    os.mkfifo(fifo / "train-labels-idx1-ubyte")  # opening it for reading would block until a writer comes
+    with pytest.raises(SeEdgeError, match=r"IDX file .*train-labels-idx1-ubyte is a FIFO, not a regular file"):
+        load_source(str(fifo))
+    zero = tmp_path / "zero"
+    _idx_pair(zero)
+    (zero / "train-labels-idx1-ubyte").unlink()
+    (zero / "train-labels-idx1-ubyte").symlink_to("/dev/zero")  # would read until memory runs out
+    with pytest.raises(SeEdgeError, match=r"train-labels-idx1-ubyte is a device, not a regular file"):
+        load_source(str(zero))
+    npz_fifo = tmp_path / "data.npz"
+    os.mkfifo(npz_fifo)
+    with pytest.raises(SeEdgeError, match=r"npz file .*data.npz is a FIFO"):
+        load_source(str(npz_fifo))
+
+
+def test_idx_reads_stop_at_the_declared_size(tmp_path):
+    import gzip
+
+    good = tmp_path / "good"
+    _idx_pair(good)
+    assert len(load_source(str(good)).images) == 4
+    bomb = tmp_path / "bomb"
+    _idx_pair(bomb)
+    with gzip.open(bomb / "train-images-idx3-ubyte.gz", "wb") as f:  # 16 bytes declared, 64 MiB of zeros after them
+        f.write(b"\x00\x00\x08\x03" + (4).to_bytes(4, "big") + (2).to_bytes(4, "big") * 2)
+        for _ in range(64):
+            f.write(bytes(1 << 20))
+    assert (bomb / "train-images-idx3-ubyte.gz").stat().st_size < 100_000
+    with pytest.raises(SeEdgeError, match=r"header says shape \(4, 2, 2\), found more data than that"):
+        load_source(str(bomb))
+    huge = tmp_path / "huge"
+    _idx_pair(huge)
+    with gzip.open(huge / "train-images-idx3-ubyte.gz", "wb") as f:  # declares 4e12 bytes in a tiny file
+        f.write(b"\x00\x00\x08\x03" + (1 << 30).to_bytes(4, "big") + (2000).to_bytes(4, "big") * 2)
+    with pytest.raises(SeEdgeError, match=r"more than a \d+-byte .gz file can hold"):
+        load_source(str(huge))

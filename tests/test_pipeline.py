@@ -93,5 +93,10 @@ def test_corrupt_artifact_is_a_one_line_error(demo_run, tmp_path):
     shutil.copytree(out, copy)
     data = (copy / "model_int8.tflite").read_bytes()
     (copy / "model_int8.tflite").write_bytes(data[: len(data) // 3])
+    with pytest.raises(SeEdgeError, match="model_int8.tflite has changed since se_edge made it"):
+        open_artifact(RunDir(copy), "tflite_int8")
+    record = json.loads((copy / "run.json").read_text())
+    del record["lineage"]  # a run from before lineage: the runtime's own check answers
+    (copy / "run.json").write_text(json.dumps(record))
     with pytest.raises(SeEdgeError, match="cannot load .*model_int8.tflite as a TFLite model"):
         open_artifact(RunDir(copy), "tflite_int8")

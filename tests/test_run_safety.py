@@ -1,4 +1,5 @@
 """Nothing lost, nothing clobbered: outputs checked before work, one run per directory, no stale files."""
+import json
 import os
 import shutil
 import subprocess
@@ -81,3 +82,51 @@ def test_retraining_into_a_finished_run_removes_what_it_outdates(run_copy):
 def test_arguments_are_checked_for_range_and_finiteness(args, fragment, tmp_path):
     assert_one_line_error(se_edge(*args, "--out", tmp_path / "r") if args[0] != "bench" else se_edge(*args), fragment)
     assert not (tmp_path / "r").exists()
+
+
+def _record(run):
+    return json.loads((run / "run.json").read_text())
+
+
+def test_each_file_records_its_parent_and_stale_or_foreign_files_are_refused(run_copy):
+    import torch
+
+    from se_edge.artifacts import RunDir
+
+    lineage = _record(run_copy)["lineage"]
+    assert lineage["qat.pt"]["parent"] == "float.pt" and lineage["model_int8.pte"]["parent"] == "qat.pt"
+    assert lineage["model_int8.tflite"]["parent_sha256"] == lineage["qat.pt"]["sha256"]
+    assert lineage["float.pt"]["parent"] is None and lineage["float.pt"]["settings_sha256"]
+    # qat.pt made again (here: one weight nudged) while the old exports stay: they are stale now.
+    state = torch.load(run_copy / "qat.pt", weights_only=True)
+    key = next(k for k, v in state.items() if v.is_floating_point() and v.ndim == 4)
+    state[key] = state[key] * 1.01
+    torch.save(state, run_copy / "qat.pt")
+    RunDir(run_copy).made("reference_int8")
+    assert_one_line_error(se_edge("parity", "--run", run_copy), "model_int8.tflite is stale",
+                          "the qat.pt it was made from is another one now", "se-edge export")
+    assert_one_line_error(se_edge("bench", "latency", "--run", run_copy, "--runs", "2"), "is stale")
+    # A checkpoint of another graph in qat.pt's place (the PTQ one: histogram observers) is one line too.
+    shutil.copy(run_copy / "ptq.pt", run_copy / "qat.pt")
+    RunDir(run_copy).made("reference_int8")
+    assert_one_line_error(se_edge("parity", "--run", run_copy), "cannot load", "qat.pt into the run's model",
+                          "se-edge quantize")
+
+
+def test_files_not_in_the_lineage_or_with_other_settings_are_refused(run_copy):
+    record = _record(run_copy)
+    entry = record["lineage"].pop("model_int8_ptq.pte")  # as if the file were copied in from another run
+    (run_copy / "run.json").write_text(json.dumps(record))
+    assert_one_line_error(se_edge("parity", "--run", run_copy), "model_int8_ptq.pte is not in the run's lineage")
+    record["lineage"]["model_int8_ptq.pte"] = entry
+    record["qat"]["epochs"] += 1  # run.json now describes another QAT than the one in qat.pt
+    (run_copy / "run.json").write_text(json.dumps(record))
+    assert_one_line_error(se_edge("parity", "--run", run_copy), "qat.pt was made with other settings")
+    import torch
+
+    from se_edge.artifacts import RunDir
+
+    torch.save({"conv.weight": torch.zeros(1)}, run_copy / "float.pt")  # a float.pt with the wrong keys
+    RunDir(run_copy).made("float")
+    assert_one_line_error(se_edge("parity", "--run", run_copy), "cannot load", "float.pt into the run's model",
+                          "se-edge train")

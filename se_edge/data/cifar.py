@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from se_edge.data.types import ImageSet, Source, _listing, _one_line, _visible
+from se_edge.data.types import ImageSet, Source, _listing, _one_line, _visible, regular_file
 from se_edge.errors import SeEdgeError
 
 _CIFAR_BATCH = re.compile(r"^(data_batch_(?P<n>\d+)|test_batch)(?P<bin>\.bin)?$")
@@ -72,6 +72,7 @@ def _describe(obj: object) -> str:
 
 
 def _unpickle(f: Path) -> object:
+    regular_file(f, "CIFAR-10 batch")
     with open(f, "rb") as fh:
         return _RestrictedUnpickler(fh, encoding="bytes").load()
 
@@ -111,6 +112,7 @@ def _read_cifar_python_batch(path: Path, f: Path) -> ImageSet:
 
 
 def _read_cifar_binary_batch(path: Path, f: Path) -> ImageSet:
+    regular_file(f, "CIFAR-10 batch")
     try:
         raw = f.read_bytes()
     except OSError as e:

@@ -3,34 +3,47 @@ from __future__ import annotations
 
 import gzip
 import re
+import zlib
 from pathlib import Path
 
 import numpy as np
 
-from se_edge.data.types import ImageSet, Source
+from se_edge.data.types import ImageSet, Source, regular_file
 from se_edge.errors import SeEdgeError
 
 _IDX_IMAGES = re.compile(r"^(?P<prefix>.+)-images[-.]idx3-ubyte(\.gz)?$")
 _IDX_LABELS = re.compile(r"^(?P<prefix>.+)-labels[-.]idx1-ubyte(\.gz)?$")
 
 
+# Deflate expands at most about 1032:1, so a .gz can hold no more than this many bytes per stored byte.
+_GZIP_MAX_RATIO = 1032
+
+
 def _read_idx(path: Path, ndim: int) -> np.ndarray:
-    opener = gzip.open if path.suffix == ".gz" else open
+    """Read an IDX file, no more than its header declares (a gzip bomb or a trailing flood is refused after
+    one byte too many, not read to the end)."""
+    stored = regular_file(path, "IDX file")
+    compressed = path.suffix == ".gz"
+    head_len = 4 + 4 * ndim
     try:
-        with opener(path, "rb") as f:
-            data = f.read()
-    except (OSError, EOFError) as e:
+        with (gzip.open if compressed else open)(path, "rb") as f:
+            head = f.read(head_len)
+            if len(head) < head_len or head[0:2] != b"\x00\x00" or head[2] != 0x08 or head[3] != ndim:
+                raise SeEdgeError(f"malformed IDX file {path}: expected magic 0x0000080{ndim} (uint8, {ndim}-D), "
+                                  f"found 0x{head[:4].hex()}")
+            shape = tuple(int.from_bytes(head[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
+            declared = int(np.prod(shape, dtype=object))
+            capacity = stored * _GZIP_MAX_RATIO if compressed else stored - head_len
+            if declared > capacity:
+                raise SeEdgeError(f"malformed IDX file {path}: header says shape {shape} ({declared} bytes), more than "
+                                  f"a {stored}-byte {'.gz ' if compressed else ''}file can hold")
+            data = f.read(declared + 1)
+    except (OSError, EOFError, zlib.error) as e:
         raise SeEdgeError(f"cannot read IDX file {path}: {e}") from None
-    if len(data) < 4 + 4 * ndim or data[0:2] != b"\x00\x00" or data[2] != 0x08 or data[3] != ndim:
-        raise SeEdgeError(
-            f"malformed IDX file {path}: expected magic 0x0000080{ndim} (uint8, {ndim}-D), "
-            f"found 0x{data[:4].hex() if len(data) >= 4 else data.hex()}"
-        )
-    shape = tuple(int.from_bytes(data[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
-    body = np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim)
-    if body.size != int(np.prod(shape)):
-        raise SeEdgeError(f"malformed IDX file {path}: header says shape {shape}, found {body.size} bytes of data")
-    return body.reshape(shape)
+    if len(data) != declared:
+        found = f"{len(data)} bytes of data" if len(data) < declared else "more data than that"
+        raise SeEdgeError(f"malformed IDX file {path}: header says shape {shape}, found {found}")
+    return np.frombuffer(data, dtype=np.uint8).reshape(shape)
 
 
 def _load_idx_dir(path: Path) -> Source:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from se_edge.data.types import ImageSet, Source, _one_line
+from se_edge.data.types import ImageSet, Source, _one_line, regular_file
 from se_edge.errors import SeEdgeError
 
 _NPZ_EXPECTED = "expected an .npz archive with arrays x and y (and optionally x_test and y_test)"
@@ -15,6 +15,7 @@ _NPZ_EXPECTED = "expected an .npz archive with arrays x and y (and optionally x_
 def _load_npz(path: Path) -> Source:
     import zipfile
 
+    regular_file(path, "npz file")
     try:
         with open(path, "rb") as f:
             head = f.read(8)
@@ -35,6 +36,8 @@ def _load_npz(path: Path) -> Source:
         def array(name: str) -> np.ndarray:
             try:
                 return npz[name]
+            except MemoryError:
+                raise SeEdgeError(f"npz file {path}: array '{name}' declares more data than fits in memory") from None
             except Exception as e:  # noqa: BLE001 - object arrays, corrupt members
                 raise SeEdgeError(f"npz file {path}: cannot read array '{name}' ({_one_line(e)}); "
                                   f"{_NPZ_EXPECTED}") from None

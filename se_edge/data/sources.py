@@ -36,7 +36,7 @@ def _load_source(spec: str) -> Source:
         except OSError as e:  # an unreadable folder or file met while scanning
             raise SeEdgeError(f"cannot read dataset directory {path}: {_one_line(e)}") from None
     if path.suffix.lower() == ".npz":
-        if path.is_file():
+        if path.exists():
             return _load_npz(path)
         raise SeEdgeError(f"unknown dataset {spec!r}: no such file; expected one of: {', '.join(SOURCES)}")
     if path.exists():

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
+from se_edge.errors import SeEdgeError
+
 SOURCES = (
     "digits",
     "an MNIST-style IDX directory",
@@ -63,6 +65,22 @@ class Splits:
     test: ImageSet
     num_classes: int
     preprocessing: Preprocessing
+
+
+def regular_file(path: Path, what: str) -> int:
+    """The size of `path`, which must be a regular file: a FIFO would block the read forever and a device
+    (a link to /dev/zero, say) would read until memory runs out. One line naming it otherwise."""
+    import stat
+
+    try:
+        st = path.stat()
+    except OSError as e:
+        raise SeEdgeError(f"cannot read {what} {path}: {e.strerror or e}") from None
+    if not stat.S_ISREG(st.st_mode):
+        kind = ("a directory" if stat.S_ISDIR(st.st_mode) else "a FIFO" if stat.S_ISFIFO(st.st_mode)
+                else "a device" if stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode) else "a socket")
+        raise SeEdgeError(f"{what} {path} is {kind}, not a regular file; give a file on disk")
+    return st.st_size
 
 
 def _one_line(text: object) -> str:

@@ -67,7 +67,7 @@ class DeviceSession:
         native = bool(self.config.native) and a.runtime == "executorch"
         bench_tool = bool(self.config.runner_bin) and a.runtime == "litert"
         needed = native or bench_tool or not self._skip_reason(a.runtime)
-        model = self.t.push(run.artifact_path(name), a.filename) if needed else ""
+        model = self.t.push(run.require(name), a.filename) if needed else ""
         entry.update(self._python_runner(name, model, reference, labels))
         if native:
             entry["native"] = self._native_runner(name, model, reference, labels)
