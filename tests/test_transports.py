@@ -44,7 +44,8 @@ if name == "adb":
 elif name == "ssh":
     sys.exit(subprocess.run(["sh", "-c", args[args.index("--") + 1]]).returncode)
 elif name == "scp":
-    src, dst = (a.split(":", 1)[1] if ":" in a else a for a in args[-2:])
+    # scp's rule: a colon before the first slash makes host:path; anything else is a local path
+    src, dst = (a.split(":", 1)[1] if ":" in a.split("/", 1)[0] else a for a in args[-2:])
     shutil.copy(src, dst)
 """
 
@@ -107,11 +108,15 @@ def test_local_spec_with_another_python():
 
 
 @pytest.mark.parametrize("spec", ["", "phone", "usb:1", "adb:", "adb:-s", "ssh:", "ssh:a b", "ssh:-oProxyCommand=x",
-                                  "ssh:me@-host", "ssh:host:99999"])
+                                  "ssh:me@-host", "ssh:host:99999", "ssh:'pi'@board", "ssh:`reboot`@board",
+                                  "ssh:$USER@board", "ssh:pi@bo$ard", "ssh:-pi@board", "ssh:pi@host-", "ssh:pi@@board",
+                                  "ssh:" + "u" * 40 + "@board"])
 def test_bad_device_specs_name_what_is_valid(spec):
     with pytest.raises(SeEdgeError) as e:
         parse_device_spec(spec)
     message = str(e.value)
+    if "@" in spec.partition(":")[2] and "99999" not in spec:
+        assert "bad ssh destination" in message and "the user must be letters" in message, message
     assert "\n" not in message and (("valid: local, local:/path/to/python, adb, adb:SERIAL, ssh:[user@]host[:port]"
                                      in message) or "valid: 1-65535" in message), message
 
@@ -225,6 +230,26 @@ def test_ssh_exact_commands(fakes, device_dir, awkward_model, tmp_path):
     ]
     assert proc.stdout.strip() == f"{work} {['x y' + chr(39) + 'z']!r}"
     assert (tmp_path / "back.tflite").read_bytes() == awkward_model.read_bytes()
+
+
+def test_local_paths_reach_scp_and_adb_absolute_never_as_options(fakes, device_dir, tmp_path, monkeypatch):
+    """A run directory or file named `-o...` (or `host:x`) stays a path: scp and adb get it absolute."""
+    monkeypatch.chdir(tmp_path)
+    Path("-oProxyCommand=touch pwned").write_bytes(b"model")
+    Path("board:x.tflite").write_bytes(b"model")
+    ssh_t = SshTransport("pi@board", None, device_dir=device_dir, timeout=30)
+    ssh_t.setup()
+    ssh_t.push("-oProxyCommand=touch pwned", "a.tflite")
+    ssh_t.push("board:x.tflite", "b.tflite")
+    ssh_t.pull(ssh_t.path("a.tflite"), "-oback")
+    adb_t = AdbTransport("s1", device_dir=device_dir, timeout=30)
+    adb_t.setup()
+    adb_t.push("-oProxyCommand=touch pwned", "a.tflite")
+    copies = [argv for argv in fakes() if Path(argv[0]).name in ("scp", "adb") and ("push" in argv or "-q" in argv)]
+    local = [a for argv in copies for a in argv if "ProxyCommand" in a or a.endswith(("board:x.tflite", "-oback"))]
+    assert local == [str(tmp_path / "-oProxyCommand=touch pwned"), str(tmp_path / "board:x.tflite"),
+                     str(tmp_path / "-oback"), str(tmp_path / "-oProxyCommand=touch pwned")]
+    assert not Path("pwned").exists() and Path("-oback").read_bytes() == b"model"
 
 
 def test_ssh_without_port(fakes, device_dir):

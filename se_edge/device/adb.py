@@ -15,7 +15,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from se_edge.device.transport import DEFAULT_TIMEOUT_S, Transport, checked, last_line, run_host_command, session_dir
+from se_edge.device.transport import DEFAULT_TIMEOUT_S, Transport, checked, local_operand, last_line, run_host_command, session_dir
 from se_edge.errors import SeEdgeError
 
 DEFAULT_DEVICE_DIR = "/data/local/tmp"
@@ -52,11 +52,11 @@ class AdbTransport(Transport):
 
     def push(self, local: str | Path, name: str | None = None) -> str:
         target = self.path(name or Path(local).name)
-        checked(self._call(["push", str(local), target], f"adb push to {self.label}"), f"adb push {local}")
+        checked(self._call(["push", local_operand(local), target], f"adb push to {self.label}"), f"adb push {local}")
         return target
 
     def pull(self, device_path: str, local: str | Path) -> Path:
-        checked(self._call(["pull", device_path, str(local)], f"adb pull from {self.label}"), f"adb pull {device_path}")
+        checked(self._call(["pull", device_path, local_operand(local)], f"adb pull from {self.label}"), f"adb pull {device_path}")
         return Path(local)
 
     def execute(self, argv: list[str], timeout: float | None = None) -> subprocess.CompletedProcess:

@@ -13,7 +13,10 @@ from se_edge.device.transport import DEFAULT_TIMEOUT_S, Transport
 from se_edge.errors import SeEdgeError
 
 DEVICE_SPECS = ("local", "local:/path/to/python", "adb", "adb:SERIAL", "ssh:[user@]host[:port]")
-_SSH = re.compile(r"(?P<dest>(?:[^-@:\s/][^@:\s/]*@)?[A-Za-z0-9_][A-Za-z0-9._-]*)(?::(?P<port>\d{1,5}))?")
+# ssh:[user@]host[:port], strictly: a POSIX user name and a host name (or IPv4 address) as DNS spells them, so
+# nothing that reaches ssh's argv can be an option, a quote, `$` or a backtick, even though it is one argv word.
+_LABEL = r"[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?"
+_SSH = re.compile(rf"(?P<dest>(?:[A-Za-z_][A-Za-z0-9._-]{{0,31}}@)?{_LABEL}(?:\.{_LABEL})*)(?::(?P<port>\d{{1,5}}))?")
 _ADB_SERIAL = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]*")  # emulator-5554, R58M123ABC, 192.168.1.7:5555
 
 
@@ -42,4 +45,8 @@ def parse_device_spec(spec: str, *, python: str | None = None, device_dir: str |
         if port is not None and not 0 < port < 65536:
             raise SeEdgeError(f"bad ssh port in device {spec!r}: {port}; valid: 1-65535")
         return SshTransport(m["dest"], port, **remote)
+    if kind == "ssh" and "@" in rest:
+        raise SeEdgeError(f"bad ssh destination in device {spec!r}: the user must be letters, digits, '.', '_' or '-' "
+                          f"(starting with a letter or '_') and the host a host name or IPv4 address; valid: "
+                          f"{', '.join(DEVICE_SPECS)}")
     raise SeEdgeError(f"unknown device {spec!r}; valid: {', '.join(DEVICE_SPECS)}")

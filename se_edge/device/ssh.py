@@ -12,7 +12,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from se_edge.device.transport import DEFAULT_TIMEOUT_S, Transport, checked, run_host_command, session_dir
+from se_edge.device.transport import DEFAULT_TIMEOUT_S, Transport, checked, local_operand, run_host_command, session_dir
 from se_edge.errors import SeEdgeError
 
 DEFAULT_DEVICE_DIR = "/tmp"
@@ -47,13 +47,13 @@ class SshTransport(Transport):
     def push(self, local: str | Path, name: str | None = None) -> str:
         target = self.path(name or Path(local).name)
         argv = [self._tool("scp"), "-q", *self._options(), *(["-P", str(self.port)] if self.port else []),
-                str(local), f"{self.destination}:{target}"]
+                local_operand(local), f"{self.destination}:{target}"]
         checked(run_host_command(argv, self.timeout, f"scp to {self.label}"), f"scp {local} to {self.label}")
         return target
 
     def pull(self, device_path: str, local: str | Path) -> Path:
         argv = [self._tool("scp"), "-q", *self._options(), *(["-P", str(self.port)] if self.port else []),
-                f"{self.destination}:{device_path}", str(local)]
+                f"{self.destination}:{device_path}", local_operand(local)]
         checked(run_host_command(argv, self.timeout, f"scp from {self.label}"), f"scp {device_path} from {self.label}")
         return Path(local)
 

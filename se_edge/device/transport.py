@@ -11,6 +11,7 @@ SeEdgeError with one line naming the command and what went wrong.
 from __future__ import annotations
 
 import abc
+import os
 import posixpath
 import re
 import secrets
@@ -37,6 +38,12 @@ def session_dir(device_dir: str) -> str:
         raise SeEdgeError(f"device directory must be an absolute path of letters, digits and ._-/ only, "
                           f"got {device_dir!r}")
     return posixpath.join(device_dir.rstrip("/") or "/", f"se_edge-{secrets.token_hex(4)}")
+
+
+def local_operand(path: str | Path) -> str:
+    """A host path as scp/adb take it: absolute, so a file named `-o...` is never read as an option and one
+    named `host:x` never as a remote path."""
+    return os.path.abspath(path)
 
 
 def last_line(text: str) -> str:
