@@ -5,6 +5,7 @@ An interrupted run therefore never leaves a truncated `.tflite`, `.pte` or repor
 from __future__ import annotations
 
 import contextlib
+import errno
 import glob
 import json
 import os
@@ -128,6 +129,10 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         check_output_path(path)  # still not a symlink or a special file now that the work is done
         os.replace(tmp, path)
         _fsync_dir(path.parent)
+    except OSError as e:
+        if e.errno in _STORAGE_ERRORS:  # disk full, quota, file size limit, read-only: the old file stays
+            raise SeEdgeError(f"cannot write {path}: {e.strerror} (nothing was replaced)") from None
+        raise
     finally:
         tmp.unlink(missing_ok=True)
 
@@ -143,6 +148,21 @@ def _fsync_dir(directory: Path) -> None:
         pass
     finally:
         os.close(fd)
+
+
+_STORAGE_ERRORS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EIO}
+
+
+def write_torch(path: str | os.PathLike, obj) -> Path:
+    """torch.save, atomically. Serialised in memory first: torch.save's own writer turns a full disk into
+    an unreadable RuntimeError, a plain write into an OSError naming it."""
+    import io
+
+    import torch
+
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
+    return write_bytes(path, buffer.getbuffer())
 
 
 def write_bytes(path: str | os.PathLike, data: bytes) -> Path:

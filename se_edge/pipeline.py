@@ -57,12 +57,9 @@ def _splits_for(run: RunDir):
 
 
 def _save_state(path, module) -> None:
-    import torch
+    from se_edge.io import write_torch
 
-    from se_edge.io import atomic_path
-
-    with atomic_path(path) as tmp:
-        torch.save(module.state_dict(), tmp)
+    write_torch(path, module.state_dict())
 
 
 def _test_accuracy(model, splits, **predict_kwargs) -> float:

@@ -168,10 +168,9 @@ def fit(
 
 
 def save_checkpoint(path: str | Path, state: dict) -> None:
-    from se_edge.io import atomic_path
+    from se_edge.io import write_torch
 
-    with atomic_path(path) as tmp:
-        torch.save(state, tmp)
+    write_torch(path, state)
 
 
 def load_checkpoint(path: str | Path) -> dict:
