@@ -41,6 +41,25 @@ def run_dir(request) -> Path:
     return path
 
 
+def pytest_sessionstart(session):
+    """Every exported file of the run is checked before a test loads one: a damaged or stale file (which
+    ExecuTorch would answer with an abort of the whole session) stops the suite with one line, exit 2."""
+    from se_edge.artifacts import RunDir
+    from se_edge.errors import SeEdgeError
+    from se_edge.runner import RunnerError, check_header
+
+    path = Path(session.config.getoption("--run-dir"))
+    if not (path / "run.json").is_file():
+        return  # the tests skip with the reason
+    run = RunDir(path)
+    try:
+        for a in EXPORTED:
+            if run.artifact_path(a.name).is_file():
+                check_header(str(run.require(a.name)), run.artifact_path(a.name).suffix)
+    except (SeEdgeError, RunnerError) as e:
+        pytest.exit(f"device_tests: error: {e}", returncode=2)
+
+
 @pytest.fixture(scope="session")
 def eval_images(run_dir):
     """The run's own test split, preprocessed as the run was (first 200 images)."""

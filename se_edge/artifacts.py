@@ -323,6 +323,8 @@ def open_artifact(run: RunDir, name: str, threads: int = 1):
 
     path = run.require(name)
     try:
+        if "lineage" not in run.config():  # nothing vouches for the file: a runtime crash on it must not kill us
+            runner.probe(str(path))
         with captured_output():  # runtimes log delegate and threadpool set-up on stderr
             return runner.open_model(str(path), threads)
     except runner.RunnerError as e:

@@ -160,6 +160,30 @@ def open_model(path: str, threads: int = 1):
     return TFLiteModel(path, threads) if suffix == ".tflite" else PteModel(path, threads)
 
 
+def probe(path: str, timeout: float = 300.0) -> None:
+    """Load `path` and run it once in a child process: a runtime that crashes on the file (an abort in
+    native code, which no exception can catch) becomes one RunnerError here instead of killing the caller."""
+    import signal
+    import subprocess
+
+    check_header(path, os.path.splitext(str(path))[1])
+    try:
+        proc = subprocess.run([sys.executable, os.path.abspath(__file__), "--check", os.path.abspath(path)],
+                              capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        raise RunnerError(f"{path}: loading and running it once took over {timeout:g} s; is it the model you meant?") from None
+    if proc.returncode == 0:
+        return
+    errors = [line[len("error: "):] for line in proc.stderr.splitlines() if line.startswith("error: ")]
+    if proc.returncode == 2 and errors:
+        raise RunnerError(errors[-1])
+    how = (f"crashed ({signal.Signals(-proc.returncode).name})" if proc.returncode < 0 and
+           -proc.returncode in signal.valid_signals() else f"failed (exit {proc.returncode})")
+    runtime = "LiteRT" if str(path).endswith(".tflite") else "ExecuTorch"
+    raise RunnerError(f"{path}: the {runtime} runtime {how} loading and running it; the file is damaged or from an "
+                      f"incompatible exporter; re-export it")
+
+
 def check_header(path: str, suffix: str) -> None:
     """Refuse a file whose flatbuffer header is not the runtime's before the runtime sees it: a damaged
     `.pte` makes ExecuTorch abort the process (SIGABRT, no message) instead of raising."""
@@ -249,6 +273,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--threads", type=int, default=1, help="CPU threads (default 1)")
     p.add_argument("--json", help="write statistics to this file (default: stdout)")
     p.add_argument("--runtimes", action="store_true", help="print the runtimes this machine has (JSON) and exit")
+    p.add_argument("--check", action="store_true", help="only load the model and run it once on zeros (exit 0: it works)")
     args = p.parse_args(argv)
     if args.runtimes:
         print(json.dumps(available_runtimes(), indent=2))
@@ -257,6 +282,9 @@ def main(argv: list[str] | None = None) -> int:
         p.error("the model is required (or --runtimes)")
     try:
         model = open_model(args.model, args.threads)
+        if args.check:
+            model(np.zeros(model.input_shape, np.float32))
+            return 0
         x = np.load(args.inputs, allow_pickle=False).astype(np.float32) if args.inputs else np.zeros(model.input_shape, np.float32)
         if args.outputs:
             np.save(args.outputs, predict(model, x))

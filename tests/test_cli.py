@@ -3,6 +3,7 @@ import json
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 from conftest import assert_one_line_error, se_edge
 
@@ -85,3 +86,22 @@ def test_bench_json(demo_run, tmp_path):
     lat = json.loads((tmp_path / "b.json").read_text())["artifacts"]
     assert set(lat) >= {"tflite_int8", "executorch_int8"}
     assert all(v["latency_ms"]["count"] == 5 and v["latency_ms"]["p50"] > 0 for v in lat.values())
+
+
+def test_device_tests_stop_with_one_line_on_a_damaged_pte(demo_run, tmp_path):
+    out, _ = demo_run
+    copy = tmp_path / "run"
+    shutil.copytree(out, copy, ignore=shutil.ignore_patterns("*.ckpt"))
+    data = bytearray((copy / "model_int8.pte").read_bytes())
+    data[4:8] = b"\x00\x13\x37\x00"
+    (copy / "model_int8.pte").write_bytes(bytes(data))
+    for lineage in (True, False):
+        if not lineage:  # a run from before lineage: the header check names the file
+            record = json.loads((copy / "run.json").read_text())
+            del record["lineage"]
+            (copy / "run.json").write_text(json.dumps(record))
+        proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "device_tests",
+                               "--run-dir", str(copy)], capture_output=True, text=True, cwd=Path(__file__).resolve().parents[1])
+        lines = [line for line in proc.stderr.splitlines() if line.strip()]
+        assert proc.returncode == 2 and len(lines) == 1, (proc.returncode, proc.stderr[-2000:])
+        assert "model_int8.pte" in lines[0] and ("has changed" if lineage else "is not a valid .pte file") in lines[0]

@@ -5,6 +5,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 
 from se_edge import runner
 
@@ -50,8 +51,6 @@ def test_runner_cli_bad_model_is_exit_2(tmp_path):
 
 def test_damaged_headers_are_refused_before_the_runtime_loads_them(tmp_path):
     """ExecuTorch aborts the whole process (SIGABRT, no message) on a .pte with damaged header bytes."""
-    import pytest
-
     from se_edge.runner import RunnerError, open_model
 
     for name, data in (("bad.pte", b"\x3c\x00\x00\x00XX12" + bytes(64)), ("random.pte", bytes((i * 37 + 11) % 256 for i in range(256))),
@@ -60,3 +59,26 @@ def test_damaged_headers_are_refused_before_the_runtime_loads_them(tmp_path):
         (tmp_path / name).write_bytes(data)
         with pytest.raises(RunnerError, match=f"{name} is not a valid"):
             open_model(str(tmp_path / name))
+
+
+def test_probe_turns_a_runtime_crash_into_one_line(tmp_path, monkeypatch):
+    """A runtime that aborts on a file (native code; no exception to catch) kills only the probe's child."""
+    model = tmp_path / "model.pte"
+    model.write_bytes(b"\x10\x00\x00\x00ET12" + bytes(64))  # passes the header check
+    aborting = tmp_path / "aborting-python"
+    aborting.write_text("#!/bin/sh\nkill -ABRT $$\n")  # stands in for a runtime that aborts while loading
+    aborting.chmod(0o755)
+    monkeypatch.setattr(sys, "executable", str(aborting))
+    with pytest.raises(runner.RunnerError, match=r"model.pte: the ExecuTorch runtime crashed \(SIGABRT\) loading and "
+                                                 r"running it; the file is damaged .*; re-export it"):
+        runner.probe(str(model))
+
+
+def test_probe_passes_a_good_file_and_names_a_bad_one(demo_run, tmp_path):
+    tflite_model = demo_run[0] / "model_int8.tflite"
+    runner.probe(str(tflite_model))  # loads and runs once in a child: no error
+    damaged = tmp_path / "damaged.tflite"
+    data = tflite_model.read_bytes()
+    damaged.write_bytes(data[:8] + bytes(len(data) - 8)[:len(data) // 2])  # header kept, body gone
+    with pytest.raises(runner.RunnerError, match=r"cannot load .*damaged.tflite as a TFLite model"):
+        runner.probe(str(damaged))

@@ -310,3 +310,11 @@ def test_local_missing_program_is_one_line():
     t = LocalTransport()
     with t, pytest.raises(SeEdgeError, match="no-such-program-here not found"):
         t.execute(["no-such-program-here"])
+
+
+def test_exit_status_names_the_signal_that_ended_a_runner():
+    from se_edge.device.transport import exit_status
+
+    assert exit_status(1) == "exit 1"
+    assert exit_status(-6) == "exit -6: killed by SIGABRT, the runtime crashed"
+    assert exit_status(134) == "exit 134: killed by SIGABRT, the runtime crashed"  # 128 + 6, through a remote shell

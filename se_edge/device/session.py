@@ -15,7 +15,7 @@ import numpy as np
 from se_edge import runner
 from se_edge.artifacts import ARTIFACTS, RunDir
 from se_edge.device import benchmark_model
-from se_edge.device.transport import Transport, last_line
+from se_edge.device.transport import Transport, exit_status, last_line
 from se_edge.errors import SeEdgeError
 
 RUNNER = Path(runner.__file__)
@@ -126,7 +126,7 @@ class DeviceSession:
         if proc.returncode == 2 and errors:  # the runner's own "cannot run this here", one line
             return skipped(f"{program} on {self.t.label}: {errors[-1]}")
         if proc.returncode != 0:
-            raise SeEdgeError(f"{program} failed on {self.t.label} for {tag} (exit {proc.returncode}): "
+            raise SeEdgeError(f"{program} failed on {self.t.label} for {tag} ({exit_status(proc.returncode)}): "
                               f"{last_line(proc.stderr) or last_line(proc.stdout) or 'no output'}")
         logits = np.load(self.t.pull(outputs, self.tmp / f"{tag}.outputs.npy"), allow_pickle=False)
         s = json.loads(self.t.pull(stats, self.tmp / f"{tag}.stats.json").read_text())

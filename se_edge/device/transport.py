@@ -46,6 +46,16 @@ def local_operand(path: str | Path) -> str:
     return os.path.abspath(path)
 
 
+def exit_status(returncode: int) -> str:
+    """'exit 1', or the signal that ended it: 'SIGABRT' (-6 here, 134 through a remote shell)."""
+    import signal
+
+    number = -returncode if returncode < 0 else returncode - 128 if 128 < returncode < 160 else None
+    if number is not None and number in {s.value for s in signal.Signals}:
+        return f"exit {returncode}: killed by {signal.Signals(number).name}, the runtime crashed"
+    return f"exit {returncode}"
+
+
 def last_line(text: str) -> str:
     lines = [line.strip() for line in (text or "").splitlines() if line.strip()]
     return lines[-1] if lines else ""
