@@ -72,6 +72,11 @@ def check_writable(path: str | os.PathLike) -> Path:
     check_directory(path.parent)
     if path.exists() and not os.access(path, os.W_OK):
         raise SeEdgeError(f"cannot write {path}: permission denied")
+    try:  # what the rename will need: a new file beside it (root passes os.access on /proc and read-only mounts)
+        with tempfile.NamedTemporaryFile(prefix=f".{path.name[:200]}.{os.getpid()}.", suffix=".tmp", dir=path.parent):
+            pass
+    except OSError as e:
+        raise SeEdgeError(f"cannot write {path}: {e.strerror or e}") from None
     return path
 
 

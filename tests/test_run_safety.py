@@ -4,6 +4,7 @@ import os
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -35,6 +36,10 @@ def test_json_outputs_never_replace_the_runs_files_links_or_directories(run_copy
     assert_one_line_error(se_edge("parity", "--run", run_copy, "--json", tmp_path), "it is a directory")
     assert_one_line_error(se_edge("parity", "--run", run_copy, "--json", tmp_path / ("x" * 300 + ".json")),
                           "longer than 255 bytes")
+    if Path("/proc/self").is_dir():  # root passes os.access there; only creating a file tells
+        proc = se_edge("parity", "--run", run_copy, "--json", "/proc/x.json")
+        assert_one_line_error(proc, "cannot write /proc/x.json")
+        assert proc.stdout == "", "the --json path is checked before the evaluation, whose table goes to stdout"
     assert (tmp_path / "link.json").is_symlink() and target.read_text() == "keep"
     assert _snapshot(run_copy) == before
 
