@@ -21,8 +21,11 @@ def predict(model, x: np.ndarray) -> np.ndarray:
 
 
 def compare(outputs: dict[str, np.ndarray], y: np.ndarray) -> dict[str, dict]:
-    """Accuracy, top-1 agreement with the reference, and max |logit difference| per artifact."""
+    """Accuracy, top-1 agreement with the reference and with the float model, and max |logit difference|
+    from the reference, per artifact. An int8 file's reference is the int8 reference; agreement with float
+    says how many decisions int8 changes."""
     metrics = {}
+    float_top1 = outputs["float"].argmax(1) if "float" in outputs else None
     for name, logits in outputs.items():
         ref_name = ARTIFACTS[name].reference
         ref = outputs.get(ref_name)
@@ -30,6 +33,8 @@ def compare(outputs: dict[str, np.ndarray], y: np.ndarray) -> dict[str, dict]:
         if ref is not None:
             m["agreement_with_reference"] = float((logits.argmax(1) == ref.argmax(1)).mean())
             m["max_abs_diff"] = float(np.abs(logits - ref).max())
+        if float_top1 is not None and name != "float":
+            m["agreement_with_float"] = float((logits.argmax(1) == float_top1).mean())
         metrics[name] = m
     return metrics
 
@@ -41,14 +46,22 @@ def evaluate_models(models: dict, images: ImageSet, progress: bool = True) -> di
     return compare(outputs, images.y)
 
 
-def run_parity(run: RunDir, data: str | None = None, threads: int = 1, progress: bool = True) -> dict:
+def run_parity(run: RunDir, data: str | None = None, threads: int = 1, progress: bool = True,
+               stress: int | None = None) -> dict:
     """Evaluate every artifact of `run` on dataset `data` (default: the run's own test split),
-    preprocessed exactly as the run was. Returns report.json's shape, without latency."""
+    preprocessed exactly as the run was. Returns report.json's shape, without latency. With `stress`
+    (a seed), the same images are also evaluated under a seeded shift (data/stress.py): `result["stress"]`."""
+    from se_edge.data.stress import Shift
+
     cfg = run.config()
     prep = Preprocessing.from_dict(cfg["preprocessing"])
     split = cfg["split"]
-    dataset, images = load_eval_set(data or cfg["dataset"], prep, run_spec=cfg["dataset"], seed=split["seed"],
-                                    test_fraction=split["test_fraction"])
+
+    def images_for(shift_seed):
+        return load_eval_set(data or cfg["dataset"], prep, run_spec=cfg["dataset"], seed=split["seed"],
+                             test_fraction=split["test_fraction"], stress=shift_seed)
+
+    dataset, images = images_for(None)
     names = run.present()
     models = {n: open_artifact(run, n, threads) for n in names}
     metrics = evaluate_models(models, images, progress)
@@ -56,4 +69,9 @@ def run_parity(run: RunDir, data: str | None = None, threads: int = 1, progress:
     for name in names:
         a = ARTIFACTS[name]
         artifacts[name] = {"path": str(run.artifact_path(name)), "runtime": a.runtime, "dtype": a.dtype, **metrics[name]}
-    return {"model": cfg["model"], "dataset": dataset, "num_test": len(images), "artifacts": artifacts}
+    result = {"model": cfg["model"], "dataset": dataset, "num_test": len(images), "artifacts": artifacts}
+    if stress is not None:
+        _, shifted = images_for(stress)
+        result["stress"] = {"seed": stress, "shift": Shift().to_dict(), "num_test": len(shifted),
+                            "artifacts": evaluate_models(models, shifted, progress)}
+    return result

@@ -291,6 +291,8 @@ def report_stage(run: RunDir, parity: dict, latency: dict, graphs: dict, timings
                  "python": platform.python_version()},
         "versions": _versions(),
     }
+    if parity.get("stress"):
+        report["stress"] = parity["stress"]
     if timings:
         report["timings_s"] = timings
     return write_report(report, run.path)
@@ -331,7 +333,7 @@ def run_all(cfg: RunConfig) -> dict | None:
         if not distributed.is_main():
             return None
         timed("export", export_stage, run, cfg.progress)
-        parity = timed("parity", run_parity, run, threads=cfg.latency.threads, progress=cfg.progress)
+        parity = timed("parity", run_parity, run, threads=cfg.latency.threads, progress=cfg.progress, stress=0)
         latency = timed("latency", run_latency, run, cfg.latency.warmup, cfg.latency.runs, cfg.latency.threads,
                         cfg.progress)
         graphs = graph_stage(run)

@@ -26,15 +26,40 @@ def graph_cell(graph: dict | None) -> str:
 
 
 def artifacts_table(artifacts: dict) -> str:
-    rows = ["| artifact | runtime | dtype | accuracy | agreement | max abs diff | p50 ms | p90 ms | graph |",
-            "|---|---|---|---:|---:|---:|---:|---:|---|"]
+    rows = ["| artifact | runtime | dtype | accuracy | agreement | vs float | max abs diff | p50 ms | p90 ms | graph |",
+            "|---|---|---|---:|---:|---:|---:|---:|---:|---|"]
     for name, a in artifacts.items():
         lat = a.get("latency_ms") or {}
         rows.append(f"| {name} | {a['runtime']} | {a['dtype']} | {_fmt(a.get('accuracy'))} | "
                     f"{_fmt(a.get('agreement_with_reference'))} vs {a.get('reference', '—')} | "
+                    f"{_fmt(a.get('agreement_with_float'))} | "
                     f"{_fmt(a.get('max_abs_diff'), '.3g')} | {_fmt(lat.get('p50'), '.3f')} | "
                     f"{_fmt(lat.get('p90'), '.3f')} | {graph_cell(a.get('graph'))} |")
     return "\n".join(rows)
+
+
+def stress_table(stress: dict) -> str:
+    """The shifted-set evaluation (`parity --stress`): accuracy and agreement per artifact."""
+    rows = ["| artifact | accuracy | agreement | vs float | max abs diff | decisions apart from the reference |",
+            "|---|---:|---:|---:|---:|---:|"]
+    n = stress["num_test"]
+    for name, a in stress["artifacts"].items():
+        agree = a.get("agreement_with_reference")
+        apart = "—" if agree is None or name == "float" else f"{round((1 - agree) * n)} of {n}"
+        rows.append(f"| {name} | {_fmt(a.get('accuracy'))} | {_fmt(agree)} vs {a.get('reference', '—')} | "
+                    f"{_fmt(a.get('agreement_with_float'))} | {_fmt(a.get('max_abs_diff'), '.3g')} | {apart} |")
+    return "\n".join(rows)
+
+
+def stress_lines(stress: dict | None) -> list[str]:
+    if not stress:
+        return []
+    s = stress["shift"]
+    return ["", f"### Under a seeded shift (seed {stress['seed']})", "",
+            f"The same {stress['num_test']} test images, each rotated up to {s['rotation_deg']:g} degrees, moved up to "
+            f"{s['translate']:.0%} of its side, its contrast scaled by {s['contrast'][0]:g}-{s['contrast'][1]:g}, with "
+            f"noise of {s['noise']:g}: decisions sit near class boundaries, where int8 rounding shows "
+            "(`se-edge parity --stress`).", "", stress_table(stress)]
 
 
 def latency_table(latency: dict) -> str:
@@ -60,7 +85,7 @@ def markdown(report: dict) -> str:
     lines += ["", "Latency: single-image runs after warm-up, artifacts interleaved, "
               f"{', '.join(map(str, sorted(threads))) or '—'} thread(s). Agreement is top-1 agreement "
               "with the reference named; int8 files are compared with the PyTorch int8 reference.", "",
-              artifacts_table(report["artifacts"]), ""]
+              artifacts_table(report["artifacts"]), *stress_lines(report.get("stress")), ""]
     for plot in report.get("plots", []):
         lines.append(f"![{Path(plot).stem}]({Path(plot).name})")
     lines += model_source_lines(report)

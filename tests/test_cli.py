@@ -77,6 +77,20 @@ def test_parity_json_on_unseen_data(demo_run, idx_dir, tmp_path):
     assert result["num_test"] == 297
     assert result["artifacts"]["tflite_int8"]["runtime"] == "litert"
     assert "tflite_int8" in proc.stdout
+    assert "stress" not in result
+
+
+def test_parity_stress_prints_and_writes_the_shifted_set(demo_run, tmp_path):
+    out, _ = demo_run
+    proc = se_edge("--quiet", "parity", "--run", out, "--stress", "3", "--json", tmp_path / "p.json")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    stress = json.loads((tmp_path / "p.json").read_text())["stress"]
+    assert stress["seed"] == 3 and stress["num_test"] == 360 and len(stress["artifacts"]) == 9
+    assert "### Under a seeded shift (seed 3)" in proc.stdout
+    table = proc.stdout.split("seed 3)")[1]
+    for name, a in stress["artifacts"].items():
+        assert f"| {name} | {a['accuracy']:.4f} |" in table
+    assert_one_line_error(se_edge("parity", "--run", out, "--stress", "-1"), "--stress: must be 0 or more")
 
 
 def test_bench_json(demo_run, tmp_path):

@@ -499,3 +499,17 @@ def test_idx_reads_stop_at_the_declared_size(tmp_path):
         f.write(b"\x00\x00\x08\x03" + (1 << 30).to_bytes(4, "big") + (2000).to_bytes(4, "big") * 2)
     with pytest.raises(SeEdgeError, match=r"more than a \d+-byte .gz file can hold"):
         load_source(str(huge))
+
+
+# ---------------------------------------------------------------- the seeded shift (parity --stress)
+
+
+def test_shift_is_seeded_bounded_and_the_identity_when_zero():
+    from se_edge.data.stress import Shift, shift_images
+
+    x = np.random.default_rng(0).random((5, 1, 12, 12)).astype(np.float32)
+    a, b, c = shift_images(x, 0), shift_images(x, 0), shift_images(x, 1)
+    assert a.shape == x.shape and a.dtype == np.float32 and 0.0 <= a.min() and a.max() <= 1.0
+    assert np.array_equal(a, b) and not np.array_equal(a, c)
+    none = Shift(rotation_deg=0.0, translate=0.0, contrast=(1.0, 1.0), noise=0.0)
+    np.testing.assert_allclose(shift_images(x, 3, none), x, atol=1e-6)

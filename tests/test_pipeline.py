@@ -32,6 +32,26 @@ def test_report_has_the_stable_shape(demo_run):
     assert not list(out.glob("*.tmp")), "temp files left behind"
 
 
+def test_int8_files_report_agreement_with_float_and_the_shifted_set(demo_run):
+    out, report = demo_run
+    a = report["artifacts"]
+    int8 = [n for n in a if a[n]["dtype"] == "int8"]
+    assert len(int8) == 6
+    for name in int8:
+        assert 0.9 <= a[name]["agreement_with_float"] <= 1.0, (name, a[name])
+    assert "agreement_with_float" not in a["float"]
+    # agreement with float is what the two comparisons say together: float -> reference -> file
+    assert a["reference_int8"]["agreement_with_float"] == a["reference_int8"]["agreement_with_reference"]
+    stress = json.loads((out / "report.json").read_text())["stress"]
+    assert stress["seed"] == 0 and stress["num_test"] == 360 and stress["artifacts"].keys() == EXPECTED
+    shifted, clean = stress["artifacts"]["float"]["accuracy"], a["float"]["accuracy"]
+    assert shifted < clean, "the shift makes the test harder"
+    for name in int8:
+        assert 0.0 <= stress["artifacts"][name]["agreement_with_float"] <= 1.0
+    md = (out / "report.md").read_text()
+    assert "### Under a seeded shift (seed 0)" in md and "decisions apart from the reference" in md
+
+
 def test_exported_files_agree_with_their_reference(demo_run):
     _, report = demo_run
     a = report["artifacts"]

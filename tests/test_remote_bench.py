@@ -201,7 +201,8 @@ def test_a_runner_crash_on_the_device_is_an_error(demo_run, fake_device, tmp_pat
                         "echo 'Segmentation fault' >&2\nexit 139\n")
     crashing.chmod(0o755)
     transport = AdbTransport("s1", python=str(crashing), device_dir=device_dir)
-    with pytest.raises(SeEdgeError, match=r"runner.py failed on adb:s1 for tflite_int8 \(exit 139\): Segmentation fault"):
+    with pytest.raises(SeEdgeError, match=r"runner.py failed on adb:s1 for tflite_int8 \(exit 139: killed by SIGSEGV, "
+                                           r"the runtime crashed\): Segmentation fault"):
         bench_on_device(RunDir(out), transport, DeviceBenchConfig(runs=2, warmup=0, images=IMAGES, artifacts=("tflite_int8",)))
 
 

@@ -139,17 +139,17 @@ def test_files_not_in_the_lineage_or_with_other_settings_are_refused(run_copy):
 
 def test_a_full_disk_is_one_line_and_leaves_the_old_file(tmp_path):
     """RLIMIT_FSIZE makes writes past 16 kB fail with EFBIG, as a full disk fails them with ENOSPC."""
-    resource = pytest.importorskip("resource")
+    pytest.importorskip("resource")
     run = tmp_path / "r"
     assert se_edge("--quiet", "train", "--out", run, "--epochs", "0").returncode == 0
     before = (run / "float.pt").read_bytes()
     assert len(before) > 16_000
 
-    def small_files():
-        resource.setrlimit(resource.RLIMIT_FSIZE, (16_000, 16_000))
-
-    proc = subprocess.run([sys.executable, "-m", "se_edge.cli", "train", "--out", str(run), "--epochs", "0",
-                           "--seed", "1"], capture_output=True, text=True, preexec_fn=small_files)
+    # The limit is set by the child itself (no preexec_fn: forking a threaded pytest can deadlock).
+    limited = ("import resource, runpy, sys; resource.setrlimit(resource.RLIMIT_FSIZE, (16_000, 16_000)); "
+               "sys.argv = ['se-edge', *sys.argv[1:]]; runpy.run_module('se_edge.cli', run_name='__main__')")
+    proc = subprocess.run([sys.executable, "-c", limited, "train", "--out", str(run), "--epochs", "0", "--seed", "1"],
+                          capture_output=True, text=True)
     assert_one_line_error(proc, f"cannot write {run / 'float.pt'}: File too large", "nothing was replaced")
     assert (run / "float.pt").read_bytes() == before
     assert [p.name for p in run.iterdir() if p.name.endswith(".tmp")] == []

@@ -53,6 +53,9 @@ def add_parsers(sub) -> None:
     p.add_argument("--data", help="dataset SPEC (default: the run's own test split)")
     p.add_argument("--json", help="write the results (report.json's `artifacts` shape) to this file")
     p.add_argument("--threads", type=o.positive(int), default=1)
+    p.add_argument("--stress", nargs="?", const=0, type=o.non_negative, metavar="SEED",
+                   help="also evaluate the images under a seeded shift (rotation, translation, contrast, noise; "
+                        "seed 0 unless given), where decisions are close and int8 disagreements show")
     p.set_defaults(func=cmd_parity)
 
     p = sub.add_parser("models", help="list the zoo's models (any timm:, torchvision: or file.py:FACTORY model works too)")
@@ -60,10 +63,12 @@ def add_parsers(sub) -> None:
 
 
 def _print_table(result: dict) -> None:
-    from se_edge.report import artifacts_table
+    from se_edge.report import artifacts_table, stress_lines
 
     print(f"{result['model']} on {result['dataset']} ({result['num_test']} images)")
     print(artifacts_table(result["artifacts"]))
+    if result.get("stress"):
+        print("\n".join(stress_lines(result["stress"])))
 
 
 def cmd_run(args: argparse.Namespace) -> None:
@@ -130,7 +135,7 @@ def cmd_parity(args: argparse.Namespace) -> None:
     if args.json:
         run.config()
         run.check_output(args.json)  # before minutes of evaluation, not after
-    result = run_parity(run, args.data, threads=args.threads, progress=not args.quiet)
+    result = run_parity(run, args.data, threads=args.threads, progress=not args.quiet, stress=args.stress)
     _print_table(result)
     if args.json:
         write_json(args.json, result)

@@ -27,8 +27,13 @@ def resize(x: np.ndarray, size: int, in_chans: int) -> np.ndarray:
     return t.contiguous().numpy()
 
 
-def apply(images: ImageSet, prep: Preprocessing) -> ImageSet:
+def apply(images: ImageSet, prep: Preprocessing, stress: int | None = None) -> ImageSet:
+    """Resize and normalise; with `stress` (a seed), shift the resized images first (data/stress.py)."""
     x = resize(images.x, prep.size, prep.in_chans)
+    if stress is not None:
+        from se_edge.data.stress import shift_images
+
+        x = shift_images(x, stress)
     return ImageSet(((x - prep.mean) / prep.std).astype(np.float32), images.y)
 
 
@@ -78,11 +83,11 @@ def load_splits(
 
 
 def load_eval_set(spec: str, prep: Preprocessing, run_spec: str | None = None, seed: int = 0,
-                  test_fraction: float = 0.2) -> tuple[str, ImageSet]:
+                  test_fraction: float = 0.2, stress: int | None = None) -> tuple[str, ImageSet]:
     """The images to evaluate a finished run on, preprocessed exactly as the run was.
 
     The run's own dataset gives back its held-out test split; any other source is evaluated whole
-    (or on its test set, if it defines one).
+    (or on its test set, if it defines one). `stress`: also shifted with that seed (data/stress.py).
     """
     source = load_source(spec)
     if run_spec is not None and _same_spec(spec, run_spec):
@@ -90,9 +95,9 @@ def load_eval_set(spec: str, prep: Preprocessing, run_spec: str | None = None, s
             test = source.test
         else:
             _, test = _stratified_split(source.images, test_fraction, seed)
-        return f"{source.name} (test split)", apply(test, prep)
+        return f"{source.name} (test split)", apply(test, prep, stress)
     images = source.test if source.test is not None else source.images
-    return source.name, apply(images, prep)
+    return source.name, apply(images, prep, stress)
 
 
 def _same_spec(a: str, b: str) -> bool:
