@@ -46,7 +46,7 @@ ARTIFACTS = {a.name: a for a in (
 CHECKPOINTS = {"float": "float.ckpt", "qat": "qat.ckpt"}
 REQUIRED = ("float", "reference_int8")  # every run has these; the others when their stage ran
 EXPORTED = [a for a in ARTIFACTS.values() if a.runtime != "pytorch"]
-REPORTS = ("report.json", "report.md", "accuracy.png", "latency.png")
+REPORTS = ("report.json", "report.md", "accuracy.png", "latency.png", "debug.json", "debug.md", "debug.png")
 LOCK = ".se_edge.lock"
 # What each stage's output makes stale when it is made again: a new float.pt outdates every quantised
 # model, export and report; a new qat.pt/ptq.pt its exports and the report.

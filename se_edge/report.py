@@ -85,7 +85,9 @@ def markdown(report: dict) -> str:
     lines += ["", "Latency: single-image runs after warm-up, artifacts interleaved, "
               f"{', '.join(map(str, sorted(threads))) or '—'} thread(s). Agreement is top-1 agreement "
               "with the reference named; int8 files are compared with the PyTorch int8 reference.", "",
-              artifacts_table(report["artifacts"]), *stress_lines(report.get("stress")), ""]
+              artifacts_table(report["artifacts"]), *stress_lines(report.get("stress")), "",
+              "Where an int8 file parts from float, layer by layer: `se-edge debug --run RUN` writes "
+              "[debug.md](debug.md) here.", ""]
     for plot in report.get("plots", []):
         lines.append(f"![{Path(plot).stem}]({Path(plot).name})")
     lines += model_source_lines(report)

@@ -58,6 +58,13 @@ def add_parsers(sub) -> None:
                         "seed 0 unless given), where decisions are close and int8 disagreements show")
     p.set_defaults(func=cmd_parity)
 
+    p = sub.add_parser("debug", help="per-layer SQNR of the int8 reference and the int8 .tflite, worst layer first")
+    p.add_argument("--run", required=True, help="run directory")
+    p.add_argument("--data", help="dataset SPEC (default: the run's own test split)")
+    p.add_argument("--images", type=o.positive(int), default=64, help="images to compare on (default 64)")
+    p.add_argument("--top", type=o.positive(int), default=5, help="layers printed per comparison (default 5)")
+    p.set_defaults(func=cmd_debug)
+
     p = sub.add_parser("models", help="list the zoo's models (any timm:, torchvision: or file.py:FACTORY model works too)")
     p.set_defaults(func=cmd_models)
 
@@ -140,6 +147,24 @@ def cmd_parity(args: argparse.Namespace) -> None:
     if args.json:
         write_json(args.json, result)
         print(f"written {args.json}")
+
+
+def cmd_debug(args: argparse.Namespace) -> None:
+    from se_edge.artifacts import RunDir
+    from se_edge.debug import run_debug, write_debug
+
+    run = RunDir(args.run)
+    run.config()
+    with run.lock():  # writes debug.json/.md/.png into the run
+        result = run_debug(run, args.data, args.images, progress=not args.quiet)
+        paths = write_debug(result, run.path)
+    for k, order in result["worst_first"].items():
+        print(f"{k}: worst first (SQNR dB, drop dB vs the layer's inputs, max LSB)")
+        for i in order[:args.top]:
+            r = result["points"][i]
+            print(f"  #{i:<3} {r['layer']:<28} {r['op']:<14} {r['sqnr_db'][k]:6.1f} {r['drop_db'][k]:6.1f} "
+                  f"{r['max_lsb'][k]:6.1f}")
+    print(f"written {', '.join(paths)}")
 
 
 def cmd_models(args: argparse.Namespace) -> None:

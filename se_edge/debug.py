@@ -1,0 +1,346 @@
+"""Where int8 parts from float: per-layer SQNR along the depth, for the int8 reference and the LiteRT file.
+
+A *point* is one activation quantisation of the int8 reference graph (a `quantize_per_tensor` node):
+the output of a layer as int8 carries it. Each point is named by the model's module that computes it
+(`stages.0.2.fc1`, with the op: conv2d, relu, mean, mul, ...), and its value is taken from
+
+    float           the prepared PT2E graph with every fake-quant off (the float model's arithmetic),
+                    at the input of the point's observer;
+    reference_int8  the converted int8 reference graph, the quantize node's int8 output, dequantized;
+    tflite_int8     the .tflite run by LiteRT's builtin kernels with every tensor kept
+                    (`experimental_preserve_all_tensors`): the int8 tensor with the point's scale,
+                    zero point and shape (NHWC), dequantized.
+
+SQNR (dB) = 10 log10(|float|^2 / |x - float|^2) for the reference, and against the reference for the
+file. Rounding error accumulates with depth, so the layer to blame is the one whose SQNR *drops* most
+from the point before it: the table ranks by that drop, worst first.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+ACTIVATIONS = {"aten.relu.default", "aten.relu_.default", "aten.relu6.default", "aten.hardtanh.default",
+               "aten.hardswish.default", "aten.hardsigmoid.default", "aten.clamp.default"}
+
+
+@dataclass
+class Point:
+    index: int  # graph order
+    layer: str  # the module that computes it (a conv's name for conv + relu)
+    op: str  # the op whose output is quantised
+    scale: float
+    zero_point: int
+    shape: tuple
+    quantize_node: str
+    observer: str | None = None
+    inputs: list = field(default_factory=list)  # indices of the points whose int8 values this one is computed from
+    values: dict = field(default_factory=dict)  # source -> float32 array (N, ...)
+
+
+def sqnr(reference: np.ndarray, x: np.ndarray) -> float:
+    """Signal-to-quantisation-noise ratio of `x` against `reference`, in dB (inf when they are equal)."""
+    noise = float(np.sum((x.astype(np.float64) - reference) ** 2))
+    signal = float(np.sum(reference.astype(np.float64) ** 2))
+    if noise == 0.0:
+        return math.inf
+    return 10.0 * math.log10(max(signal, 1e-30) / noise)
+
+
+def _module_of(node) -> str:
+    stack = node.meta.get("nn_module_stack") or {}
+    return list(stack.values())[-1][0] if stack else ""
+
+
+def _producer(node):
+    """The layer behind an activation: conv2d -> relu is named by the conv."""
+    source = node
+    while str(getattr(source, "target", "")) in ACTIVATIONS and source.args and hasattr(source.args[0], "meta"):
+        if str(getattr(source.args[0], "target", "")) in ACTIVATIONS or "dequantize" in str(source.args[0].target):
+            break
+        source = source.args[0]
+    return source
+
+
+def reference_points(reference) -> list[Point]:
+    """Every activation quantisation of the converted int8 reference, in graph order."""
+    points = []
+    for node in reference.graph.nodes:
+        if node.op != "call_function" or str(node.target) != "quantized_decomposed.quantize_per_tensor.default":
+            continue
+        src = node.args[0]
+        if not hasattr(src, "meta"):
+            continue
+        op = "input" if src.op == "placeholder" else str(src.target).split(".")[1] if "." in str(src.target) else str(src.target)
+        layer = _module_of(_producer(src)) or _module_of(src) or ("input" if src.op == "placeholder" else src.name)
+        if src.op != "placeholder" and str(src.target) in ACTIVATIONS and _producer(src) is not src:
+            op = f"{str(_producer(src).target).split('.')[1]}+{op}"
+        val = src.meta.get("val")
+        shape = tuple(val.shape) if val is not None else ()
+        points.append(Point(len(points), layer, op, float(node.args[1]), int(node.args[2]), shape[1:], node.name))
+    index = {p.quantize_node: p.index for p in points}
+    by_name = {n.name: n for n in reference.graph.nodes}
+    for p in points:
+        p.inputs = sorted(_upstream(by_name[p.quantize_node].args[0], index))
+    return points
+
+
+def _upstream(node, index: dict[str, int]) -> set[int]:
+    """The points (quantize nodes) whose values reach `node` through float ops only."""
+    found, stack, seen = set(), [node], set()
+    while stack:
+        n = stack.pop()
+        if not hasattr(n, "op") or n.name in seen:
+            continue
+        seen.add(n.name)
+        if n.name in index:
+            found.add(index[n.name])
+            continue
+        stack.extend(a for a in n.all_input_nodes)
+    return found
+
+
+def _observed(prepared) -> list[tuple[str, str, str]]:
+    """(observer node, observed op, module) for each activation observer call of the prepared graph, in order.
+    One observer module can be called at several nodes (shared ranges: a mean shares its input's)."""
+    out = []
+    for node in prepared.graph.nodes:
+        if node.op == "call_module" and "activation_post_process" in str(node.target):
+            src = node.args[0]
+            if getattr(src, "op", None) == "get_attr":
+                continue  # a weight's observer
+            out.append((node.name, "placeholder" if src.op == "placeholder" else str(src.target), _module_of(src)))
+    return out
+
+
+def match_observers(points: list[Point], reference, prepared) -> None:
+    """Give each point the prepared graph's observer call on the same op in the same module (in graph order)."""
+    by_name = {n.name: n for n in reference.graph.nodes}
+    observed = _observed(prepared)
+    start = 0
+    for p in points:
+        src = by_name[p.quantize_node].args[0]
+        key = ("placeholder" if src.op == "placeholder" else str(src.target), _module_of(src))
+        for i in range(start, len(observed)):
+            if observed[i][1:] == key:
+                p.observer, start = observed[i][0], i + 1
+                break
+
+
+def capture_float(prepared, points: list[Point], x) -> None:
+    """Each point's float value: what its observer call receives with every fake-quant off."""
+    import torch
+    from torchao.quantization.pt2e.fake_quantize import disable_fake_quant, enable_fake_quant
+
+    wanted = {p.observer: p for p in points if p.observer}
+
+    class Recorder(torch.fx.Interpreter):
+        def run_node(self, n):
+            if n.name in wanted:
+                value = self.env[n.args[0]]
+                wanted[n.name].values["float"] = value.detach().to(torch.float32).numpy().copy()
+            return super().run_node(n)
+
+    prepared.apply(disable_fake_quant)
+    try:
+        with torch.no_grad():
+            Recorder(prepared).run(x)
+    finally:
+        prepared.apply(enable_fake_quant)
+
+
+def capture_reference(reference, points: list[Point], x) -> None:
+    """Each point's int8 reference value: its quantize node's output, dequantized."""
+    import torch
+
+    wanted = {p.quantize_node: p for p in points}
+
+    class Recorder(torch.fx.Interpreter):
+        def run_node(self, n):
+            out = super().run_node(n)
+            if n.name in wanted:
+                p = wanted[n.name]
+                p.values["reference_int8"] = ((out.to(torch.float32) - p.zero_point) * p.scale).numpy().copy()
+            return out
+
+    with torch.no_grad():
+        Recorder(reference).run(x)
+
+
+def capture_tflite(path: str, points: list[Point], x: np.ndarray) -> dict[str, int]:
+    """Each point's value in the .tflite file, run by LiteRT's builtin kernels with every tensor kept; returns
+    {point layer: tensor index} for the points matched by scale, zero point and shape."""
+    from ai_edge_litert.interpreter import Interpreter, OpResolverType
+
+    interp = Interpreter(model_path=path, experimental_preserve_all_tensors=True,
+                         experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
+    interp.allocate_tensors()
+    inp = interp.get_input_details()[0]
+    order = [t for op in interp._get_ops_details() for t in op["outputs"]]
+    details = {d["index"]: d for d in interp.get_tensor_details()}
+    matched: dict[int, int] = {}
+    for p in points:
+        nhwc = (p.shape[1], p.shape[2], p.shape[0]) if len(p.shape) == 3 else p.shape
+        for t in order:
+            d = details.get(t)
+            if d is None or d["dtype"] != np.int8 or t in matched.values():
+                continue
+            scale, zp = d["quantization"]
+            if zp == p.zero_point and scale > 0 and abs(scale - p.scale) <= 1e-6 * p.scale + 1e-12 and \
+                    tuple(d["shape"][1:]) in (tuple(nhwc), tuple(p.shape)):
+                matched[p.index] = t
+                break
+    values: dict[int, list] = {i: [] for i in matched}
+    for i in range(len(x)):
+        sample = x[i:i + 1]
+        if inp["dtype"] == np.int8:
+            s, z = inp["quantization"]
+            sample = np.clip(np.round(sample / s + z), -128, 127).astype(np.int8)
+        if tuple(inp["shape"]) != sample.shape:
+            sample = sample.transpose(0, 2, 3, 1)
+        interp.set_tensor(inp["index"], sample.astype(inp["dtype"]))
+        interp.invoke()
+        for pi, t in matched.items():
+            values[pi].append(interp.get_tensor(t).copy())
+    for p in points:
+        if p.index in matched:
+            scale, zp = details[matched[p.index]]["quantization"]
+            v = (np.concatenate(values[p.index]).astype(np.float32) - zp) * scale
+            p.values["tflite_int8"] = v.transpose(0, 3, 1, 2) if v.ndim == 4 and v.shape[1:] != p.shape else v
+    return {points[i].layer: t for i, t in matched.items()}
+
+
+COMPARISONS = (("reference_int8", "float"), ("tflite_int8", "reference_int8"), ("tflite_int8", "float"))
+_CAP_DB = 120.0  # identical tensors: reported as this many dB, so the numbers stay JSON
+
+
+def key(source: str, against: str) -> str:
+    return f"{source}_vs_{against}"
+
+
+def summarise(points: list[Point]) -> list[dict]:
+    """Per point and comparison (`reference_int8_vs_float`, `tflite_int8_vs_reference_int8`,
+    `tflite_int8_vs_float`): SQNR in dB; the *drop*, how much lower it is than at the layer's own inputs (the
+    worst of them), i.e. what this layer's rounding lost; and the largest difference in LSB of its scale."""
+    rows = []
+    for p in points:
+        row = {"index": p.index, "layer": p.layer, "op": p.op, "scale": p.scale, "zero_point": p.zero_point,
+               "inputs": p.inputs, "sqnr_db": {}, "drop_db": {}, "max_lsb": {}}
+        for source, against in COMPARISONS:
+            if source in p.values and against in p.values:
+                k = key(source, against)
+                row["sqnr_db"][k] = min(sqnr(p.values[against], p.values[source]), _CAP_DB)
+                row["max_lsb"][k] = float((np.abs(p.values[source] - p.values[against]) / p.scale).max())
+        rows.append(row)
+    for row in rows:
+        for k in row["sqnr_db"]:
+            before = _input_sqnr(rows, row["inputs"], k)
+            row["drop_db"][k] = max(0.0, before - row["sqnr_db"][k]) if before is not None else 0.0
+    return rows
+
+
+def _input_sqnr(rows: list[dict], inputs: list[int], k: str) -> float | None:
+    """The lowest SQNR among a point's inputs for comparison `k` (through inputs it has no value for)."""
+    values, stack, seen = [], list(inputs), set()
+    while stack:
+        i = stack.pop()
+        if i in seen:
+            continue
+        seen.add(i)
+        if k in rows[i]["sqnr_db"]:
+            values.append(rows[i]["sqnr_db"][k])
+        else:
+            stack.extend(rows[i]["inputs"])
+    return min(values) if values else None
+
+
+def worst_first(rows: list[dict], k: str) -> list[dict]:
+    """Rows ranked by how much SQNR the layer loses against its inputs in comparison `k`, then by SQNR."""
+    return sorted((r for r in rows if k in r["sqnr_db"]), key=lambda r: (-r["drop_db"][k], r["sqnr_db"][k]))
+
+
+def run_debug(run, data: str | None = None, images: int = 64, progress: bool = True) -> dict:
+    """Per-layer SQNR of `run`'s int8 reference (vs float) and int8 .tflite (vs the reference and vs float) on
+    the first `images` test images (or of dataset `data`); returns debug.json's shape."""
+    import torch
+
+    from se_edge.data import Preprocessing, load_eval_set
+
+    cfg = run.config()
+    split = cfg["split"]
+    dataset, evalset = load_eval_set(data or cfg["dataset"], Preprocessing.from_dict(cfg["preprocessing"]),
+                                     run_spec=cfg["dataset"], seed=split["seed"], test_fraction=split["test_fraction"])
+    x = evalset.x[:images]
+    prepared, reference = run.load_prepared("qat"), run.int8_reference("qat")
+    points = reference_points(reference)
+    match_observers(points, reference, prepared)
+    capture_float(prepared, points, torch.from_numpy(x))
+    capture_reference(reference, points, torch.from_numpy(x))
+    files = {}
+    tflite = run.artifact_path("tflite_int8")
+    if tflite.is_file():
+        run.require("tflite_int8")
+        files["tflite_int8"] = str(tflite)
+        capture_tflite(str(tflite), points, x)
+    rows = summarise(points)
+    ranked = {k: [r["index"] for r in worst_first(rows, k)] for k in (key(*c) for c in COMPARISONS)
+              if any(k in r["sqnr_db"] for r in rows)}
+    return {"model": cfg["model"], "dataset": dataset, "images": len(x), "files": files, "points": rows,
+            "worst_first": ranked,
+            "sources": {"float": "prepared PT2E graph, fake-quant off", "reference_int8": "converted PT2E graph",
+                        "tflite_int8": "LiteRT builtin kernels, all tensors kept (not XNNPACK)"}}
+
+
+def markdown(result: dict, top: int = 10) -> str:
+    rows = result["points"]
+    lines = [f"# Per-layer parity: {result['model']} on {result['dataset']} ({result['images']} images)", "",
+             "SQNR (dB) of each int8 activation against float and against the PyTorch int8 reference, in graph "
+             "order; *drop* is how much lower it is than at the layer's own inputs (what that layer's rounding "
+             "lost); LSB is the largest difference in units of the activation's scale.", ""]
+    for k, order in result["worst_first"].items():
+        lines += [f"## {k}: worst first", "", "| # | layer | op | SQNR dB | drop dB | max LSB |", "|---:|---|---|---:|---:|---:|"]
+        for i in order[:top]:
+            r = rows[i]
+            lines.append(f"| {i} | {r['layer']} | {r['op']} | {r['sqnr_db'][k]:.1f} | {r['drop_db'][k]:.1f} | "
+                         f"{r['max_lsb'][k]:.1f} |")
+        lines.append("")
+    lines += ["## Every layer, in graph order", "",
+              "| # | layer | op | " + " | ".join(f"{k} dB" for k in result["worst_first"]) + " |",
+              "|---:|---|---|" + "---:|" * len(result["worst_first"])]
+    for r in rows:
+        cells = [f"{r['sqnr_db'][k]:.1f}" if k in r["sqnr_db"] else "—" for k in result["worst_first"]]
+        lines.append(f"| {r['index']} | {r['layer']} | {r['op']} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def plot(result: dict, path) -> str:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from se_edge.report import _save
+
+    fig, ax = plt.subplots(figsize=(9, 4))
+    for k in result["worst_first"]:
+        pts = [(r["index"], r["sqnr_db"][k]) for r in result["points"] if k in r["sqnr_db"]]
+        ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", markersize=3, label=k)
+    ax.set_xlabel("int8 activation, in graph order")
+    ax.set_ylabel("SQNR (dB)")
+    ax.set_title(f"{result['model']}: SQNR along the depth")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    return _save(fig, path)
+
+
+def write_debug(result: dict, out_dir) -> list[str]:
+    from pathlib import Path
+
+    from se_edge.io import write_json, write_text
+
+    out = Path(out_dir)
+    write_json(out / "debug.json", result)
+    write_text(out / "debug.md", markdown(result) + "\n![sqnr](debug.png)\n")
+    return [str(out / "debug.json"), str(out / "debug.md"), plot(result, out / "debug.png")]

@@ -1,0 +1,125 @@
+"""se-edge debug: per-layer SQNR that finds the layer whose int8 rounding parts from float."""
+import json
+import math
+import shutil
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import assert_one_line_error, se_edge
+from se_edge import debug
+from se_edge.artifacts import RunDir
+
+
+def test_sqnr_has_the_known_values():
+    x = np.ones(1000)
+    assert debug.sqnr(x, x) == math.inf
+    assert debug.sqnr(x, x + 0.1) == pytest.approx(20.0)  # |x|^2 / |0.1|^2 = 100 -> 20 dB
+    assert debug.sqnr(x, x * 1.01) == pytest.approx(40.0)
+
+
+class _Tiny(torch.nn.Module):
+    """conv -> relu -> mean -> linear: each point's int8 value is known from its float value."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = torch.nn.Conv2d(1, 4, 3, padding=1)
+        self.act = torch.nn.ReLU()
+        self.fc = torch.nn.Linear(4, 3)
+
+    def forward(self, x):
+        return self.fc(self.act(self.conv(x)).mean((2, 3)))
+
+
+def test_points_are_named_by_module_and_match_float_and_int8_on_a_small_model(tmp_path):
+    from se_edge.export.int8 import to_tflite
+    from se_edge.quantize import calibrate, prepare_ptq
+    from se_edge.quantize.convert import convert
+    from se_edge.quantize.qat import set_eval
+
+    torch.manual_seed(0)
+    model = _Tiny().eval()
+    x = torch.rand(16, 1, 8, 8)
+    prepared = prepare_ptq(model, x[:1])
+    calibrate(prepared, x.numpy())
+    set_eval(prepared)
+    reference = convert(prepared, "executorch")
+    points = debug.reference_points(reference)
+    assert [(p.layer, p.op, p.inputs) for p in points] == [
+        ("input", "input", []), ("conv", "conv2d+relu", [0]), ("mean", "mean", [1]), ("fc", "linear", [2])]
+    debug.match_observers(points, reference, prepared)
+    debug.capture_float(prepared, points, x)
+    debug.capture_reference(reference, points, x)
+    # The float values are the float model's own activations...
+    with torch.no_grad():
+        relu = model.act(model.conv(x)).numpy()
+        logits = model(x).numpy()
+    np.testing.assert_allclose(points[1].values["float"], relu, atol=1e-5)
+    np.testing.assert_allclose(points[-1].values["float"], logits, atol=1e-5)
+    # ...and the int8 reference's are float values rounded to the point's grid: within half an LSB at the input,
+    # where nothing has accumulated yet, and on the grid everywhere.
+    p0 = points[0]
+    assert np.abs(p0.values["reference_int8"] - p0.values["float"]).max() <= p0.scale / 2 + 1e-7
+    for p in points:
+        q = p.values["reference_int8"] / p.scale + p.zero_point
+        np.testing.assert_allclose(q, np.round(q), atol=1e-3)
+    # The .tflite's tensors are found by scale, zero point and shape, and equal the reference within one LSB.
+    path = tmp_path / "tiny.tflite"
+    to_tflite(prepared, x[:1], path)
+    matched = debug.capture_tflite(str(path), points, x.numpy())
+    assert len(matched) >= 3
+    for p in points:
+        if "tflite_int8" in p.values:
+            assert np.abs(p.values["tflite_int8"] - p.values["reference_int8"]).max() <= p.scale * 1.001
+
+
+def _plant_fault(run: RunDir, layer: str) -> int:
+    """Make one layer's output range 20x too small after QAT (so its activations clip), then make qat.pt and
+    the int8 .tflite again from it; returns the planted point's index."""
+    from se_edge.export.int8 import to_tflite
+
+    prepared, reference = run.load_prepared("qat"), run.int8_reference("qat")
+    points = debug.reference_points(reference)
+    debug.match_observers(points, reference, prepared)
+    point = next(p for p in points if p.layer == layer and p.observer)
+    node = next(n for n in prepared.graph.nodes if n.name == point.observer)
+    fq = prepared.get_submodule(node.target)
+    fq.activation_post_process.max_val.mul_(0.05)
+    fq.activation_post_process.min_val.mul_(0.05)
+    scale, zero_point = fq.calculate_qparams()
+    fq.scale.copy_(scale)
+    fq.zero_point.copy_(zero_point)
+    torch.save(prepared.state_dict(), run.artifact_path("reference_int8"))
+    run.made("reference_int8")
+    for name in ("executorch_int8", "tflite_int8"):
+        run.artifact_path(name).unlink(missing_ok=True)
+    to_tflite(prepared, run.sample_input(), run.artifact_path("tflite_int8"))
+    run.made("tflite_int8")
+    return point.index
+
+
+def test_debug_ranks_a_planted_fault_first_for_the_reference_and_the_tflite(demo_run, tmp_path):
+    out, _ = demo_run
+    copy = tmp_path / "run"
+    shutil.copytree(out, copy, ignore=shutil.ignore_patterns("*.ckpt"))
+    healthy = se_edge("debug", "--run", copy, "--images", "32")
+    assert healthy.returncode == 0, healthy.stderr[-3000:]
+    result = json.loads((copy / "debug.json").read_text())
+    assert len(result["points"]) >= 20 and all(r["sqnr_db"].get("reference_int8_vs_float") is not None
+                                               for r in result["points"])
+    tflite = [r for r in result["points"] if "tflite_int8_vs_reference_int8" in r["sqnr_db"]]
+    assert len(tflite) >= len(result["points"]) // 2, "most int8 activations are found in the .tflite"
+    assert (copy / "debug.md").read_text().count("| stages.") >= 10 and (copy / "debug.png").stat().st_size > 0
+
+    planted = _plant_fault(RunDir(copy), "stages.1.0.0")
+    proc = se_edge("debug", "--run", copy, "--images", "32")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    result = json.loads((copy / "debug.json").read_text())
+    for k in ("reference_int8_vs_float", "tflite_int8_vs_float"):
+        assert result["worst_first"][k][0] == planted, (k, result["worst_first"][k][:3])
+    assert f"#{planted:<3} stages.1.0.0" in proc.stdout
+
+
+def test_debug_needs_a_quantised_run(tmp_path):
+    assert_one_line_error(se_edge("debug", "--run", tmp_path / "none"), "run directory not found")
