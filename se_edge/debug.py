@@ -181,9 +181,13 @@ def capture_tflite(path: str, points: list[Point], x: np.ndarray) -> dict[str, i
     order = [t for op in interp._get_ops_details() for t in op["outputs"]]
     details = {d["index"]: d for d in interp.get_tensor_details()}
     matched: dict[int, int] = {}
-    for p in points:
+    producer = {t: op["op_name"] for op in interp._get_ops_details() for t in op["outputs"]}
+    nchw: set[int] = set()  # matched tensors in PyTorch's layout (a TRANSPOSE's output, say), not TFLite's NHWC
+    # Later points first: a fused activation (ADD+RELU6, CONV_2D+RELU) leaves one tensor for two points of the
+    # same scale and shape, and it holds the later one's value.
+    for p in reversed(points):
         nhwc = (p.shape[1], p.shape[2], p.shape[0]) if len(p.shape) == 3 else p.shape
-        for t in order:
+        for t in reversed(order):
             d = details.get(t)
             if d is None or d["dtype"] != np.int8 or t in matched.values():
                 continue
@@ -191,6 +195,9 @@ def capture_tflite(path: str, points: list[Point], x: np.ndarray) -> dict[str, i
             if zp == p.zero_point and scale > 0 and abs(scale - p.scale) <= 1e-6 * p.scale + 1e-12 and \
                     tuple(d["shape"][1:]) in (tuple(nhwc), tuple(p.shape)):
                 matched[p.index] = t
+                if len(p.shape) == 3 and tuple(d["shape"][1:]) == tuple(p.shape) and (
+                        tuple(nhwc) != tuple(p.shape) or producer.get(t) == "TRANSPOSE"):
+                    nchw.add(t)
                 break
     values: dict[int, list] = {i: [] for i in matched}
     for i in range(len(x)):
@@ -208,7 +215,8 @@ def capture_tflite(path: str, points: list[Point], x: np.ndarray) -> dict[str, i
         if p.index in matched:
             scale, zp = details[matched[p.index]]["quantization"]
             v = (np.concatenate(values[p.index]).astype(np.float32) - zp) * scale
-            p.values["tflite_int8"] = v.transpose(0, 3, 1, 2) if v.ndim == 4 and v.shape[1:] != p.shape else v
+            nhwc_layout = v.ndim == 4 and matched[p.index] not in nchw
+            p.values["tflite_int8"] = v.transpose(0, 3, 1, 2) if nhwc_layout else v
     return {points[i].layer: t for i, t in matched.items()}
 
 
