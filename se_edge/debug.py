@@ -123,8 +123,9 @@ def match_observers(points: list[Point], reference, prepared) -> None:
     for p in points:
         src = by_name[p.quantize_node].args[0]
         key = ("placeholder" if src.op == "placeholder" else str(src.target), _module_of(src))
+        folded = key[0] in ("aten.conv2d.default", "aten.linear.default")  # QAT observes its batch norm's output
         for i in range(start, len(observed)):
-            if observed[i][1:] == key:
+            if observed[i][1:] == key or (folded and observed[i][1] == "aten.batch_norm.default"):
                 p.observer, start = observed[i][0], i + 1
                 break
 
