@@ -50,6 +50,10 @@ def test_unusable_out_directories_fail_before_any_work(tmp_path):
     assert_one_line_error(se_edge("train", "--out", tmp_path / "file" / "run", "--epochs", "0"),
                           "cannot create output directory")
     assert (tmp_path / "file").read_text() == "x"
+    if not Path("/proc/self").is_dir():
+        pytest.skip("no /proc here: a directory no one can create files in")
+    assert_one_line_error(se_edge("train", "--out", "/proc/se_edge_run", "--epochs", "0"),
+                          "cannot create output directory /proc/se_edge_run")
 
 
 def test_a_second_run_into_a_busy_directory_refuses(tmp_path):
