@@ -270,9 +270,10 @@ def worst_first(rows: list[dict], k: str) -> list[dict]:
     return sorted((r for r in rows if k in r["sqnr_db"]), key=lambda r: (-r["drop_db"][k], r["sqnr_db"][k]))
 
 
-def run_debug(run, data: str | None = None, images: int = 64, progress: bool = True) -> dict:
+def run_debug(run, data: str | None = None, images: int = 64, progress: bool = True, stress: int | None = None) -> dict:
     """Per-layer SQNR of `run`'s int8 reference (vs float) and int8 .tflite (vs the reference and vs float) on
-    the first `images` test images (or of dataset `data`); returns debug.json's shape."""
+    the first `images` test images (or of dataset `data`), shifted with seed `stress` if given (as
+    `parity --stress`); returns debug.json's shape."""
     import torch
 
     from se_edge.data import Preprocessing, load_eval_set
@@ -280,7 +281,8 @@ def run_debug(run, data: str | None = None, images: int = 64, progress: bool = T
     cfg = run.config()
     split = cfg["split"]
     dataset, evalset = load_eval_set(data or cfg["dataset"], Preprocessing.from_dict(cfg["preprocessing"]),
-                                     run_spec=cfg["dataset"], seed=split["seed"], test_fraction=split["test_fraction"])
+                                     run_spec=cfg["dataset"], seed=split["seed"], test_fraction=split["test_fraction"],
+                                     stress=stress)
     x = evalset.x[:images]
     prepared, reference = run.load_prepared("qat"), run.int8_reference("qat")
     points = reference_points(reference)
@@ -296,7 +298,7 @@ def run_debug(run, data: str | None = None, images: int = 64, progress: bool = T
     rows = summarise(points)
     ranked = {k: [r["index"] for r in worst_first(rows, k)] for k in (key(*c) for c in COMPARISONS)
               if any(k in r["sqnr_db"] for r in rows)}
-    return {"model": cfg["model"], "dataset": dataset, "images": len(x), "files": files, "points": rows,
+    return {"model": cfg["model"], "dataset": dataset, "images": len(x), "stress": stress, "files": files, "points": rows,
             "worst_first": ranked,
             "sources": {"float": "prepared PT2E graph, fake-quant off", "reference_int8": "converted PT2E graph",
                         "tflite_int8": "LiteRT builtin kernels, all tensors kept (not XNNPACK)"}}
@@ -304,7 +306,8 @@ def run_debug(run, data: str | None = None, images: int = 64, progress: bool = T
 
 def markdown(result: dict, top: int = 10) -> str:
     rows = result["points"]
-    lines = [f"# Per-layer parity: {result['model']} on {result['dataset']} ({result['images']} images)", "",
+    shifted = "" if result.get("stress") is None else f", shifted with seed {result['stress']}"
+    lines = [f"# Per-layer parity: {result['model']} on {result['dataset']} ({result['images']} images{shifted})", "",
              "SQNR (dB) of each int8 activation against float and against the PyTorch int8 reference, in graph "
              "order; *drop* is how much lower it is than at the layer's own inputs (what that layer's rounding "
              "lost); LSB is the largest difference in units of the activation's scale.", ""]

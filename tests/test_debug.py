@@ -103,9 +103,10 @@ def test_debug_ranks_a_planted_fault_first_for_the_reference_and_the_tflite(demo
     out, _ = demo_run
     copy = tmp_path / "run"
     shutil.copytree(out, copy, ignore=shutil.ignore_patterns("*.ckpt"))
-    healthy = se_edge("debug", "--run", copy, "--images", "32")
+    healthy = se_edge("debug", "--run", copy, "--images", "32", "--stress")
     assert healthy.returncode == 0, healthy.stderr[-3000:]
     result = json.loads((copy / "debug.json").read_text())
+    assert result["stress"] == 0 and "shifted with seed 0" in (copy / "debug.md").read_text()
     assert len(result["points"]) >= 20 and all(r["sqnr_db"].get("reference_int8_vs_float") is not None
                                                for r in result["points"])
     tflite = [r for r in result["points"] if "tflite_int8_vs_reference_int8" in r["sqnr_db"]]

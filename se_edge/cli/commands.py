@@ -63,6 +63,8 @@ def add_parsers(sub) -> None:
     p.add_argument("--data", help="dataset SPEC (default: the run's own test split)")
     p.add_argument("--images", type=o.positive(int), default=64, help="images to compare on (default 64)")
     p.add_argument("--top", type=o.positive(int), default=5, help="layers printed per comparison (default 5)")
+    p.add_argument("--stress", nargs="?", const=0, type=o.non_negative, metavar="SEED",
+                   help="compare on the images under parity --stress's seeded shift (seed 0 unless given)")
     p.set_defaults(func=cmd_debug)
 
     p = sub.add_parser("models", help="list the zoo's models (any timm:, torchvision: or file.py:FACTORY model works too)")
@@ -156,7 +158,7 @@ def cmd_debug(args: argparse.Namespace) -> None:
     run = RunDir(args.run)
     run.config()
     with run.lock():  # writes debug.json/.md/.png into the run
-        result = run_debug(run, args.data, args.images, progress=not args.quiet)
+        result = run_debug(run, args.data, args.images, progress=not args.quiet, stress=args.stress)
         paths = write_debug(result, run.path)
     for k, order in result["worst_first"].items():
         print(f"{k}: worst first (SQNR dB, drop dB vs the layer's inputs, max LSB)")
