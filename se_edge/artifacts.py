@@ -167,12 +167,6 @@ class RunDir:
         RunRecord.from_dict(config, "the run record")  # never write what could not be read back
         write_json(self.path / "run.json", config)
 
-    def update_config(self, **fields) -> dict:
-        config = self.config()
-        config.update(fields)
-        self.save_config(config)
-        return config
-
     def made(self, name: str, **fields) -> dict:
         """Record that artifact `name` was just written (its hash, its parent's, the settings it was made with)
         together with the run.json `fields` that describe it, in one write; returns the new run.json."""

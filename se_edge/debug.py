@@ -54,6 +54,12 @@ def _module_of(node) -> str:
     return list(stack.values())[-1][0] if stack else ""
 
 
+def _op_name(node) -> str:
+    """aten.conv2d.default -> conv2d."""
+    parts = str(node.target).split(".")
+    return parts[1] if len(parts) > 1 else parts[0]
+
+
 def _producer(node):
     """The layer behind an activation: conv2d -> relu is named by the conv."""
     source = node
@@ -73,10 +79,12 @@ def reference_points(reference) -> list[Point]:
         src = node.args[0]
         if not hasattr(src, "meta"):
             continue
-        op = "input" if src.op == "placeholder" else str(src.target).split(".")[1] if "." in str(src.target) else str(src.target)
-        layer = _module_of(_producer(src)) or _module_of(src) or ("input" if src.op == "placeholder" else src.name)
-        if src.op != "placeholder" and str(src.target) in ACTIVATIONS and _producer(src) is not src:
-            op = f"{str(_producer(src).target).split('.')[1]}+{op}"
+        if src.op == "placeholder":
+            layer, op = "input", "input"
+        else:
+            producer = _producer(src)  # conv2d -> relu: the conv names the layer, "conv2d+relu" the op
+            layer = _module_of(producer) or _module_of(src) or src.name
+            op = "+".join(_op_name(n) for n in dict.fromkeys((producer, src)))
         val = src.meta.get("val")
         shape = tuple(val.shape) if val is not None else ()
         points.append(Point(len(points), layer, op, float(node.args[1]), int(node.args[2]), shape[1:], node.name))
@@ -170,19 +178,18 @@ def capture_reference(reference, points: list[Point], x) -> None:
         Recorder(reference).run(x)
 
 
-def capture_tflite(path: str, points: list[Point], x: np.ndarray) -> dict[str, int]:
+def capture_tflite(path: str, points: list[Point], x: np.ndarray) -> dict[int, int]:
     """Each point's value in the .tflite file, run by LiteRT's builtin kernels with every tensor kept; returns
-    {point layer: tensor index} for the points matched by scale, zero point and shape."""
-    from ai_edge_litert.interpreter import Interpreter, OpResolverType
+    {point index: tensor index} for the points matched by scale, zero point and shape."""
+    from se_edge.runner import TFLiteModel
 
-    interp = Interpreter(model_path=path, experimental_preserve_all_tensors=True,
-                         experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
-    interp.allocate_tensors()
-    inp = interp.get_input_details()[0]
-    order = [t for op in interp._get_ops_details() for t in op["outputs"]]
+    model = TFLiteModel(path, keep_all_tensors=True)
+    interp = model.interpreter
+    ops = interp._get_ops_details()
+    order = [t for op in ops for t in op["outputs"]]
+    producer = {t: op["op_name"] for op in ops for t in op["outputs"]}
     details = {d["index"]: d for d in interp.get_tensor_details()}
     matched: dict[int, int] = {}
-    producer = {t: op["op_name"] for op in interp._get_ops_details() for t in op["outputs"]}
     nchw: set[int] = set()  # matched tensors in PyTorch's layout (a TRANSPOSE's output, say), not TFLite's NHWC
     # Later points first: a fused activation (ADD+RELU6, CONV_2D+RELU) leaves one tensor for two points of the
     # same scale and shape, and it holds the later one's value.
@@ -202,14 +209,8 @@ def capture_tflite(path: str, points: list[Point], x: np.ndarray) -> dict[str, i
                 break
     values: dict[int, list] = {i: [] for i in matched}
     for i in range(len(x)):
-        sample = x[i:i + 1]
-        if inp["dtype"] == np.int8:
-            s, z = inp["quantization"]
-            sample = np.clip(np.round(sample / s + z), -128, 127).astype(np.int8)
-        if tuple(inp["shape"]) != sample.shape:
-            sample = sample.transpose(0, 2, 3, 1)
-        interp.set_tensor(inp["index"], sample.astype(inp["dtype"]))
-        interp.invoke()
+        model.set_input(x[i:i + 1])
+        model.invoke()
         for pi, t in matched.items():
             values[pi].append(interp.get_tensor(t).copy())
     for p in points:
@@ -218,7 +219,7 @@ def capture_tflite(path: str, points: list[Point], x: np.ndarray) -> dict[str, i
             v = (np.concatenate(values[p.index]).astype(np.float32) - zp) * scale
             nhwc_layout = v.ndim == 4 and matched[p.index] not in nchw
             p.values["tflite_int8"] = v.transpose(0, 3, 1, 2) if nhwc_layout else v
-    return {points[i].layer: t for i, t in matched.items()}
+    return matched
 
 
 COMPARISONS = (("reference_int8", "float"), ("tflite_int8", "reference_int8"), ("tflite_int8", "float"))
@@ -270,7 +271,7 @@ def worst_first(rows: list[dict], k: str) -> list[dict]:
     return sorted((r for r in rows if k in r["sqnr_db"]), key=lambda r: (-r["drop_db"][k], r["sqnr_db"][k]))
 
 
-def run_debug(run, data: str | None = None, images: int = 64, progress: bool = True, stress: int | None = None) -> dict:
+def run_debug(run, data: str | None = None, images: int = 64, stress: int | None = None) -> dict:
     """Per-layer SQNR of `run`'s int8 reference (vs float) and int8 .tflite (vs the reference and vs float) on
     the first `images` test images (or of dataset `data`), shifted with seed `stress` if given (as
     `parity --stress`); returns debug.json's shape."""

@@ -9,7 +9,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from se_edge.artifacts import ARTIFACTS, RunDir, open_artifact
-from se_edge.data import ImageSet, Preprocessing, load_eval_set
+from se_edge.data import ImageSet, Preprocessing, apply, read_eval_images
 
 
 def predict(model, x: np.ndarray) -> np.ndarray:
@@ -57,11 +57,9 @@ def run_parity(run: RunDir, data: str | None = None, threads: int = 1, progress:
     prep = Preprocessing.from_dict(cfg["preprocessing"])
     split = cfg["split"]
 
-    def images_for(shift_seed):
-        return load_eval_set(data or cfg["dataset"], prep, run_spec=cfg["dataset"], seed=split["seed"],
-                             test_fraction=split["test_fraction"], stress=shift_seed)
-
-    dataset, images = images_for(None)
+    dataset, raw = read_eval_images(data or cfg["dataset"], run_spec=cfg["dataset"], seed=split["seed"],
+                               test_fraction=split["test_fraction"])
+    images = apply(raw, prep)
     names = run.present()
     models = {n: open_artifact(run, n, threads) for n in names}
     metrics = evaluate_models(models, images, progress)
@@ -71,7 +69,7 @@ def run_parity(run: RunDir, data: str | None = None, threads: int = 1, progress:
         artifacts[name] = {"path": str(run.artifact_path(name)), "runtime": a.runtime, "dtype": a.dtype, **metrics[name]}
     result = {"model": cfg["model"], "dataset": dataset, "num_test": len(images), "artifacts": artifacts}
     if stress is not None:
-        _, shifted = images_for(stress)
+        shifted = apply(raw, prep, stress)
         result["stress"] = {"seed": stress, "shift": Shift().to_dict(), "num_test": len(shifted),
                             "artifacts": evaluate_models(models, shifted, progress)}
     return result

@@ -70,10 +70,17 @@ def available_runtimes() -> dict:
 class TFLiteModel:
     runtime = "litert"
 
-    def __init__(self, path: str, threads: int = 1):
+    def __init__(self, path: str, threads: int = 1, keep_all_tensors: bool = False):
+        """`keep_all_tensors`: every intermediate tensor stays readable, computed by the builtin kernels (no
+        delegate keeps its own), for per-layer comparisons (se_edge/debug.py)."""
         interpreter_class, self.interpreter_module = _tflite_interpreter_class()
+        options = {}
+        if keep_all_tensors:
+            resolver = __import__(interpreter_class.__module__, fromlist=["OpResolverType"]).OpResolverType
+            options = {"experimental_preserve_all_tensors": True,
+                       "experimental_op_resolver_type": resolver.BUILTIN_WITHOUT_DEFAULT_DELEGATES}
         try:
-            self.interpreter = interpreter_class(model_path=str(path), num_threads=threads)
+            self.interpreter = interpreter_class(model_path=str(path), num_threads=threads, **options)
             self.interpreter.allocate_tensors()
         except (ValueError, RuntimeError) as e:
             raise RunnerError(f"cannot load {path} as a TFLite model: {str(e).splitlines()[0]}") from None

@@ -158,7 +158,7 @@ def cmd_debug(args: argparse.Namespace) -> None:
     run = RunDir(args.run)
     run.config()
     with run.lock():  # writes debug.json/.md/.png into the run
-        result = run_debug(run, args.data, args.images, progress=not args.quiet, stress=args.stress)
+        result = run_debug(run, args.data, args.images, stress=args.stress)
         paths = write_debug(result, run.path)
     for k, order in result["worst_first"].items():
         print(f"{k}: worst first (SQNR dB, drop dB vs the layer's inputs, max LSB)")

@@ -19,8 +19,8 @@ matches it. A source that cannot be read raises SeEdgeError with one line naming
 was expected and what was found.
 """
 from se_edge.data.sources import default_in_chans, load_source
-from se_edge.data.splits import apply, load_eval_set, load_splits, resize
+from se_edge.data.splits import apply, load_eval_set, load_splits, read_eval_images, resize
 from se_edge.data.types import IMAGE_SUFFIXES, SOURCES, ImageSet, Preprocessing, Source, Splits
 
 __all__ = ["IMAGE_SUFFIXES", "SOURCES", "ImageSet", "Preprocessing", "Source", "Splits", "apply", "default_in_chans",
-           "load_eval_set", "load_source", "load_splits", "resize"]
+           "load_eval_set", "load_source", "load_splits", "read_eval_images", "resize"]

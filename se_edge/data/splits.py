@@ -82,12 +82,12 @@ def load_splits(
     return Splits(source.name, apply(train, prep), apply(val, prep), apply(test, prep), num_classes, prep)
 
 
-def load_eval_set(spec: str, prep: Preprocessing, run_spec: str | None = None, seed: int = 0,
-                  test_fraction: float = 0.2, stress: int | None = None) -> tuple[str, ImageSet]:
-    """The images to evaluate a finished run on, preprocessed exactly as the run was.
+def read_eval_images(spec: str, run_spec: str | None = None, seed: int = 0,
+                test_fraction: float = 0.2) -> tuple[str, ImageSet]:
+    """The images to evaluate a finished run on, as read (before `apply`), and their name.
 
     The run's own dataset gives back its held-out test split; any other source is evaluated whole
-    (or on its test set, if it defines one). `stress`: also shifted with that seed (data/stress.py).
+    (or on its test set, if it defines one).
     """
     source = load_source(spec)
     if run_spec is not None and _same_spec(spec, run_spec):
@@ -95,9 +95,16 @@ def load_eval_set(spec: str, prep: Preprocessing, run_spec: str | None = None, s
             test = source.test
         else:
             _, test = _stratified_split(source.images, test_fraction, seed)
-        return f"{source.name} (test split)", apply(test, prep, stress)
-    images = source.test if source.test is not None else source.images
-    return source.name, apply(images, prep, stress)
+        return f"{source.name} (test split)", test
+    return source.name, source.test if source.test is not None else source.images
+
+
+def load_eval_set(spec: str, prep: Preprocessing, run_spec: str | None = None, seed: int = 0,
+                  test_fraction: float = 0.2, stress: int | None = None) -> tuple[str, ImageSet]:
+    """`read_eval_images`, preprocessed exactly as the run was; `stress`: also shifted with that seed
+    (data/stress.py)."""
+    name, images = read_eval_images(spec, run_spec, seed, test_fraction)
+    return name, apply(images, prep, stress)
 
 
 def _same_spec(a: str, b: str) -> bool:
