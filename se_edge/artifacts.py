@@ -8,6 +8,8 @@
       float.ckpt qat.ckpt  per-epoch training checkpoints, for --resume
       model_fp32.tflite    model_int8.tflite    model_fp32.pte    model_int8.pte
       model_int8_ptq.tflite  model_int8_ptq.pte
+      mixed.pt             the QAT result with the layers of `export --keep-float` in float (quantize/mixed.py)
+      model_int8_mixed.tflite  model_int8_mixed.pte
       report.json  report.md  accuracy.png  latency.png
 """
 from __future__ import annotations
@@ -30,6 +32,7 @@ class Artifact:
     runtime: str  # pytorch | litert | executorch
     dtype: str  # fp32 | int8
     reference: str  # the artifact whose predictions this one is compared with
+    parent: str | None = None  # the artifact it is made from, where that is not its reference
 
 
 ARTIFACTS = {a.name: a for a in (
@@ -42,7 +45,11 @@ ARTIFACTS = {a.name: a for a in (
     Artifact("reference_int8_ptq", "ptq.pt", "pytorch", "int8", "float"),
     Artifact("tflite_int8_ptq", "model_int8_ptq.tflite", "litert", "int8", "reference_int8_ptq"),
     Artifact("executorch_int8_ptq", "model_int8_ptq.pte", "executorch", "int8", "reference_int8_ptq"),
+    Artifact("reference_int8_mixed", "mixed.pt", "pytorch", "int8", "float", parent="reference_int8"),
+    Artifact("tflite_int8_mixed", "model_int8_mixed.tflite", "litert", "int8", "reference_int8_mixed"),
+    Artifact("executorch_int8_mixed", "model_int8_mixed.pte", "executorch", "int8", "reference_int8_mixed"),
 )}
+QUANTISED = {"qat": "reference_int8", "ptq": "reference_int8_ptq", "mixed": "reference_int8_mixed"}
 CHECKPOINTS = {"float": "float.ckpt", "qat": "qat.ckpt"}
 REQUIRED = ("float", "reference_int8")  # every run has these; the others when their stage ran
 EXPORTED = [a for a in ARTIFACTS.values() if a.runtime != "pytorch"]
@@ -52,7 +59,8 @@ LOCK = ".se_edge.lock"
 # model, export and report; a new qat.pt/ptq.pt its exports and the report.
 DOWNSTREAM = {
     "float": [*(a.name for a in ARTIFACTS.values() if a.name != "float"), "qat.ckpt", *REPORTS],
-    "quantize": [*(a.name for a in EXPORTED), *REPORTS],
+    "quantize": [*(a.name for a in EXPORTED), "reference_int8_mixed", *REPORTS],
+    "mixed": ["tflite_int8_mixed", "executorch_int8_mixed"],
 }
 
 
@@ -173,7 +181,8 @@ class RunDir:
         from se_edge import lineage
 
         a = ARTIFACTS[name]
-        parent = ARTIFACTS[a.reference].filename if a.reference != name else None
+        source = a.parent or a.reference
+        parent = ARTIFACTS[source].filename if source != name else None
         config = {**self.config(), **fields}
         config["lineage"] = {**config.get("lineage", {}), a.filename: lineage.entry(self.path, a.filename, parent, config)}
         self.save_config(config)
@@ -213,18 +222,29 @@ class RunDir:
         return model.eval()
 
     def load_prepared(self, kind: str = "qat"):
-        """The prepared PT2E graph of the QAT result (`qat`) or of the PTQ baseline (`ptq`)."""
+        """The prepared PT2E graph of the QAT result (`qat`), of the PTQ baseline (`ptq`), or of the QAT result
+        with run.json's `mixed.keep_float` layers in float (`mixed`)."""
         from se_edge.quantize import load_prepared
 
-        if kind not in ("qat", "ptq"):
-            raise SeEdgeError(f"unknown quantised model {kind!r}; valid: qat, ptq")
-        name = "reference_int8" if kind == "qat" else "reference_int8_ptq"
+        if kind not in QUANTISED:
+            raise SeEdgeError(f"unknown quantised model {kind!r}; valid: {', '.join(QUANTISED)}")
+        name = QUANTISED[kind]
         path = self.require(name)
 
         def load():
-            float_model, state = self.load_float(), _load_state(path)
+            state = _load_state(path)
+            if kind == "mixed":
+                import copy
+
+                from se_edge.quantize.mixed import keep_float
+
+                prepared = copy.deepcopy(self.load_prepared("qat"))
+                keep_float(prepared, self.config()["mixed"]["keep_float"])
+                with _state_mismatch(path, name):
+                    prepared.load_state_dict(state)
+                return prepared
             with _state_mismatch(path, name):
-                return load_prepared(float_model, state, self.sample_input(), kind)
+                return load_prepared(self.load_float(), state, self.sample_input(), kind)
 
         return self._memoized(f"prepared-{kind}", path, load)
 
@@ -232,15 +252,16 @@ class RunDir:
         """The PyTorch int8 reference (the prepared graph converted as ExecuTorch lowers it)."""
         from se_edge.quantize.convert import convert
 
-        name = "reference_int8" if kind == "qat" else "reference_int8_ptq"
-        return self._memoized(f"reference-{kind}", self.require(name), lambda: convert(self.load_prepared(kind), "executorch"))
+        return self._memoized(f"reference-{kind}", self.require(QUANTISED[kind]),
+                              lambda: convert(self.load_prepared(kind), "executorch"))
 
     def present(self) -> list[str]:
         """The artifacts this run has (the required ones always: missing ones raise when opened)."""
         return [n for n in ARTIFACTS if n in REQUIRED or self.artifact_path(n).is_file()]
 
 
-_MADE_BY = ({"float": "se-edge train", "reference_int8": "se-edge quantize", "reference_int8_ptq": "se-edge quantize --ptq"}
+_MADE_BY = ({"float": "se-edge train", "reference_int8": "se-edge quantize", "reference_int8_ptq": "se-edge quantize --ptq",
+             "reference_int8_mixed": "se-edge export --keep-float NAME[,NAME]"}
             | {a.name: "se-edge export" for a in EXPORTED})
 
 
@@ -311,8 +332,9 @@ def open_artifact(run: RunDir, name: str, threads: int = 1):
 
     if name == "float":
         return TorchModel(run.load_float())
-    if name in ("reference_int8", "reference_int8_ptq"):
-        return TorchModel(run.int8_reference("qat" if name == "reference_int8" else "ptq"), set_eval=lambda m: None)
+    kinds = {v: k for k, v in QUANTISED.items()}
+    if name in kinds:
+        return TorchModel(run.int8_reference(kinds[name]), set_eval=lambda m: None)
     from se_edge.quiet import captured_output
 
     path = run.require(name)

@@ -271,10 +271,44 @@ def worst_first(rows: list[dict], k: str) -> list[dict]:
     return sorted((r for r in rows if k in r["sqnr_db"]), key=lambda r: (-r["drop_db"][k], r["sqnr_db"][k]))
 
 
-def run_debug(run, data: str | None = None, images: int = 64, stress: int | None = None) -> dict:
+def sensitivity(run, prepared, rows: list[dict], layers: int = 3) -> list[dict]:
+    """For the `layers` worst layers of the int8 reference (against float), the test accuracy of the int8
+    reference with that one layer in float (quantize/mixed.py, as `export --keep-float` makes it), on the
+    run's test split; beside the all-int8 and the float accuracy."""
+    import torch
+
+    from se_edge.pipeline import _splits_for
+    from se_edge.quantize.convert import convert
+    from se_edge.quantize.mixed import mixed_precision
+    from se_edge.train import predict
+
+    k = key("reference_int8", "float")
+    chosen = list(dict.fromkeys(r["layer"] for r in worst_first(rows, k) if r["layer"] != "input"))[:layers]
+    if not chosen:
+        return []
+    splits = _splits_for(run)
+    images = int(run.config().get("qat", {}).get("calibration_images") or 512)
+
+    def accuracy(model) -> float:
+        return float((predict(model, splits.test.x, set_eval=lambda m: None).argmax(1) == splits.test.y).mean())
+
+    int8 = accuracy(run.int8_reference("qat"))
+    out = []
+    for layer in chosen:
+        mixed, _ = mixed_precision(prepared, [layer], splits.train.x, max_images=images)
+        with torch.no_grad():
+            acc = accuracy(convert(mixed, "executorch"))
+        point = next(r for r in worst_first(rows, k) if r["layer"] == layer)
+        out.append({"layer": layer, "index": point["index"], "accuracy": acc, "int8_accuracy": int8,
+                    "gain": acc - int8})
+    return out
+
+
+def run_debug(run, data: str | None = None, images: int = 64, stress: int | None = None, layers: int = 3) -> dict:
     """Per-layer SQNR of `run`'s int8 reference (vs float) and int8 .tflite (vs the reference and vs float) on
     the first `images` test images (or of dataset `data`), shifted with seed `stress` if given (as
-    `parity --stress`); returns debug.json's shape."""
+    `parity --stress`); with `layers` > 0, the sensitivity of that many worst layers (`sensitivity`).
+    Returns debug.json's shape."""
     import torch
 
     from se_edge.data import Preprocessing, load_eval_set
@@ -299,8 +333,10 @@ def run_debug(run, data: str | None = None, images: int = 64, stress: int | None
     rows = summarise(points)
     ranked = {k: [r["index"] for r in worst_first(rows, k)] for k in (key(*c) for c in COMPARISONS)
               if any(k in r["sqnr_db"] for r in rows)}
+    float_acc = run.config()["float_training"].get("test_accuracy")
     return {"model": cfg["model"], "dataset": dataset, "images": len(x), "stress": stress, "files": files, "points": rows,
-            "worst_first": ranked,
+            "worst_first": ranked, "sensitivity": sensitivity(run, prepared, rows, layers) if layers else [],
+            "float_test_accuracy": float_acc,
             "sources": {"float": "prepared PT2E graph, fake-quant off", "reference_int8": "converted PT2E graph",
                         "tflite_int8": "LiteRT builtin kernels, all tensors kept (not XNNPACK)"}}
 
@@ -319,6 +355,8 @@ def markdown(result: dict, top: int = 10) -> str:
             lines.append(f"| {i} | {r['layer']} | {r['op']} | {r['sqnr_db'][k]:.1f} | {r['drop_db'][k]:.1f} | "
                          f"{r['max_lsb'][k]:.1f} |")
         lines.append("")
+    if result.get("sensitivity"):
+        lines += sensitivity_lines(result) + [""]
     lines += ["## Every layer, in graph order", "",
               "| # | layer | op | " + " | ".join(f"{k} dB" for k in result["worst_first"]) + " |",
               "|---:|---|---|" + "---:|" * len(result["worst_first"])]
@@ -326,6 +364,18 @@ def markdown(result: dict, top: int = 10) -> str:
         cells = [f"{r['sqnr_db'][k]:.1f}" if k in r["sqnr_db"] else "—" for k in result["worst_first"]]
         lines.append(f"| {r['index']} | {r['layer']} | {r['op']} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
+
+
+def sensitivity_lines(result: dict) -> list[str]:
+    f = result.get("float_test_accuracy")
+    lines = ["## Sensitivity: one layer in float", "",
+             f"Test accuracy of the int8 reference with that one layer left in float (`se-edge export --keep-float "
+             f"LAYER` makes the files), the worst layers against float first; all int8: "
+             f"{result['sensitivity'][0]['int8_accuracy']:.4f}" + (f", float: {f:.4f}" if f is not None else "") + ".",
+             "", "| # | layer | accuracy | gain |", "|---:|---|---:|---:|"]
+    for s in result["sensitivity"]:
+        lines.append(f"| {s['index']} | {s['layer']} | {s['accuracy']:.4f} | {s['gain']:+.4f} |")
+    return lines
 
 
 def plot(result: dict, path) -> str:

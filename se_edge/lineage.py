@@ -28,6 +28,7 @@ SETTINGS = {
                  "preprocessing", "split", "float_training"),
     "qat.pt": ("qat",),
     "ptq.pt": ("ptq",),
+    "mixed.pt": ("mixed",),
 }
 _HASHES: dict[tuple, str] = {}  # (path, mtime, size, inode) -> sha256: each file hashed once per change
 

@@ -242,23 +242,51 @@ def quantize_stages(run: RunDir, qat: QatConfig = QatConfig(), ptq: bool = True,
     return out
 
 
-def export_stage(run: RunDir, progress: bool = True) -> dict[str, str]:
-    """Export float and int8 (QAT, and the PTQ baseline if present) to .tflite and .pte; returns {artifact: path}."""
+def mixed_stage(run: RunDir, keep_float: list[str], progress: bool = True) -> dict:
+    """The QAT result with the layers `keep_float` in float (quantize/mixed.py), their output ranges observed
+    anew on the QAT stage's calibration images: writes mixed.pt; returns run.json's `mixed` record."""
+    from se_edge.quantize.mixed import mixed_precision
+    from se_edge.quantize.qat import set_eval
+
+    splits = _splits_for(run)
+    images = int(run.config().get("qat", {}).get("calibration_images") or 512)
+    start = time.perf_counter()
+    mixed, kept = mixed_precision(run.load_prepared("qat"), keep_float, splits.train.x, max_images=images)
+    acc = _test_accuracy(mixed, splits, set_eval=set_eval)
+    run.clear_downstream("mixed")
+    _save_state(run.artifact_path("reference_int8_mixed"), mixed)
+    record = {**kept.to_dict(), "calibration_images": min(images, len(splits.train)),
+              "fake_quant_test_accuracy": acc, "seconds": time.perf_counter() - start}
+    run.made("reference_int8_mixed", mixed=record)
+    _log(f"kept in float: {', '.join(keep_float)} ({sum(len(v) for v in kept.nodes.values())} ops, "
+         f"{len(kept.folded_batch_norms)} batch norm(s) folded, {len(kept.recalibrate)} output range(s) observed anew "
+         f"on {record['calibration_images']} images); fake-quant test accuracy {acc:.4f}", progress)
+    return record
+
+
+def export_stage(run: RunDir, progress: bool = True, keep_float: list[str] | None = None) -> dict[str, str]:
+    """Export float and int8 (QAT, the PTQ baseline and the mixed-precision model if present) to .tflite and
+    .pte. With `keep_float`, the mixed-precision model is made (mixed_stage) and only its two files are
+    written; the others stay as they are. Returns {artifact: path}."""
     from tqdm.auto import tqdm
 
     from se_edge.export import export_pte, export_tflite
     from se_edge.export.int8 import to_pte, to_tflite
 
+    if keep_float:
+        mixed_stage(run, keep_float, progress)
     float_model = run.load_float()
     sample = run.sample_input()
     jobs = {"tflite_fp32": lambda p: export_tflite(float_model, sample, p, quantized=False),
             "executorch_fp32": lambda p: export_pte(float_model, sample, p)}
-    for kind, suffix in (("qat", ""), ("ptq", "_ptq")):
-        if kind == "ptq" and not run.artifact_path("reference_int8_ptq").is_file():
+    for kind, suffix in (("qat", ""), ("ptq", "_ptq"), ("mixed", "_mixed")):
+        if kind != "qat" and not run.artifact_path(f"reference_int8{suffix}").is_file():
             continue
         prepared = run.load_prepared(kind)
-        jobs[f"tflite_int8{suffix}"] = lambda p, g=prepared: to_tflite(g, sample, p)
+        jobs[f"tflite_int8{suffix}"] = lambda p, g=prepared, k=kind: to_tflite(g, sample, p, strict_qdq=k == "mixed")
         jobs[f"executorch_int8{suffix}"] = lambda p, g=prepared: to_pte(g, sample, p)
+    if keep_float:
+        jobs = {k: v for k, v in jobs.items() if k.endswith("_mixed")}
     paths = {}
     for name in (bar := tqdm(jobs, desc="export", unit="file", disable=not progress)):
         bar.set_postfix_str(name)

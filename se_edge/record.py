@@ -4,6 +4,8 @@
     dataset, dataset_name, num_classes, preprocessing, split   the data, as the run split and normalised it
     device, world_size, float_training                     float training's settings and results
     ptq, qat                                               the quantisation stages' settings and results
+    mixed, mixed_tradeoff                                  the layers `export --keep-float` left in float, and
+                                                           what that bought and cost (se_edge/tradeoff.py)
     lineage                                                what each artifact was made from (se_edge/lineage.py)
 
 `RunRecord.from_dict` checks a loaded run.json against this schema (a key missing or of the wrong
@@ -35,6 +37,8 @@ class RunRecord:
     world_size: int = 1
     ptq: dict | None = None
     qat: dict | None = None
+    mixed: dict | None = None
+    mixed_tradeoff: dict | None = None
     lineage: dict | None = None
 
     @classmethod

@@ -46,6 +46,10 @@ def add_parsers(sub) -> None:
 
     p = sub.add_parser("export", help="export fp32 and int8 .tflite and .pte from a quantized run")
     p.add_argument("--run", required=True, help="run directory made by `se-edge quantize`")
+    p.add_argument("--keep-float", metavar="NAME[,NAME]",
+                   help="also write model_int8_mixed.tflite/.pte with these modules left in float (mixed precision; "
+                        "`se-edge debug` ranks the layers), and print what that buys and costs: accuracy, ops "
+                        "outside the delegate, p50 latency")
     p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("parity", help="evaluate every artifact of a run in its runtime on a dataset")
@@ -65,6 +69,8 @@ def add_parsers(sub) -> None:
     p.add_argument("--top", type=o.positive(int), default=5, help="layers printed per comparison (default 5)")
     p.add_argument("--stress", nargs="?", const=0, type=o.non_negative, metavar="SEED",
                    help="compare on the images under parity --stress's seeded shift (seed 0 unless given)")
+    p.add_argument("--sensitivity", type=o.non_negative, default=3, metavar="K",
+                   help="test accuracy with each of the K worst layers alone left in float (default 3; 0: skip)")
     p.set_defaults(func=cmd_debug)
 
     p = sub.add_parser("models", help="list the zoo's models (any timm:, torchvision: or file.py:FACTORY model works too)")
@@ -129,10 +135,22 @@ def cmd_export(args: argparse.Namespace) -> None:
 
     run = RunDir(args.run)
     run.config()
+    keep_float = None
+    if args.keep_float is not None:
+        from se_edge.quantize.mixed import parse_names
+
+        keep_float = parse_names(args.keep_float)
     with locked(run):
-        paths = export_stage(run, progress=not args.quiet)
-    for name, path in paths.items():
-        print(f"{name}: {path}")
+        paths = export_stage(run, progress=not args.quiet, keep_float=keep_float)
+        for name, path in paths.items():
+            print(f"{name}: {path}")
+        if keep_float:
+            from se_edge import tradeoff
+
+            result = tradeoff.measure(run, progress=not args.quiet)
+            run.save_config({**run.config(), "mixed_tradeoff": result})
+            for line in tradeoff.lines(result):
+                print(line)
 
 
 def cmd_parity(args: argparse.Namespace) -> None:
@@ -158,7 +176,7 @@ def cmd_debug(args: argparse.Namespace) -> None:
     run = RunDir(args.run)
     run.config()
     with run.lock():  # writes debug.json/.md/.png into the run
-        result = run_debug(run, args.data, args.images, stress=args.stress)
+        result = run_debug(run, args.data, args.images, stress=args.stress, layers=args.sensitivity)
         paths = write_debug(result, run.path)
     for k, order in result["worst_first"].items():
         print(f"{k}: worst first (SQNR dB, drop dB vs the layer's inputs, max LSB)")
@@ -166,6 +184,10 @@ def cmd_debug(args: argparse.Namespace) -> None:
             r = result["points"][i]
             print(f"  #{i:<3} {r['layer']:<28} {r['op']:<14} {r['sqnr_db'][k]:6.1f} {r['drop_db'][k]:6.1f} "
                   f"{r['max_lsb'][k]:6.1f}")
+    if result["sensitivity"]:
+        from se_edge.debug import sensitivity_lines
+
+        print("\n".join(line for line in sensitivity_lines(result)[2:] if line))
     print(f"written {', '.join(paths)}")
 
 

@@ -3,9 +3,18 @@
 fp32: the float module converts as is. int8: the PT2E-converted graph (fold_quantize=False)
 converts with a static litert quantizer config, which makes litert-torch emit the graph's
 quantisation as TFLite int8 tensors: int8 kernels and int8 input/output.
+
+In that mode the converter also quantises an op it finds between a DEQUANTIZE and a QUANTIZE even
+when its weights are float (it quantises them itself), so a layer kept in float
+(quantize/mixed.py) would come out int8. `strict_qdq=True` converts only the ops whose every input
+is dequantised, weights included: the float layer stays DEQUANTIZE -> float op -> QUANTIZE, and the
+file's input and output become float (a QUANTIZE and a DEQUANTIZE at its ends). litert-torch 0.10
+sets the converter's `strict_qdq_mode` only in its V2 pipeline (which needs TensorFlow), so it is set
+here on the converter config for the one conversion.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 
@@ -15,10 +24,36 @@ from se_edge.quiet import captured_output
 from se_edge.io import write_bytes
 
 
-def export_tflite(model: torch.nn.Module, sample: torch.Tensor, path: str | os.PathLike, quantized: bool) -> Path:
-    """Convert `model` (float module, or PT2E-converted graph if `quantized`) and write `path` atomically."""
+@contextlib.contextmanager
+def _strict_qdq():
+    """litert-torch's converter passes run with `strict_qdq_mode` on, for the conversions inside."""
+    from litert_torch._convert import litert_converter
+
+    from se_edge.errors import SeEdgeError
+
+    api = litert_converter.converter_api_ext
+    if not hasattr(api.ConvertToTFLConfig(), "strict_qdq_mode"):
+        raise SeEdgeError("this litert-torch's converter has no strict_qdq_mode, which keeping layers in float "
+                          "needs; use litert-torch==0.10.0")
+    original = api.run_convert_to_tfl_passes
+
+    def passes(module, pass_manager, config):
+        config.strict_qdq_mode = True
+        return original(module, pass_manager, config)
+
+    api.run_convert_to_tfl_passes = passes
+    try:
+        yield
+    finally:
+        api.run_convert_to_tfl_passes = original
+
+
+def export_tflite(model: torch.nn.Module, sample: torch.Tensor, path: str | os.PathLike, quantized: bool,
+                  strict_qdq: bool = False) -> Path:
+    """Convert `model` (float module, or PT2E-converted graph if `quantized`) and write `path` atomically;
+    `strict_qdq`: keep float the ops whose weights are float (a mixed-precision graph)."""
     os.environ.setdefault("LITERT_TORCH_SHOW_PROGRESS", "n")
-    with captured_output():
+    with captured_output(), (_strict_qdq() if strict_qdq else contextlib.nullcontext()):
         import litert_torch
 
         quant_config = None
