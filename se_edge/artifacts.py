@@ -53,7 +53,8 @@ QUANTISED = {"qat": "reference_int8", "ptq": "reference_int8_ptq", "mixed": "ref
 CHECKPOINTS = {"float": "float.ckpt", "qat": "qat.ckpt"}
 REQUIRED = ("float", "reference_int8")  # every run has these; the others when their stage ran
 EXPORTED = [a for a in ARTIFACTS.values() if a.runtime != "pytorch"]
-REPORTS = ("report.json", "report.md", "accuracy.png", "latency.png", "debug.json", "debug.md", "debug.png")
+REPORTS = ("report.json", "report.md", "accuracy.png", "latency.png", "tradeoff.png", "debug.json", "debug.md",
+           "debug.png")
 LOCK = ".se_edge.lock"
 # What each stage's output makes stale when it is made again: a new float.pt outdates every quantised
 # model, export and report; a new qat.pt/ptq.pt its exports and the report.
@@ -184,7 +185,8 @@ class RunDir:
         source = a.parent or a.reference
         parent = ARTIFACTS[source].filename if source != name else None
         config = {**self.config(), **fields}
-        config["lineage"] = {**config.get("lineage", {}), a.filename: lineage.entry(self.path, a.filename, parent, config)}
+        if "lineage" in config:  # a run made before lineage existed stays without one: a partial record would refuse its files
+            config["lineage"] = {**config["lineage"], a.filename: lineage.entry(self.path, a.filename, parent, config)}
         self.save_config(config)
         return config
 

@@ -301,13 +301,22 @@ def graph_stage(run: RunDir) -> dict[str, dict]:
     return {a.name: graph_summary(run.artifact_path(a.name)) for a in EXPORTED if run.artifact_path(a.name).is_file()}
 
 
-def report_stage(run: RunDir, parity: dict, latency: dict, graphs: dict, timings: dict | None = None) -> dict:
+def footprint_stage(run: RunDir, progress: bool = True) -> dict[str, dict]:
+    """size_bytes, params, macs and peak_rss_mb per artifact (se_edge/footprint.py)."""
+    from se_edge.footprint import measure
+
+    return measure(run, run.present(), progress)
+
+
+def report_stage(run: RunDir, parity: dict, latency: dict, graphs: dict, timings: dict | None = None,
+                 footprint: dict | None = None) -> dict:
     from se_edge.report import write_report
 
     cfg = run.config()
     artifacts = {}
     for name, a in parity["artifacts"].items():
-        artifacts[name] = {**a, "latency_ms": latency.get(name), "graph": graphs.get(name, {})}
+        artifacts[name] = {**a, "latency_ms": latency.get(name), "graph": graphs.get(name, {}),
+                           **(footprint or {}).get(name, {})}
     report = {
         "model": parity["model"], "dataset": parity["dataset"], "num_test": parity["num_test"],
         "device": cfg.get("device", "cpu"), "artifacts": artifacts,
@@ -365,5 +374,6 @@ def run_all(cfg: RunConfig) -> dict | None:
         latency = timed("latency", run_latency, run, cfg.latency.warmup, cfg.latency.runs, cfg.latency.threads,
                         cfg.progress)
         graphs = graph_stage(run)
+        footprint = timed("footprint", footprint_stage, run, cfg.progress)
         timings["total"] = round(time.perf_counter() - t0, 2)
-        return report_stage(run, parity, latency, graphs, timings)
+        return report_stage(run, parity, latency, graphs, timings, footprint)

@@ -62,6 +62,29 @@ def stress_lines(stress: dict | None) -> list[str]:
             "(`se-edge parity --stress`).", "", stress_table(stress)]
 
 
+def footprint_table(artifacts: dict) -> str:
+    """Size, parameters, MACs and runtime memory beside accuracy and p50 (se_edge/footprint.py)."""
+    rows = ["| artifact | size KiB | params | MMACs | peak RSS MiB (runtime alone) | accuracy | p50 ms |",
+            "|---|---:|---:|---:|---:|---:|---:|"]
+    for name, a in artifacts.items():
+        if a.get("size_bytes") is None:
+            continue
+        lat = a.get("latency_ms") or {}
+        rss = "—" if a.get("peak_rss_mb") is None else f"{a['peak_rss_mb']:.1f} ({_fmt(a.get('runtime_rss_mb'), '.1f')})"
+        rows.append(f"| {name} | {a['size_bytes'] / 1024:.1f} | {a['params']:,} | {a['macs'] / 1e6:.2f} | {rss} | "
+                    f"{_fmt(a.get('accuracy'))} | {_fmt(lat.get('p50'), '.3f')} |")
+    return "\n".join(rows)
+
+
+def footprint_lines(artifacts: dict) -> list[str]:
+    if not any(a.get("size_bytes") is not None for a in artifacts.values()):
+        return []
+    return ["", "### Size and memory", "",
+            "Peak RSS: a fresh process with only the file's Python runtime loads the file and runs it once; the "
+            "figure in brackets is that process before loading (the .pte's includes torch, which ExecuTorch's "
+            "Python runtime imports). MACs and parameters are the float model's.", "", footprint_table(artifacts)]
+
+
 def latency_table(latency: dict) -> str:
     """`se-edge bench latency`'s table: {artifact: latency summary} from bench.run_latency."""
     from se_edge.artifacts import ARTIFACTS
@@ -85,7 +108,8 @@ def markdown(report: dict) -> str:
     lines += ["", "Latency: single-image runs after warm-up, artifacts interleaved, "
               f"{', '.join(map(str, sorted(threads))) or '—'} thread(s). Agreement is top-1 agreement "
               "with the reference named; int8 files are compared with the PyTorch int8 reference.", "",
-              artifacts_table(report["artifacts"]), *stress_lines(report.get("stress")), "",
+              artifacts_table(report["artifacts"]), *footprint_lines(report["artifacts"]),
+              *stress_lines(report.get("stress")), "",
               "Where an int8 file parts from float, layer by layer: `se-edge debug --run RUN` writes "
               "[debug.md](debug.md) here.", ""]
     for plot in report.get("plots", []):
@@ -166,7 +190,35 @@ def plot(report: dict, out_dir: str | os.PathLike) -> list[str]:
         ax.tick_params(axis="x", rotation=30)
         ax.legend()
         paths.append(_save(fig, out_dir / "latency.png"))
+    sized = [n for n in timed if arts[n].get("size_bytes")]
+    if sized:
+        paths.append(tradeoff_plot(report, sized, out_dir / "tradeoff.png"))
     return paths
+
+
+def tradeoff_plot(report: dict, names: list[str], path: Path) -> str:
+    """Accuracy against p50 latency per exported file (log scale), the marker's area proportional to the file's
+    size; the files are told apart by the legend, since int8 files often share one accuracy."""
+    import matplotlib.pyplot as plt
+
+    arts = report["artifacts"]
+    files = [n for n in names if arts[n]["runtime"] != "pytorch"] or names
+    fig, ax = plt.subplots(figsize=(8, 4))
+    biggest = max(arts[n]["size_bytes"] for n in files)
+    markers = "osD^vP*Xh<>"
+    for i, n in enumerate(files):
+        a = arts[n]
+        ax.scatter(a["latency_ms"]["p50"], a["accuracy"], s=30 + 500 * a["size_bytes"] / biggest, alpha=0.55,
+                   marker=markers[i % len(markers)], edgecolors="black",
+                   color="#4c72b0" if a["dtype"] == "fp32" else "#dd8452",
+                   label=f"{n}: {a['size_bytes'] / 1024:.0f} KiB")
+    ax.set_xscale("log")
+    ax.set_xlabel("p50 latency per image (ms, log scale)")
+    ax.set_ylabel("test accuracy")
+    ax.set_title("accuracy against latency; marker area: file size")
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5), markerscale=0.5)
+    return _save(fig, path)
 
 
 def _save(fig, path: Path) -> str:

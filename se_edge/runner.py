@@ -251,6 +251,44 @@ def benchmark(path: str, x1: np.ndarray, warmup: int = 10, runs: int = 50, threa
             **stats, "peak_rss_mb": peak_rss_mb()}
 
 
+def rss_mb(field: str = "VmRSS") -> float | None:
+    """This process's resident memory now (`VmRSS`) or at its peak (`VmHWM`), in MiB, where /proc has it."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1]) / 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def memory(path: str) -> dict:
+    """`{"runtime_rss_mb", "peak_rss_mb"}`: resident memory with the runtime imported and nothing loaded, and
+    the peak after loading `path` and running it once. Meant for a fresh process (`--memory`)."""
+    if path.endswith(".pte"):
+        import executorch.runtime  # noqa: F401  (and torch, which the Python runtime takes tensors from)
+    else:
+        _tflite_interpreter_class()
+    baseline = rss_mb()
+    model = open_model(path, 1)
+    model(np.zeros(model.input_shape, np.float32))
+    return {"runtime_rss_mb": baseline, "peak_rss_mb": peak_rss_mb()}
+
+
+def measure_memory(path: str, timeout: float = 300.0) -> dict:
+    """`memory(path)` in a fresh child process (this one's memory would count torch and everything else)."""
+    import subprocess
+
+    check_header(path, os.path.splitext(str(path))[1])
+    proc = subprocess.run([sys.executable, os.path.abspath(__file__), "--memory", os.path.abspath(path)],
+                          capture_output=True, text=True, timeout=timeout)
+    if proc.returncode != 0:
+        errors = [line[len("error: "):] for line in proc.stderr.splitlines() if line.startswith("error: ")]
+        raise RunnerError(errors[-1] if errors else f"{path}: measuring memory failed (exit {proc.returncode})")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
 def peak_rss_mb() -> float | None:
     # Linux/Android: VmHWM is this program's own high-water mark. getrusage's ru_maxrss also counts
     # the parent's RSS at fork (Linux keeps it across exec), so a runner started from a big process
@@ -281,6 +319,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--json", help="write statistics to this file (default: stdout)")
     p.add_argument("--runtimes", action="store_true", help="print the runtimes this machine has (JSON) and exit")
     p.add_argument("--check", action="store_true", help="only load the model and run it once on zeros (exit 0: it works)")
+    p.add_argument("--memory", action="store_true",
+                   help="print resident memory (MiB, JSON) with the runtime alone and at the peak of load + one run")
     args = p.parse_args(argv)
     if args.runtimes:
         print(json.dumps(available_runtimes(), indent=2))
@@ -288,6 +328,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.model is None:
         p.error("the model is required (or --runtimes)")
     try:
+        if args.memory:
+            print(json.dumps(memory(args.model)))
+            return 0
         model = open_model(args.model, args.threads)
         if args.check:
             model(np.zeros(model.input_shape, np.float32))

@@ -32,6 +32,33 @@ def test_report_has_the_stable_shape(demo_run):
     assert not list(out.glob("*.tmp")), "temp files left behind"
 
 
+def test_report_has_size_parameters_macs_and_memory_per_artifact(demo_run):
+    import torch.nn as nn
+
+    from se_edge.footprint import count_macs
+
+    out, _ = demo_run
+    arts = json.loads((out / "report.json").read_text())["artifacts"]
+    for name, a in arts.items():
+        assert a["size_bytes"] == (out / ARTIFACTS[name].filename).stat().st_size, name
+        assert a["params"] > 10_000 and a["macs"] > a["params"], (name, a["params"], a["macs"])
+        if ARTIFACTS[name].runtime == "pytorch":
+            assert a["peak_rss_mb"] is None
+        else:  # measured in a fresh process: above the runtime alone, far below this test process's
+            assert 0 < a["runtime_rss_mb"] < a["peak_rss_mb"] < 2048, (name, a)
+    assert arts["tflite_int8"]["size_bytes"] < arts["tflite_fp32"]["size_bytes"] / 2.5
+    md = (out / "report.md").read_text()
+    assert "### Size and memory" in md and f"| tflite_int8 | {arts['tflite_int8']['size_bytes'] / 1024:.1f} |" in md
+    assert (out / "tradeoff.png").stat().st_size > 0
+    # MACs: a known answer. conv 1->4, 3x3 on 8x8 (padding 1): 8*8*4*9 = 2304; linear 4*8*8 -> 10: 2560.
+    model = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.Flatten(), nn.Linear(256, 10))
+    import torch
+
+    assert count_macs(model, torch.zeros(3, 1, 8, 8)) == 2304 + 2560
+    grouped = nn.Conv2d(4, 4, 3, padding=1, groups=4)  # depthwise: 8*8*4*(1*9)
+    assert count_macs(grouped, torch.zeros(1, 4, 8, 8)) == 2304
+
+
 def test_int8_files_report_agreement_with_float_and_the_shifted_set(demo_run):
     out, report = demo_run
     a = report["artifacts"]

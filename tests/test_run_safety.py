@@ -157,3 +157,23 @@ def test_a_full_disk_is_one_line_and_leaves_the_old_file(tmp_path):
     assert_one_line_error(proc, f"cannot write {run / 'float.pt'}: File too large", "nothing was replaced")
     assert (run / "float.pt").read_bytes() == before
     assert [p.name for p in run.iterdir() if p.name.endswith(".tmp")] == []
+
+
+def test_a_run_without_lineage_stays_without_one_when_a_file_is_made(demo_run, tmp_path):
+    """A run made before lineage existed: recording a new file must not start a lineage that lists only it
+    (which would then refuse every other file as 'not in the run's lineage')."""
+    import json
+    import shutil
+
+    from se_edge.artifacts import RunDir
+
+    out, _ = demo_run
+    copy = tmp_path / "legacy"
+    shutil.copytree(out, copy, ignore=shutil.ignore_patterns("*.ckpt", "*.tflite", "*.pte"))
+    record = json.loads((copy / "run.json").read_text())
+    del record["lineage"]
+    (copy / "run.json").write_text(json.dumps(record))
+    run = RunDir(copy)
+    run.made("reference_int8", qat=record["qat"])
+    assert "lineage" not in run.config()
+    assert run.require("float") == copy / "float.pt" and run.require("reference_int8") == copy / "qat.pt"
