@@ -122,7 +122,8 @@ def train_stage(cfg: RunConfig) -> RunDir:
                 _log(f"removed {len(stale)} file(s) an earlier run left in {run.path}: {', '.join(stale)}", cfg.progress)
         run.save_config({  # the schema: se_edge/record.py
             **model_record, "dataset": dataset, "dataset_name": splits.name,
-            "num_classes": splits.num_classes, "preprocessing": splits.preprocessing.to_dict(),
+            "num_classes": splits.num_classes, "class_names": splits.classes,
+            "preprocessing": splits.preprocessing.to_dict(),
             "split": {"seed": d.seed, "val_fraction": d.val_fraction, "test_fraction": d.test_fraction,
                       "num_train": len(splits.train), "num_val": len(splits.val), "num_test": len(splits.test)},
             "device": str(device), "world_size": distributed.world_size(),
@@ -277,13 +278,15 @@ def export_stage(run: RunDir, progress: bool = True, keep_float: list[str] | Non
         mixed_stage(run, keep_float, progress)
     float_model = run.load_float()
     sample = run.sample_input()
-    jobs = {"tflite_fp32": lambda p: export_tflite(float_model, sample, p, quantized=False),
+    jobs = {"tflite_fp32": lambda p: export_tflite(float_model, sample, p, quantized=False,
+                                                   metadata=_metadata(run, "tflite_fp32")),
             "executorch_fp32": lambda p: export_pte(float_model, sample, p)}
     for kind, suffix in (("qat", ""), ("ptq", "_ptq"), ("mixed", "_mixed")):
         if kind != "qat" and not run.artifact_path(f"reference_int8{suffix}").is_file():
             continue
         prepared = run.load_prepared(kind)
-        jobs[f"tflite_int8{suffix}"] = lambda p, g=prepared, k=kind: to_tflite(g, sample, p, strict_qdq=k == "mixed")
+        jobs[f"tflite_int8{suffix}"] = lambda p, g=prepared, k=kind, n=f"tflite_int8{suffix}": to_tflite(
+            g, sample, p, strict_qdq=k == "mixed", metadata=_metadata(run, n))
         jobs[f"executorch_int8{suffix}"] = lambda p, g=prepared: to_pte(g, sample, p)
     if keep_float:
         jobs = {k: v for k, v in jobs.items() if k.endswith("_mixed")}
@@ -293,6 +296,23 @@ def export_stage(run: RunDir, progress: bool = True, keep_float: list[str] | Non
         paths[name] = str(jobs[name](run.artifact_path(name)))
         run.made(name)
     return paths
+
+
+def _metadata(run: RunDir, name: str):
+    """The TFLITE_METADATA a run's .tflite carries: model, version (se_edge's, and the first 12 hex digits of
+    the checkpoint the file is made from), normalisation and class names (export/metadata.py)."""
+    from se_edge import __version__
+    from se_edge.artifacts import ARTIFACTS
+    from se_edge.export.metadata import classifier_info
+    from se_edge.lineage import file_sha256
+
+    a = ARTIFACTS[name]
+    parent = ARTIFACTS[a.parent or a.reference]
+    cfg = run.config()
+    version = f"{__version__}+{file_sha256(run.artifact_path(parent.name))[:12]}"
+    description = (f"{cfg['model']} trained on {cfg.get('dataset_name') or cfg['dataset']}, {a.dtype} "
+                   f"({name}, from {parent.filename}), exported by se_edge")
+    return classifier_info(cfg, version, description)
 
 
 def graph_stage(run: RunDir) -> dict[str, dict]:

@@ -1,7 +1,8 @@
 """run.json's schema, in one place: what each stage records about a run.
 
     model, model_kwargs, model_sha256, weights, rewrite    the float model's origin (models/build.py)
-    dataset, dataset_name, num_classes, preprocessing, split   the data, as the run split and normalised it
+    dataset, dataset_name, num_classes, class_names, preprocessing, split   the data, as the run split and
+                                                           normalised it (class_names where the source names them)
     device, world_size, float_training                     float training's settings and results
     ptq, qat                                               the quantisation stages' settings and results
     mixed, mixed_tradeoff                                  the layers `export --keep-float` left in float, and
@@ -33,6 +34,7 @@ class RunRecord:
     weights: dict | None = None
     rewrite: dict | None = None
     dataset_name: str = ""
+    class_names: list | None = None
     device: str = "cpu"
     world_size: int = 1
     ptq: dict | None = None
@@ -68,7 +70,7 @@ def _required(f) -> bool:
     return f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
 
 
-_TYPES = {"str": str, "int": int, "dict": dict}
+_TYPES = {"str": str, "int": int, "dict": dict, "list": list}
 
 
 def _fits(value, annotation: str) -> bool:
@@ -79,5 +81,6 @@ def _fits(value, annotation: str) -> bool:
 
 
 def _describe(annotation: str) -> str:
-    return " or ".join({"str": "a string", "int": "a whole number", "dict": "an object", "None": "null"}[o.strip()]
+    return " or ".join({"str": "a string", "int": "a whole number", "dict": "an object", "list": "a list",
+                        "None": "null"}[o.strip()]
                        for o in str(annotation).split("|"))

@@ -79,7 +79,8 @@ def load_splits(
         prep = Preprocessing(size=size, mean=float(train_resized.mean()), std=float(train_resized.std()) or 1.0,
                              in_chans=in_chans)
     num_classes = int(max(source.images.y.max(), test.y.max())) + 1
-    return Splits(source.name, apply(train, prep), apply(val, prep), apply(test, prep), num_classes, prep)
+    names = source.classes if source.classes and len(source.classes) == num_classes else None
+    return Splits(source.name, apply(train, prep), apply(val, prep), apply(test, prep), num_classes, prep, names)
 
 
 def read_eval_images(spec: str, run_spec: str | None = None, seed: int = 0,

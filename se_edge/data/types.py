@@ -65,6 +65,7 @@ class Splits:
     test: ImageSet
     num_classes: int
     preprocessing: Preprocessing
+    classes: list[str] | None = None  # class names by label, where the source names them
 
 
 def regular_file(path: Path, what: str) -> int:

@@ -12,13 +12,14 @@ from pathlib import Path
 import torch
 
 
-def to_tflite(prepared, sample: torch.Tensor, path: str | os.PathLike, strict_qdq: bool = False) -> Path:
+def to_tflite(prepared, sample: torch.Tensor, path: str | os.PathLike, strict_qdq: bool = False, metadata=None) -> Path:
     """The int8 `.tflite` of a prepared PT2E graph (converted for LiteRT: Q/DQ pairs kept for the converter);
     `strict_qdq` for a graph with layers kept in float (quantize/mixed.py), which the converter would quantise."""
     from se_edge.export.litert import export_tflite
     from se_edge.quantize.convert import convert
 
-    return export_tflite(convert(prepared, "litert"), sample, path, quantized=True, strict_qdq=strict_qdq)
+    return export_tflite(convert(prepared, "litert"), sample, path, quantized=True, strict_qdq=strict_qdq,
+                         metadata=metadata)
 
 
 def to_pte(prepared, sample: torch.Tensor, path: str | os.PathLike) -> Path:

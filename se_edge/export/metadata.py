@@ -1,0 +1,152 @@
+"""TFLite model metadata (the `TFLITE_METADATA` format of tflite-support's metadata_schema.fbs) for image
+classifiers, so that Android's Support library (`MetadataExtractor`), MediaPipe Tasks' `ImageClassifier`
+and Android Studio's model binding find the model's name, version, input normalisation and labels.
+
+The metadata is a `ModelMetadata` flatbuffer (file identifier "M001") in one of the model's buffers,
+named by a `Metadata` entry "TFLITE_METADATA"; the label file it names is packed into the model as a
+zip archive appended to the flatbuffer (where tflite-support's MetadataPopulator puts associated files).
+The runtimes ignore both. Only the fields an image classifier needs are written:
+
+    ModelMetadata      name, description, version, subgraph_metadata, author, min_parser_version
+    input tensor       name, description, content = ImageProperties(color space), process_units =
+                       [NormalizationOptions(mean, std)] over pixel values 0..255, stats (min, max)
+    output tensor      name, description, content = FeatureProperties, associated_files =
+                       [labels.txt, TENSOR_AXIS_LABELS]
+
+No tflite-support (it needs TensorFlow): the flatbuffer is built here with `flatbuffers`, field by field
+from the schema (slot numbers below), and the model re-packed with LiteRT's own schema module.
+"""
+from __future__ import annotations
+
+import io
+import zipfile
+from dataclasses import dataclass
+
+METADATA_NAME = "TFLITE_METADATA"
+IDENTIFIER = b"M001"
+LABELS_FILE = "labels.txt"
+PARSER_VERSION = "1.0.0"  # every field written here exists in schema 1.0.0
+
+# metadata_schema.fbs: enum values and each table's field slots (declaration order; a union takes two)
+_GRAYSCALE, _RGB = 2, 1
+_IMAGE_PROPERTIES, _FEATURE_PROPERTIES = 2, 1  # ContentProperties
+_NORMALIZATION_OPTIONS = 1  # ProcessUnitOptions
+_TENSOR_AXIS_LABELS = 2  # AssociatedFileType
+
+
+@dataclass(frozen=True)
+class ClassifierInfo:
+    name: str
+    version: str
+    description: str
+    mean: list[float]  # per channel, over pixel values 0..255
+    std: list[float]
+    channels: int
+    labels: list[str]
+    author: str = "se_edge"
+
+
+def classifier_info(config: dict, version: str, description: str) -> ClassifierInfo:
+    """A run's model as the metadata describes it: run.json's preprocessing (images in 0..1, then
+    (x - mean) / std) rescaled to pixels 0..255, and its class names (label numbers where it has none)."""
+    prep = config["preprocessing"]
+    names = config.get("class_names") or [str(i) for i in range(config["num_classes"])]
+    channels = prep["in_chans"]
+    return ClassifierInfo(name=config["model"], version=version, description=description,
+                          mean=[255.0 * prep["mean"]] * channels, std=[255.0 * prep["std"]] * channels,
+                          channels=channels, labels=list(names))
+
+
+def _table(b, fields: list[tuple]) -> int:
+    """A table from (slot, kind, value) fields; kind: "offset", "int8", "uint8" or "uint32"."""
+    b.StartObject(max(slot for slot, _, _ in fields) + 1)
+    for slot, kind, value in fields:
+        if kind == "offset":
+            b.PrependUOffsetTRelativeSlot(slot, value, 0)
+        elif kind == "int8":
+            b.PrependInt8Slot(slot, value, 0)
+        elif kind == "uint8":
+            b.PrependUint8Slot(slot, value, 0)
+        else:
+            b.PrependUint32Slot(slot, value, 0)
+    return b.EndObject()
+
+
+def _offsets(b, offsets: list[int]) -> int:
+    b.StartVector(4, len(offsets), 4)
+    for o in reversed(offsets):
+        b.PrependUOffsetTRelative(o)
+    return b.EndVector()
+
+
+def _floats(b, values: list[float]) -> int:
+    b.StartVector(4, len(values), 4)
+    for v in reversed(values):
+        b.PrependFloat32(float(v))
+    return b.EndVector()
+
+
+def metadata_buffer(info: ClassifierInfo) -> bytes:
+    """The ModelMetadata flatbuffer for `info`."""
+    import flatbuffers
+
+    b = flatbuffers.Builder(1024)
+    s = b.CreateString
+    # input: normalisation, image content, value range after normalisation
+    norm = _table(b, [(0, "offset", _floats(b, info.mean)), (1, "offset", _floats(b, info.std))])
+    unit = _table(b, [(0, "uint8", _NORMALIZATION_OPTIONS), (1, "offset", norm)])
+    image = _table(b, [(0, "int8", _GRAYSCALE if info.channels == 1 else _RGB)])
+    in_content = _table(b, [(0, "uint8", _IMAGE_PROPERTIES), (1, "offset", image)])
+    low = [(0.0 - m) / d for m, d in zip(info.mean, info.std)]
+    high = [(255.0 - m) / d for m, d in zip(info.mean, info.std)]
+    stats = _table(b, [(0, "offset", _floats(b, high)), (1, "offset", _floats(b, low))])
+    in_name, in_desc = s("image"), s(f"{info.channels}-channel image; pixels 0..255 normalised as (x - mean) / std")
+    units = _offsets(b, [unit])
+    tensor_in = _table(b, [(0, "offset", in_name), (1, "offset", in_desc), (3, "offset", in_content),
+                           (4, "offset", units), (5, "offset", stats)])
+    # output: logits per class, labelled by labels.txt
+    labels = _table(b, [(0, "offset", s(LABELS_FILE)), (1, "offset", s("class names, one per line, by output index")),
+                        (2, "int8", _TENSOR_AXIS_LABELS)])
+    b.StartObject(0)  # FeatureProperties has no fields
+    feature = b.EndObject()
+    out_content = _table(b, [(0, "uint8", _FEATURE_PROPERTIES), (1, "offset", feature)])
+    out_name, out_desc = s("logits"), s(f"unnormalised scores of the {len(info.labels)} classes (softmax for probabilities)")
+    files = _offsets(b, [labels])
+    tensor_out = _table(b, [(0, "offset", out_name), (1, "offset", out_desc), (3, "offset", out_content),
+                            (6, "offset", files)])
+    inputs, outputs = _offsets(b, [tensor_in]), _offsets(b, [tensor_out])
+    subgraph = _table(b, [(0, "offset", s(info.name)), (2, "offset", inputs), (3, "offset", outputs)])
+    subgraphs = _offsets(b, [subgraph])
+    name, desc, version = s(info.name), s(info.description), s(info.version)
+    author, parser = s(info.author), s(PARSER_VERSION)
+    root = _table(b, [(0, "offset", name), (1, "offset", desc), (2, "offset", version), (3, "offset", subgraphs),
+                      (4, "offset", author), (7, "offset", parser)])
+    b.Finish(root, file_identifier=IDENTIFIER)
+    return bytes(b.Output())
+
+
+def with_metadata(model: bytes, info: ClassifierInfo) -> bytes:
+    """`model` (.tflite bytes) with `info` as TFLITE_METADATA and labels.txt packed in (any earlier
+    TFLITE_METADATA entry replaced)."""
+    from ai_edge_litert import schema_py_generated as schema
+
+    m = schema.ModelT.InitFromPackedBuf(bytearray(model), 0)
+    buffer = schema.BufferT()
+    buffer.data = list(metadata_buffer(info))
+    m.buffers = list(m.buffers or []) + [buffer]
+    entry = schema.MetadataT()
+    entry.name = METADATA_NAME
+    entry.buffer = len(m.buffers) - 1
+    m.metadata = [e for e in (m.metadata or []) if _name(e.name) != METADATA_NAME] + [entry]
+    import flatbuffers
+
+    b = flatbuffers.Builder(len(model) + 4096)
+    b.Finish(m.Pack(b), file_identifier=b"TFL3")
+    out = io.BytesIO(bytes(b.Output()))
+    with zipfile.ZipFile(out, "a") as z:  # appended after the flatbuffer, as MetadataPopulator packs files
+        z.writestr(LABELS_FILE, "\n".join(info.labels) + "\n")
+    return out.getvalue()
+
+
+def _name(value) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
