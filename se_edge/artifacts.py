@@ -10,6 +10,7 @@
       model_int8_ptq.tflite  model_int8_ptq.pte
       mixed.pt             the QAT result with the layers of `export --keep-float` in float (quantize/mixed.py)
       model_int8_mixed.tflite  model_int8_mixed.pte
+      model_int8_app.tflite  model_int8_app.pte   the QAT result as an app feeds it: export --io nhwc --input uint8
       report.json  report.md  accuracy.png  latency.png
 """
 from __future__ import annotations
@@ -48,6 +49,8 @@ ARTIFACTS = {a.name: a for a in (
     Artifact("reference_int8_mixed", "mixed.pt", "pytorch", "int8", "float", parent="reference_int8"),
     Artifact("tflite_int8_mixed", "model_int8_mixed.tflite", "litert", "int8", "reference_int8_mixed"),
     Artifact("executorch_int8_mixed", "model_int8_mixed.pte", "executorch", "int8", "reference_int8_mixed"),
+    Artifact("tflite_int8_app", "model_int8_app.tflite", "litert", "int8", "reference_int8"),
+    Artifact("executorch_int8_app", "model_int8_app.pte", "executorch", "int8", "reference_int8"),
 )}
 QUANTISED = {"qat": "reference_int8", "ptq": "reference_int8_ptq", "mixed": "reference_int8_mixed"}
 CHECKPOINTS = {"float": "float.ckpt", "qat": "qat.ckpt"}
@@ -344,6 +347,11 @@ def open_artifact(run: RunDir, name: str, threads: int = 1):
         if "lineage" not in run.config():  # nothing vouches for the file: a runtime crash on it must not kill us
             runner.probe(str(path))
         with captured_output():  # runtimes log delegate and threadpool set-up on stderr
+            if path.suffix == ".pte" and (run.config().get("app_io") or {}).get("input") == "uint8" \
+                    and name.endswith("_app"):
+                from se_edge.export.app_io import pixel_quantization
+
+                return runner.PteModel(str(path), threads, pixels=pixel_quantization(run.config()["preprocessing"]))
             return runner.open_model(str(path), threads)
     except runner.RunnerError as e:
         raise SeEdgeError(str(e)) from None

@@ -265,10 +265,14 @@ def mixed_stage(run: RunDir, keep_float: list[str], progress: bool = True) -> di
     return record
 
 
-def export_stage(run: RunDir, progress: bool = True, keep_float: list[str] | None = None) -> dict[str, str]:
-    """Export float and int8 (QAT, the PTQ baseline and the mixed-precision model if present) to .tflite and
-    .pte. With `keep_float`, the mixed-precision model is made (mixed_stage) and only its two files are
-    written; the others stay as they are. Returns {artifact: path}."""
+def export_stage(run: RunDir, progress: bool = True, keep_float: list[str] | None = None,
+                 app_io=None) -> dict[str, str]:
+    """Export float and int8 (QAT, the PTQ baseline, and the mixed-precision and app-facing files where the
+    run has them) to .tflite and .pte. With `keep_float`, the mixed-precision model is made (mixed_stage)
+    and only its two files are written; with a non-default `app_io` (export/app_io.AppIO), only the
+    app-facing pair. The others stay as they are. Returns {artifact: path}."""
+    from se_edge.export.app_io import AppIO, to_app_pte, to_app_tflite
+
     from tqdm.auto import tqdm
 
     from se_edge.export import export_pte, export_tflite
@@ -288,13 +292,31 @@ def export_stage(run: RunDir, progress: bool = True, keep_float: list[str] | Non
         jobs[f"tflite_int8{suffix}"] = lambda p, g=prepared, k=kind, n=f"tflite_int8{suffix}": to_tflite(
             g, sample, p, strict_qdq=k == "mixed", metadata=_metadata(run, n))
         jobs[f"executorch_int8{suffix}"] = lambda p, g=prepared: to_pte(g, sample, p)
-    if keep_float:
-        jobs = {k: v for k, v in jobs.items() if k.endswith("_mixed")}
+    recorded = run.config().get("app_io")
+    io = app_io if app_io is not None and not app_io.default else (
+        AppIO(recorded["layout"], recorded["input"]) if recorded and run.artifact_path("tflite_int8_app").is_file()
+        else None)
+    if io is not None:
+        prep = run.config()["preprocessing"]
+        prepared = run.load_prepared("qat")
+        jobs["tflite_int8_app"] = lambda p: to_app_tflite(prepared, prep, io, sample, p, _metadata(run, "tflite_int8_app"))
+        jobs["executorch_int8_app"] = lambda p: to_app_pte(prepared, prep, io, sample, p)
+    if keep_float or (app_io is not None and not app_io.default):
+        wanted = ("_mixed",) if keep_float else ()
+        wanted += ("_app",) if app_io is not None and not app_io.default else ()
+        jobs = {k: v for k, v in jobs.items() if k.endswith(wanted)}
     paths = {}
     for name in (bar := tqdm(jobs, desc="export", unit="file", disable=not progress)):
         bar.set_postfix_str(name)
         paths[name] = str(jobs[name](run.artifact_path(name)))
-        run.made(name)
+        if name.endswith("_app"):
+            from se_edge.export.app_io import pixel_quantization
+
+            scale, zero_point = pixel_quantization(run.config()["preprocessing"])
+            run.made(name, app_io={"layout": io.layout, "input": io.input, "pixel_scale": scale,
+                                   "pixel_zero_point": zero_point})
+        else:
+            run.made(name)
     return paths
 
 

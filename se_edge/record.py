@@ -7,6 +7,7 @@
     ptq, qat                                               the quantisation stages' settings and results
     mixed, mixed_tradeoff                                  the layers `export --keep-float` left in float, and
                                                            what that bought and cost (se_edge/tradeoff.py)
+    app_io, app_tradeoff                                   the input of `export --io/--input`'s files, and theirs
     lineage                                                what each artifact was made from (se_edge/lineage.py)
 
 `RunRecord.from_dict` checks a loaded run.json against this schema (a key missing or of the wrong
@@ -41,6 +42,8 @@ class RunRecord:
     qat: dict | None = None
     mixed: dict | None = None
     mixed_tradeoff: dict | None = None
+    app_io: dict | None = None
+    app_tradeoff: dict | None = None
     lineage: dict | None = None
 
     @classmethod

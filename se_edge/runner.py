@@ -67,6 +67,13 @@ def available_runtimes() -> dict:
             "numpy": np.__version__, "machine": platform.machine(), "system": platform.system()}
 
 
+def _to_layout(x: np.ndarray, shape: tuple) -> np.ndarray:
+    """`x` (N, C, H, W), as PyTorch lays images out, in a file's NHWC input layout where it takes that."""
+    if x.ndim == 4 and tuple(x.shape[1:]) != tuple(shape[1:]) and (x.shape[2], x.shape[3], x.shape[1]) == tuple(shape[1:]):
+        return np.ascontiguousarray(x.transpose(0, 2, 3, 1))
+    return x
+
+
 class TFLiteModel:
     runtime = "litert"
 
@@ -91,6 +98,9 @@ class TFLiteModel:
 
     def _quantize(self, x: np.ndarray) -> np.ndarray:
         dtype = self.input["dtype"]
+        x = _to_layout(x, self.input_shape)
+        if x.dtype == dtype:
+            return x  # already in the file's own input type (raw pixels for a uint8 input, say)
         if dtype in (np.int8, np.uint8):
             scale, zero = self.input["quantization"]
             info = np.iinfo(dtype)
@@ -121,7 +131,9 @@ class TFLiteModel:
 class PteModel:
     runtime = "executorch"
 
-    def __init__(self, path: str, threads: int = 1):
+    def __init__(self, path: str, threads: int = 1, pixels: tuple[float, int] | None = None):
+        """`pixels`: (scale, zero point) that read a uint8 input as the normalised float the model was trained
+        on, for a file that takes raw pixels (export --input uint8); float input is converted with them."""
         try:
             import torch  # the ExecuTorch Python runtime takes torch tensors
             from executorch.extension.pybindings import portable_lib
@@ -138,11 +150,21 @@ class PteModel:
             raise RunnerError(f"cannot load {path} as an ExecuTorch program: {str(e).splitlines()[0]}") from None
         meta = self.method.metadata.input_tensor_meta(0)
         self.input_shape = tuple(int(d) for d in meta.sizes())
+        self.takes_uint8 = int(meta.dtype()) == 0  # ExecuTorch's ScalarType::Byte
         self.dtype = None  # a .pte takes float input whether or not its kernels are int8
+        self.pixels = pixels
         self._x = None
 
     def set_input(self, x1: np.ndarray) -> None:
-        self._x = [self._torch.from_numpy(np.ascontiguousarray(x1, dtype=np.float32))]
+        x1 = _to_layout(x1, self.input_shape)
+        if self.takes_uint8 and x1.dtype != np.uint8:
+            if self.pixels is None:
+                raise RunnerError("this .pte takes uint8 pixels (se-edge export --input uint8); give it uint8 input")
+            scale, zero = self.pixels
+            x1 = np.clip(np.round(x1 / scale) + zero, 0, 255).astype(np.uint8)
+        if x1.dtype != np.uint8:
+            x1 = np.ascontiguousarray(x1, dtype=np.float32)
+        self._x = [self._torch.from_numpy(np.ascontiguousarray(x1))]
 
     def invoke(self) -> None:
         self._y = self.method.execute(self._x)

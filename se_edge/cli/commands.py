@@ -50,6 +50,11 @@ def add_parsers(sub) -> None:
                    help="also write model_int8_mixed.tflite/.pte with these modules left in float (mixed precision; "
                         "`se-edge debug` ranks the layers), and print what that buys and costs: accuracy, ops "
                         "outside the delegate, p50 latency")
+    p.add_argument("--io", choices=("nchw", "nhwc"), default="nchw",
+                   help="input layout of model_int8_app.tflite/.pte: nhwc (a camera frame's; no TRANSPOSE at the input)")
+    p.add_argument("--input", choices=("float", "uint8"), default="float",
+                   help="uint8: the app files take raw 0..255 pixels, the normalisation folded into the input's "
+                        "quantisation (.tflite) or done in the graph (.pte)")
     p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("parity", help="evaluate every artifact of a run in its runtime on a dataset")
@@ -140,17 +145,22 @@ def cmd_export(args: argparse.Namespace) -> None:
         from se_edge.quantize.mixed import parse_names
 
         keep_float = parse_names(args.keep_float)
+    from se_edge.export.app_io import AppIO
+
+    app_io = AppIO(args.io, args.input)
     with locked(run):
-        paths = export_stage(run, progress=not args.quiet, keep_float=keep_float)
+        paths = export_stage(run, progress=not args.quiet, keep_float=keep_float, app_io=app_io)
         for name, path in paths.items():
             print(f"{name}: {path}")
-        if keep_float:
-            from se_edge import tradeoff
+        from se_edge import tradeoff
 
-            result = tradeoff.measure(run, progress=not args.quiet)
-            run.save_config({**run.config(), "mixed_tradeoff": result})
-            for line in tradeoff.lines(result):
-                print(line)
+        for wanted, pairs, key in ((keep_float, tradeoff.MIXED, "mixed_tradeoff"),
+                                   (not app_io.default, tradeoff.APP, "app_tradeoff")):
+            if wanted:
+                result = tradeoff.measure(run, pairs, progress=not args.quiet)
+                run.save_config({**run.config(), key: result})
+                for line in tradeoff.lines(result, pairs):
+                    print(line)
 
 
 def cmd_parity(args: argparse.Namespace) -> None:

@@ -20,8 +20,8 @@ def export_pte(model: torch.nn.Module, sample: torch.Tensor, path: str | os.Path
         from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
         from executorch.exir import to_edge_transform_and_lower
 
-        if not isinstance(model, torch.fx.GraphModule):
-            model = model.eval()
+        if not any(isinstance(m, torch.fx.GraphModule) for m in model.modules()):
+            model = model.eval()  # a PT2E graph (or a wrapper around one) is already in its eval form
         exported = torch.export.export(model, (sample,))
         program = to_edge_transform_and_lower(exported, partitioner=[XnnpackPartitioner()]).to_executorch()
         data = program.buffer

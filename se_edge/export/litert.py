@@ -49,10 +49,11 @@ def _strict_qdq():
 
 
 def export_tflite(model: torch.nn.Module, sample: torch.Tensor, path: str | os.PathLike, quantized: bool,
-                  strict_qdq: bool = False, metadata=None) -> Path:
+                  strict_qdq: bool = False, metadata=None, edit=None) -> Path:
     """Convert `model` (float module, or PT2E-converted graph if `quantized`) and write `path` atomically;
     `strict_qdq`: keep float the ops whose weights are float (a mixed-precision graph); `metadata`: a
-    metadata.ClassifierInfo written into the file as TFLITE_METADATA (with its labels.txt)."""
+    metadata.ClassifierInfo written into the file as TFLITE_METADATA (with its labels.txt); `edit`: bytes ->
+    bytes, applied to the converted flatbuffer first (app_io.uint8_pixel_input)."""
     os.environ.setdefault("LITERT_TORCH_SHOW_PROGRESS", "n")
     with captured_output(), (_strict_qdq() if strict_qdq else contextlib.nullcontext()):
         import litert_torch
@@ -67,6 +68,8 @@ def export_tflite(model: torch.nn.Module, sample: torch.Tensor, path: str | os.P
         model = model.eval() if not quantized else model
         edge_model = litert_torch.convert(model, (sample,), quant_config=quant_config)
         data = edge_model.model_content()
+    if edit is not None:
+        data = edit(data)
     if metadata is not None:
         from se_edge.export.metadata import with_metadata
 
