@@ -34,7 +34,15 @@ DEVICE ?= local
 device-test: $(STAMP)
 	$(BIN)/python -m pytest -q device_tests --run-dir $(RUN) --se-device $(DEVICE)
 
-.PHONY: native-runner old-runtime-venv old-runtime-test
+## A real ssh device on loopback: sshd on 127.0.0.1 (Debian's openssh-server, installed here where missing),
+## throwaway keys, the old-runtime venv as the device's Python; `se-edge bench latency --device ssh:...` on RUN
+device-test-ssh: $(STAMP) old-runtime-venv
+	@test -x /usr/sbin/sshd || (command -v apt-get >/dev/null && apt-get install -y --no-install-recommends openssh-server >/dev/null) \
+		|| echo "openssh-server could not be installed; the test will skip and say why"
+	@test -f $(RUN)/run.json || $(MAKE) demo
+	$(BIN)/python -m pytest -q device_tests/test_ssh_loopback.py --run-dir $(RUN) -rs -s
+
+.PHONY: native-runner old-runtime-venv old-runtime-test device-test-ssh
 OLD_VENV := .venv-tflite-old
 
 ## The native ExecuTorch runner (native/pte_runner) against the executorch wheel: build/pte_runner/pte_runner.

@@ -258,6 +258,20 @@ def test_ssh_without_port(fakes, device_dir):
     assert fakes()[0][:6] == [str(fakes.bin / "ssh"), "-o", "BatchMode=yes", "-o", "ConnectTimeout=15", "board"]
 
 
+def test_ssh_reads_the_config_file_se_edge_ssh_config_names(fakes, device_dir, monkeypatch, tmp_path):
+    config = tmp_path / "ssh_config"
+    config.write_text("Host board\n  Port 2222\n")
+    monkeypatch.setenv("SE_EDGE_SSH_CONFIG", str(config))
+    t = SshTransport("board", device_dir=device_dir)
+    t.setup()
+    t.push(__file__, "x.py")
+    ssh, scp = fakes()[:2]
+    assert ssh[1:3] == ["-F", str(config)] and scp[2:4] == ["-F", str(config)], (ssh, scp)
+    monkeypatch.setenv("SE_EDGE_SSH_CONFIG", str(tmp_path / "missing"))
+    with pytest.raises(SeEdgeError, match="SE_EDGE_SSH_CONFIG names .*missing, which is not a file"):
+        SshTransport("board", device_dir=device_dir).setup()
+
+
 def test_ssh_connection_failure_is_an_error_but_a_command_status_is_not(fakes, device_dir, monkeypatch):
     t = SshTransport("board", device_dir=device_dir)
     t.setup()

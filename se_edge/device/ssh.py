@@ -3,10 +3,13 @@
 Files are copied with scp into a fresh directory se_edge-XXXXXXXX under /tmp (`--device-dir` to
 change) under plain names, so remote paths need no quoting in scp's syntax; commands run as one
 string that ssh hands to the remote shell, every word quoted with shlex.quote. BatchMode: a key
-(or an agent) must be set up, ssh never stops to ask for a password.
+(or an agent) must be set up, ssh never stops to ask for a password. SE_EDGE_SSH_CONFIG names an
+ssh_config file that ssh and scp read instead of ~/.ssh/config (`-F`): a key, a known_hosts file, a
+jump host for this board only.
 """
 from __future__ import annotations
 
+import os
 import shlex
 import shutil
 import subprocess
@@ -39,7 +42,10 @@ class SshTransport(Transport):
         return path
 
     def _options(self) -> list[str]:
-        return ["-o", "BatchMode=yes", "-o", f"ConnectTimeout={CONNECT_TIMEOUT_S}"]
+        config = os.environ.get("SE_EDGE_SSH_CONFIG")
+        if config and not Path(config).is_file():
+            raise SeEdgeError(f"SE_EDGE_SSH_CONFIG names {config}, which is not a file; give an ssh_config file or unset it")
+        return [*(["-F", config] if config else []), "-o", "BatchMode=yes", "-o", f"ConnectTimeout={CONNECT_TIMEOUT_S}"]
 
     def setup(self) -> None:
         checked(self._shell(shlex.join(["mkdir", "-p", self.workdir])), f"creating {self.workdir} on {self.label}")
