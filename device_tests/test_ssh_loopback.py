@@ -63,7 +63,7 @@ def sshd(tmp_path_factory):
         f"Port {port}", "ListenAddress 127.0.0.1", f"HostKey {d / 'host_key'}", f"PidFile {d / 'sshd.pid'}",
         f"AuthorizedKeysFile {d / 'authorized_keys'}", "PasswordAuthentication no", "KbdInteractiveAuthentication no",
         "PubkeyAuthentication yes", "PermitRootLogin prohibit-password", "StrictModes no", "UsePAM no",
-        f"AllowUsers {user}", "LogLevel ERROR", ""]))
+        f"AllowUsers {user}", "Subsystem sftp internal-sftp", "LogLevel ERROR", ""]))  # scp speaks sftp now
     host_key = (d / "host_key.pub").read_text().split()
     (d / "known_hosts").write_text(f"[127.0.0.1]:{port} {host_key[0]} {host_key[1]}\n")
     (d / "ssh_config").write_text("\n".join([
@@ -89,9 +89,9 @@ def test_bench_runs_the_tflite_files_over_real_ssh_with_the_old_runtime(sshd, ru
     ping = subprocess.run(["ssh", "-F", str(config), "-o", "BatchMode=yes", destination, "--", "echo", "ok"],
                           capture_output=True, text=True, timeout=30)
     assert ping.stdout.strip() == "ok", ping.stderr
-    out = tmp_path / "bench.json"
+    out = tmp_path / "bench.json"  # the venv's python by its own path: resolve() would give the base interpreter
     proc = subprocess.run([sys.executable, "-m", "se_edge.cli", "bench", "latency", "--run", str(run_dir),
-                           "--device", f"ssh:{destination}:{port}", "--device-python", str(OLD_PYTHON.resolve()),
+                           "--device", f"ssh:{destination}:{port}", "--device-python", str(OLD_PYTHON.absolute()),
                            "--runs", "20", "--json", str(out)], capture_output=True, text=True, env=env, timeout=900)
     assert proc.returncode == 0, proc.stderr[-3000:]
     print(proc.stdout)
