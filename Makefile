@@ -42,7 +42,23 @@ device-test-ssh: $(STAMP) old-runtime-venv
 	@test -f $(RUN)/run.json || $(MAKE) demo
 	$(BIN)/python -m pytest -q device_tests/test_ssh_loopback.py --run-dir $(RUN) -rs -s
 
-.PHONY: native-runner old-runtime-venv old-runtime-test device-test-ssh
+## ExecuTorch's Arm backend for `se-edge export --target ethos-u55-128`: it needs ethos-u-vela 5.1.0 and
+## tosa-tools (executorch[ethos-u]) while the benchmarks use Vela 5.2.0, so a venv that sees .venv's packages
+## and overrides those three
+ethosu-venv: .venv-ethosu/.installed-stamp
+
+.venv-ethosu/.installed-stamp: $(STAMP)
+	@test -x .venv-ethosu/bin/python || $(PYTHON) -m venv .venv-ethosu
+	echo "import site; site.addsitedir('$(CURDIR)/.venv/lib/python3.11/site-packages')" > .venv-ethosu/lib/python3.11/site-packages/_se_edge_main.pth
+	.venv-ethosu/bin/python -m pip install --quiet --disable-pip-version-check 'ethos-u-vela==5.1.0' 'ml_dtypes==0.5.1' 'tosa-tools==2026.5.0'
+	@touch $@
+
+## RUN's float model to a .pte for Ethos-U55-128 through the Arm backend, checked (device_tests/test_ethosu.py)
+ethosu-test: ethosu-venv
+	@test -f $(RUN)/run.json || $(MAKE) demo
+	$(BIN)/python -m pytest -q device_tests/test_ethosu.py --run-dir $(RUN) -rs -s
+
+.PHONY: native-runner old-runtime-venv old-runtime-test device-test-ssh ethosu-venv ethosu-test
 OLD_VENV := .venv-tflite-old
 
 ## The native ExecuTorch runner (native/pte_runner) against the executorch wheel: build/pte_runner/pte_runner.

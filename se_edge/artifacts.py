@@ -62,7 +62,8 @@ LOCK = ".se_edge.lock"
 # What each stage's output makes stale when it is made again: a new float.pt outdates every quantised
 # model, export and report; a new qat.pt/ptq.pt its exports and the report.
 DOWNSTREAM = {
-    "float": [*(a.name for a in ARTIFACTS.values() if a.name != "float"), "qat.ckpt", *REPORTS],
+    "float": [*(a.name for a in ARTIFACTS.values() if a.name != "float"), "qat.ckpt", *REPORTS,
+              "model_int8_ethosu.pte", "ethosu.json"],
     "quantize": [*(a.name for a in EXPORTED), "reference_int8_mixed", *REPORTS],
     "mixed": ["tflite_int8_mixed", "executorch_int8_mixed"],
 }
@@ -85,7 +86,8 @@ class RunDir:
 
     def reserved(self) -> set[Path]:
         """The run's own files, which no --json or other output may replace."""
-        names = [a.filename for a in ARTIFACTS.values()] + list(CHECKPOINTS.values()) + list(REPORTS) + ["run.json", LOCK]
+        names = [a.filename for a in ARTIFACTS.values()] + list(CHECKPOINTS.values()) + list(REPORTS) + [
+            "run.json", LOCK, "model_int8_ethosu.pte", "ethosu.json"]
         return {(self.path / n).resolve() for n in names}
 
     def check_output(self, path: str | os.PathLike) -> Path:

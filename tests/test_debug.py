@@ -171,3 +171,16 @@ def test_keep_float_refuses_an_unknown_layer(demo_run, tmp_path):
 
 def test_debug_needs_a_quantised_run(tmp_path):
     assert_one_line_error(se_edge("debug", "--run", tmp_path / "none"), "run directory not found")
+
+
+def test_export_for_an_ethos_u_target_says_what_it_needs(demo_run, tmp_path, monkeypatch):
+    """The Arm backend lives in its own venv (Vela 5.1.0 against the benches' 5.2.0): without it, one line."""
+    out, _ = demo_run
+    copy = tmp_path / "run"
+    shutil.copytree(out, copy, ignore=shutil.ignore_patterns("*.ckpt", "*.tflite", "*.pte"))
+    monkeypatch.setenv("SE_EDGE_ETHOSU_VENV", str(tmp_path / "no-venv"))
+    assert_one_line_error(se_edge("export", "--run", copy, "--target", "ethos-u55-128"),
+                          "needs ExecuTorch's Arm backend with ethos-u-vela 5.1.0", "make ethosu-venv")
+    assert_one_line_error(se_edge("export", "--run", copy, "--target", "ethos-u99"),
+                          "unknown --target 'ethos-u99'; valid: ethos-u55-32", "ethos-u85-2048")
+    assert not (copy / "model_int8_ethosu.pte").exists()

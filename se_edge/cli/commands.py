@@ -55,6 +55,8 @@ def add_parsers(sub) -> None:
     p.add_argument("--input", choices=("float", "uint8"), default="float",
                    help="uint8: the app files take raw 0..255 pixels, the normalisation folded into the input's "
                         "quantisation (.tflite) or done in the graph (.pte)")
+    p.add_argument("--target", metavar="NPU", help="instead: a .pte for a Cortex-M with this Ethos-U NPU through "
+                   "ExecuTorch's Arm backend (ethos-u55-128, ...; runs in .venv-ethosu, `make ethosu-venv`)")
     p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("parity", help="evaluate every artifact of a run in its runtime on a dataset")
@@ -145,6 +147,18 @@ def cmd_export(args: argparse.Namespace) -> None:
         from se_edge.quantize.mixed import parse_names
 
         keep_float = parse_names(args.keep_float)
+    if args.target is not None:
+        from se_edge.errors import SeEdgeError
+        from se_edge.export import ethosu
+
+        if args.target not in ethosu.TARGETS:
+            raise SeEdgeError(f"unknown --target {args.target!r}; valid: {', '.join(ethosu.TARGETS)}")
+        with locked(run):
+            report = ethosu.run_in_env(str(run.path), args.target)
+        print(f"{report['file']}: {report['size_bytes']} bytes for {report['target']}; {report['ops_on_npu']} ops in "
+              f"{report['partitions']} NPU partition(s), {report['ops_on_cpu']} on the CPU"
+              + (f" ({', '.join(f'{k} x{v}' for k, v in report['cpu_ops'].items())})" if report["cpu_ops"] else ""))
+        return
     from se_edge.export.app_io import AppIO
 
     app_io = AppIO(args.io, args.input)

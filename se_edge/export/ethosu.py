@@ -1,0 +1,149 @@
+"""A .pte for a Cortex-M with an Ethos-U NPU, through ExecuTorch's Arm backend, from the run's float model.
+
+    float.pt -> torch.export -> EthosUQuantizer (PTQ, calibrated on training images; Ethos-U is
+    integer-only, and the Arm quantizer's scheme is the NPU's, not XNNPACK's) -> convert
+    -> EthosUPartitioner + Vela -> model_int8_ethosu.pte, ethosu.json
+
+ethosu.json says where the ops went: the delegate partitions (Vela-compiled command streams for the
+NPU), the ops inside them, and the ops left to the Cortex-M CPU, by name.
+
+ExecuTorch 1.5.1's Arm backend needs `tosa-tools` and `ethos-u-vela==5.1.0` (executorch[ethos-u]),
+while the benchmarks use Vela 5.2.0 on .tflite files; so this runs in its own environment,
+.venv-ethosu (`make ethosu-venv`: a venv that sees the main one's packages and overrides those
+three). `se-edge export --target ethos-u55-128` re-runs itself there.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+TARGETS = ("ethos-u55-32", "ethos-u55-64", "ethos-u55-128", "ethos-u55-256", "ethos-u65-256", "ethos-u65-512",
+           "ethos-u85-128", "ethos-u85-256", "ethos-u85-512", "ethos-u85-1024", "ethos-u85-2048")
+VENV = Path(__file__).resolve().parents[2] / ".venv-ethosu"  # beside .venv; SE_EDGE_ETHOSU_VENV overrides
+FILENAME, REPORT = "model_int8_ethosu.pte", "ethosu.json"
+
+
+def available() -> str | None:
+    """None where this Python can run the Arm backend, else why not."""
+    try:
+        import tosa_serializer  # noqa: F401
+    except ImportError:
+        return "ExecuTorch's Arm backend needs tosa-tools, which this environment lacks"
+    from importlib.metadata import version
+
+    if version("ethos-u-vela") != "5.1.0":
+        return f"ExecuTorch 1.5.1's Arm backend needs ethos-u-vela 5.1.0, this environment has {version('ethos-u-vela')}"
+    return None
+
+
+def export(run, target: str, calibration_images: int = 256) -> dict:
+    """Write `run`/model_int8_ethosu.pte for `target` and `run`/ethosu.json; returns the report."""
+    import torch
+    from executorch.backends.arm.ethosu import EthosUCompileSpec, EthosUPartitioner
+    from executorch.backends.arm.quantizer import EthosUQuantizer, get_symmetric_quantization_config
+    from executorch.exir import EdgeCompileConfig, to_edge_transform_and_lower
+    from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
+
+    from se_edge.io import write_bytes, write_json
+    from se_edge.lineage import file_sha256
+    from se_edge.pipeline import _splits_for
+
+    start = time.perf_counter()
+    model = run.load_float().eval()
+    train = _splits_for(run).train
+    x = torch.from_numpy(train.x[:1])
+    spec = EthosUCompileSpec(target)
+    quantizer = EthosUQuantizer(spec)
+    quantizer.set_global(get_symmetric_quantization_config(is_per_channel=True))
+    exported = torch.export.export(model, (x,))
+    prepared = prepare_pt2e(exported.module(check_guards=False), quantizer)  # executorch#16248
+    with torch.no_grad():
+        for i in range(0, min(len(train.x), calibration_images), 32):
+            prepared(torch.from_numpy(train.x[i:i + 32]))
+    quantized = convert_pt2e(prepared)
+    edge = to_edge_transform_and_lower(torch.export.export(quantized, (x,)), partitioner=[EthosUPartitioner(spec)],
+                                       compile_config=EdgeCompileConfig(_check_ir_validity=False))  # Vela prints here
+    graph = edge.exported_program().graph_module
+    inside = {name: [_op(n.target) for n in mod.original_module.graph.nodes if n.op == "call_function"]
+              for name, mod in graph.named_children() if hasattr(mod, "original_module")}
+    outside = [_op(n.target) for n in graph.graph.nodes if n.op == "call_function"
+               and "executorch_call_delegate" not in str(n.target) and "getitem" not in str(n.target)]
+    program = edge.to_executorch()
+    path = write_bytes(run.path / FILENAME, program.buffer)
+    counts: dict[str, int] = {}
+    for op in outside:
+        counts[op] = counts.get(op, 0) + 1
+    ops_on_npu = {}
+    for ops in inside.values():
+        for op in ops:
+            ops_on_npu[op] = ops_on_npu.get(op, 0) + 1
+    report = {"target": target, "file": str(path), "size_bytes": path.stat().st_size,
+              "float_sha256": file_sha256(run.artifact_path("float")), "calibration_images": min(len(train.x),
+                                                                                              calibration_images),
+              "partitions": len(inside), "ops_on_npu": sum(len(v) for v in inside.values()),
+              "npu_ops": dict(sorted(ops_on_npu.items())),
+              "ops_on_cpu": len(outside), "cpu_ops": dict(sorted(counts.items())),
+              "seconds": round(time.perf_counter() - start, 1)}
+    write_json(run.path / REPORT, report)
+    return report
+
+
+def _op(target) -> str:
+    """aten::hardtanh, not the edge op's repr with its schema."""
+    return getattr(target, "__name__", None) or str(target)
+
+
+def _vela_lines(log: str) -> list[str]:
+    """Vela's per-partition summary lines worth keeping (cycles, MACs, memory)."""
+    keep = ("cycles", "MACs", "SRAM used", "Flash used", "Inferences per second")
+    return [" ".join(line.split()) for line in (log or "").splitlines() if any(k in line for k in keep)][:60]
+
+
+def run_in_env(run_path: str, target: str) -> dict:
+    """`export` in .venv-ethosu (which `make ethosu-venv` makes), from this process; returns the report."""
+    from se_edge.errors import SeEdgeError
+
+    venv = Path(os.environ.get("SE_EDGE_ETHOSU_VENV") or VENV)
+    python = venv / "bin" / "python"
+    if not python.is_file():
+        raise SeEdgeError(f"--target {target} needs ExecuTorch's Arm backend with ethos-u-vela 5.1.0, kept in "
+                          f"{venv}/ (this environment has Vela 5.2.0 for the benchmarks); make it with `make ethosu-venv`")
+    proc = subprocess.run([str(python.absolute()), "-m", "se_edge.export.ethosu", "--run", run_path, "--target", target],
+                          capture_output=True, text=True, env={**os.environ, "SE_EDGE_ETHOSU_CHILD": "1"})
+    if proc.returncode != 0:
+        lines = [line for line in proc.stderr.splitlines() if line.strip()]
+        raise SeEdgeError(f"the Arm backend failed for {target}: {lines[-1] if lines else f'exit {proc.returncode}'}")
+    from se_edge.io import write_json
+
+    report = {**json.loads(proc.stdout.strip().splitlines()[-1]), "vela_summary": _vela_lines(proc.stdout)}
+    write_json(Path(run_path) / REPORT, report)
+    return report
+
+
+def main(argv: list[str] | None = None) -> int:
+    from se_edge.artifacts import RunDir
+    from se_edge.errors import SeEdgeError
+
+    p = argparse.ArgumentParser(description="Export a run's float model to a .pte for an Ethos-U NPU")
+    p.add_argument("--run", required=True)
+    p.add_argument("--target", choices=TARGETS, default="ethos-u55-128")
+    args = p.parse_args(argv)
+    try:
+        why = available()
+        if why:
+            raise SeEdgeError(why)
+        report = export(RunDir(args.run), args.target)
+    except SeEdgeError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    print(json.dumps(report))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
