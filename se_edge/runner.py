@@ -294,8 +294,13 @@ def memory(path: str) -> dict:
         _tflite_interpreter_class()
     baseline = rss_mb()
     model = open_model(path, 1)
-    model(np.zeros(model.input_shape, np.float32))
+    model(zeros_input(model))
     return {"runtime_rss_mb": baseline, "peak_rss_mb": peak_rss_mb()}
+
+
+def zeros_input(model) -> np.ndarray:
+    """An all-zero input in the model's own input type (uint8 pixels for a .pte that takes them)."""
+    return np.zeros(model.input_shape, np.uint8 if getattr(model, "takes_uint8", False) else np.float32)
 
 
 def measure_memory(path: str, timeout: float = 300.0) -> dict:
@@ -355,7 +360,7 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         model = open_model(args.model, args.threads)
         if args.check:
-            model(np.zeros(model.input_shape, np.float32))
+            model(zeros_input(model))
             return 0
         x = np.load(args.inputs, allow_pickle=False).astype(np.float32) if args.inputs else np.zeros(model.input_shape, np.float32)
         if args.outputs:

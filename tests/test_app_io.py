@@ -59,6 +59,10 @@ def test_app_files_take_nhwc_uint8_pixels_and_decide_as_the_float_input_files(de
         top1 = np.array([model(pixels[i:i + 1]).argmax() for i in range(len(test.y))])
         assert (top1 == base_top1).mean() >= 0.999, (type(model).__name__, (top1 != base_top1).sum())
     assert graph_summary(copy / "model_int8_app.pte")["partitions"] == 1
+    from se_edge.runner import measure_memory, probe
+
+    probe(str(copy / "model_int8_app.pte"))  # the child's load-and-run-once check feeds it uint8 zeros
+    assert measure_memory(str(copy / "model_int8_app.pte"))["peak_rss_mb"] > 0
 
     parity = se_edge("parity", "--run", copy, "--json", tmp_path / "p.json")
     assert parity.returncode == 0, parity.stderr[-3000:]
