@@ -1,4 +1,4 @@
-"""Where int8 parts from float: per-layer SQNR along the depth, for the int8 reference and the LiteRT file.
+"""Where int8 parts from float: per-layer SQNR along the depth, for the int8 reference and both runtimes.
 
 A *point* is one activation quantisation of the int8 reference graph (a `quantize_per_tensor` node):
 the output of a layer as int8 carries it. Each point is named by the model's module that computes it
@@ -9,7 +9,9 @@ the output of a layer as int8 carries it. Each point is named by the model's mod
     reference_int8  the converted int8 reference graph, the quantize node's int8 output, dequantized;
     tflite_int8     the .tflite run by LiteRT's builtin kernels with every tensor kept
                     (`experimental_preserve_all_tensors`): the int8 tensor with the point's scale,
-                    zero point and shape (NHWC), dequantized.
+                    zero point and shape (NHWC), dequantized;
+    executorch_int8 the int8 reference lowered with one XNNPACK call per op, run by the ExecuTorch
+                    runtime with ETDump (capture_executorch).
 
 SQNR (dB) = 10 log10(|float|^2 / |x - float|^2) for the reference, and against the reference for the
 file. Rounding error accumulates with depth, so the layer to blame is the one whose SQNR *drops* most
@@ -222,7 +224,68 @@ def capture_tflite(path: str, points: list[Point], x: np.ndarray) -> dict[int, i
     return matched
 
 
-COMPARISONS = (("reference_int8", "float"), ("tflite_int8", "reference_int8"), ("tflite_int8", "float"))
+def capture_executorch(reference, points: list[Point], x: np.ndarray, workdir) -> dict[int, int]:
+    """Each point's value in ExecuTorch: the int8 reference lowered to XNNPACK with one delegate call per op
+    (`XnnpackPartitioner(per_op_mode=True)`, the same kernels the shipped .pte fuses into one call), run by
+    the ExecuTorch runtime with ETDump and a debug buffer, one fresh run per image; the Inspector gives
+    each delegate call's input and output. An int8 output is matched to the next point of its shape in
+    graph order (of the next three such, the one nearest the reference). Returns {point index: call index}."""
+    import os
+
+    import torch
+    from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
+    from executorch.devtools import Inspector
+    from executorch.exir import to_edge_transform_and_lower
+    from executorch.extension.pybindings import portable_lib
+
+    from se_edge.quiet import captured_output
+
+    etrecord, etdump, buffer = (os.path.join(str(workdir), n) for n in ("etrecord.bin", "etdump.etdp", "debug.bin"))
+    with captured_output():
+        sample = torch.from_numpy(x[:1])
+        edge = to_edge_transform_and_lower(torch.export.export(reference, (sample,)),
+                                           partitioner=[XnnpackPartitioner(per_op_mode=True)], generate_etrecord=True)
+        program = edge.to_executorch()
+        program.get_etrecord().save(etrecord)
+
+    def calls(image: np.ndarray) -> list:
+        with captured_output():
+            module = portable_lib._load_for_executorch_from_buffer(program.buffer, enable_etdump=True,
+                                                                   debug_buffer_size=256 << 20)
+            module.forward([torch.from_numpy(image)])
+            module.write_etdump_result_to_file(etdump, buffer)
+            inspector = Inspector(etdump_path=etdump, etrecord=etrecord, debug_buffer_path=buffer)
+        return [e.debug_data[-1].detach().clone() for b in inspector.event_blocks for e in b.events
+                if e.name == "DELEGATE_CALL" and e.debug_data]
+
+    first = calls(x[:1])
+    matched: dict[int, int] = {}
+    pos = 0
+    for c, out in enumerate(first):
+        if out.dtype != torch.int8:
+            continue
+        shape = tuple(out.shape[1:])
+        candidates = [p for p in points[pos:] if tuple(p.shape) == shape and p.index not in matched
+                      and "reference_int8" in p.values][:3]
+        if not candidates:
+            continue
+        best = min(candidates, key=lambda p: float(np.abs((out.numpy().astype(np.float32) - p.zero_point) * p.scale
+                                                          - p.values["reference_int8"][:1]).max()))
+        matched[best.index] = c
+        pos = best.index + 1
+    values: dict[int, list] = {i: [] for i in matched}
+    for i in range(len(x)):
+        outs = first if i == 0 else calls(x[i:i + 1])
+        for pi, c in matched.items():
+            values[pi].append(outs[c].numpy().astype(np.float32))
+    for p in points:
+        if p.index in matched:
+            p.values["executorch_int8"] = (np.concatenate(values[p.index]) - p.zero_point) * p.scale
+    return matched
+
+
+COMPARISONS = (("reference_int8", "float"), ("tflite_int8", "reference_int8"), ("tflite_int8", "float"),
+               ("executorch_int8", "reference_int8"), ("executorch_int8", "float"))
 _CAP_DB = 120.0  # identical tensors: reported as this many dB, so the numbers stay JSON
 
 
@@ -304,7 +367,8 @@ def sensitivity(run, prepared, rows: list[dict], layers: int = 3) -> list[dict]:
     return out
 
 
-def run_debug(run, data: str | None = None, images: int = 64, stress: int | None = None, layers: int = 3) -> dict:
+def run_debug(run, data: str | None = None, images: int = 64, stress: int | None = None, layers: int = 3,
+              executorch: bool = True) -> dict:
     """Per-layer SQNR of `run`'s int8 reference (vs float) and int8 .tflite (vs the reference and vs float) on
     the first `images` test images (or of dataset `data`), shifted with seed `stress` if given (as
     `parity --stress`); with `layers` > 0, the sensitivity of that many worst layers (`sensitivity`).
@@ -330,6 +394,12 @@ def run_debug(run, data: str | None = None, images: int = 64, stress: int | None
         run.require("tflite_int8")
         files["tflite_int8"] = str(tflite)
         capture_tflite(str(tflite), points, x)
+    if executorch:
+        import tempfile
+
+        with tempfile.TemporaryDirectory() as workdir:
+            capture_executorch(reference, points, x, workdir)
+        files["executorch_int8"] = "per-op XNNPACK lowering of the int8 reference (the shipped .pte's graph and kernels)"
     rows = summarise(points)
     ranked = {k: [r["index"] for r in worst_first(rows, k)] for k in (key(*c) for c in COMPARISONS)
               if any(k in r["sqnr_db"] for r in rows)}
@@ -338,7 +408,8 @@ def run_debug(run, data: str | None = None, images: int = 64, stress: int | None
             "worst_first": ranked, "sensitivity": sensitivity(run, prepared, rows, layers) if layers else [],
             "float_test_accuracy": float_acc,
             "sources": {"float": "prepared PT2E graph, fake-quant off", "reference_int8": "converted PT2E graph",
-                        "tflite_int8": "LiteRT builtin kernels, all tensors kept (not XNNPACK)"}}
+                        "tflite_int8": "LiteRT builtin kernels, all tensors kept (not XNNPACK)",
+                        "executorch_int8": "ExecuTorch runtime, XNNPACK one delegate call per op, ETDump"}}
 
 
 def markdown(result: dict, top: int = 10) -> str:

@@ -72,6 +72,14 @@ def test_points_are_named_by_module_and_match_float_and_int8_on_a_small_model(tm
     for p in points:
         if "tflite_int8" in p.values:
             assert np.abs(p.values["tflite_int8"] - p.values["reference_int8"]).max() <= p.scale * 1.001
+    # ExecuTorch: one XNNPACK call per op, its outputs from ETDump; the input, conv+relu, mean and linear found,
+    # each within one LSB of the reference.
+    matched = debug.capture_executorch(reference, points, x[:4].numpy(), tmp_path)
+    assert sorted(matched) == [0, 1, 2, 3], matched
+    for i in matched:
+        p = points[i]
+        assert p.values["executorch_int8"].shape == p.values["reference_int8"][:4].shape
+        assert np.abs(p.values["executorch_int8"] - p.values["reference_int8"][:4]).max() <= p.scale * 1.001
 
 
 def _plant_fault(run: RunDir, layer: str) -> int:
@@ -113,8 +121,9 @@ def test_debug_ranks_a_planted_fault_first_and_keep_float_on_it_brings_accuracy_
     assert result["stress"] == 0 and "shifted with seed 0" in (copy / "debug.md").read_text()
     assert len(result["points"]) >= 20 and all(r["sqnr_db"].get("reference_int8_vs_float") is not None
                                                for r in result["points"])
-    tflite = [r for r in result["points"] if "tflite_int8_vs_reference_int8" in r["sqnr_db"]]
-    assert len(tflite) >= len(result["points"]) // 2, "most int8 activations are found in the .tflite"
+    for source in ("tflite_int8", "executorch_int8"):
+        found = [r for r in result["points"] if f"{source}_vs_reference_int8" in r["sqnr_db"]]
+        assert len(found) >= len(result["points"]) // 2, f"most int8 activations are found in {source}"
     assert (copy / "debug.md").read_text().count("| stages.") >= 10 and (copy / "debug.png").stat().st_size > 0
 
     assert result["sensitivity"] == []
@@ -123,7 +132,7 @@ def test_debug_ranks_a_planted_fault_first_and_keep_float_on_it_brings_accuracy_
     proc = se_edge("debug", "--run", copy, "--images", "32", "--sensitivity", "2")
     assert proc.returncode == 0, proc.stderr[-3000:]
     result = json.loads((copy / "debug.json").read_text())
-    for k in ("reference_int8_vs_float", "tflite_int8_vs_float"):
+    for k in ("reference_int8_vs_float", "tflite_int8_vs_float", "executorch_int8_vs_float"):
         assert result["worst_first"][k][0] == planted, (k, result["worst_first"][k][:3])
     assert f"#{planted:<3} stages.1.0.0" in proc.stdout
 
