@@ -221,6 +221,15 @@ class RunDir:
         # Seeded noise in the normalised input range: timing and tracing need a shape, not a digit.
         return torch.randn(1, prep["in_chans"], prep["size"], prep["size"], generator=torch.Generator().manual_seed(0))
 
+    def splits(self):
+        """The run's train/val/test splits, read and normalised exactly as training did (data.load_splits)."""
+        from se_edge.data import Preprocessing, load_splits
+
+        cfg = self.config()
+        s = cfg["split"]
+        return load_splits(cfg["dataset"], seed=s["seed"], val_fraction=s["val_fraction"],
+                           test_fraction=s["test_fraction"], prep=Preprocessing.from_dict(cfg["preprocessing"]))
+
     def load_float(self):
         model = self.create_model()
         path = self.require("float")
@@ -349,9 +358,8 @@ def open_artifact(run: RunDir, name: str, threads: int = 1):
         if "lineage" not in run.config():  # nothing vouches for the file: a runtime crash on it must not kill us
             runner.probe(str(path))
         with captured_output():  # runtimes log delegate and threadpool set-up on stderr
-            if path.suffix == ".pte" and (run.config().get("app_io") or {}).get("input") == "uint8" \
-                    and name.endswith("_app"):
-                from se_edge.export.app_io import pixel_quantization
+            if name == "executorch_int8_app" and (run.config().get("app_io") or {}).get("input") == "uint8":
+                from se_edge.export.app_io import pixel_quantization  # float test images in, as raw pixels
 
                 return runner.PteModel(str(path), threads, pixels=pixel_quantization(run.config()["preprocessing"]))
             return runner.open_model(str(path), threads)

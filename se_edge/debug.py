@@ -24,6 +24,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from se_edge.quantize.mixed import module_of
+
 ACTIVATIONS = {"aten.relu.default", "aten.relu_.default", "aten.relu6.default", "aten.hardtanh.default",
                "aten.hardswish.default", "aten.hardsigmoid.default", "aten.clamp.default"}
 
@@ -49,11 +51,6 @@ def sqnr(reference: np.ndarray, x: np.ndarray) -> float:
     if noise == 0.0:
         return math.inf
     return 10.0 * math.log10(max(signal, 1e-30) / noise)
-
-
-def _module_of(node) -> str:
-    stack = node.meta.get("nn_module_stack") or {}
-    return list(stack.values())[-1][0] if stack else ""
 
 
 def _op_name(node) -> str:
@@ -85,7 +82,7 @@ def reference_points(reference) -> list[Point]:
             layer, op = "input", "input"
         else:
             producer = _producer(src)  # conv2d -> relu: the conv names the layer, "conv2d+relu" the op
-            layer = _module_of(producer) or _module_of(src) or src.name
+            layer = module_of(producer) or module_of(src) or src.name
             op = "+".join(_op_name(n) for n in dict.fromkeys((producer, src)))
         val = src.meta.get("val")
         shape = tuple(val.shape) if val is not None else ()
@@ -121,7 +118,7 @@ def _observed(prepared) -> list[tuple[str, str, str]]:
             src = node.args[0]
             if getattr(src, "op", None) == "get_attr":
                 continue  # a weight's observer
-            out.append((node.name, "placeholder" if src.op == "placeholder" else str(src.target), _module_of(src)))
+            out.append((node.name, "placeholder" if src.op == "placeholder" else str(src.target), module_of(src)))
     return out
 
 
@@ -132,7 +129,7 @@ def match_observers(points: list[Point], reference, prepared) -> None:
     start = 0
     for p in points:
         src = by_name[p.quantize_node].args[0]
-        key = ("placeholder" if src.op == "placeholder" else str(src.target), _module_of(src))
+        key = ("placeholder" if src.op == "placeholder" else str(src.target), module_of(src))
         folded = key[0] in ("aten.conv2d.default", "aten.linear.default")  # QAT observes its batch norm's output
         for i in range(start, len(observed)):
             if observed[i][1:] == key or (folded and observed[i][1] == "aten.batch_norm.default"):
@@ -227,6 +224,12 @@ def capture_tflite(path: str, points: list[Point], x: np.ndarray) -> dict[int, i
 MATCH_MEAN_LSB = 2.0  # a delegate output is a point's only if it is this close to it on average (first image)
 
 
+def _mean_lsb(q: np.ndarray, p: Point) -> float:
+    """Mean distance, in `p`'s LSB, of int8 values `q` (read with p's scale and zero point) from p's reference."""
+    value = (q.astype(np.float32) - p.zero_point) * p.scale
+    return float(np.abs(value - p.values["reference_int8"][:1]).mean() / p.scale)
+
+
 def capture_executorch(reference, points: list[Point], x: np.ndarray, workdir) -> dict[int, int]:
     """Each point's value in ExecuTorch: the int8 reference lowered to XNNPACK with one delegate call per op
     (`XnnpackPartitioner(per_op_mode=True)`, the same kernels the shipped .pte fuses into one call), run by
@@ -274,13 +277,10 @@ def capture_executorch(reference, points: list[Point], x: np.ndarray, workdir) -
                       and "reference_int8" in p.values][:3]
         if not candidates:
             continue
-        def mean_lsb(p: Point) -> float:
-            value = (out.numpy().astype(np.float32) - p.zero_point) * p.scale
-            return float(np.abs(value - p.values["reference_int8"][:1]).mean() / p.scale)
-
-        best = min(candidates, key=mean_lsb)
-        if mean_lsb(best) > MATCH_MEAN_LSB:
+        distance, best = min((_mean_lsb(out.numpy(), p), p.index) for p in candidates)
+        if distance > MATCH_MEAN_LSB:
             continue  # no point of this shape nearby holds this output: left unmatched, never compared wrongly
+        best = points[best]
         matched[best.index] = c
         pos = best.index + 1
     values: dict[int, list] = {i: [] for i in matched}
@@ -350,29 +350,30 @@ def sensitivity(run, prepared, rows: list[dict], layers: int = 3) -> list[dict]:
     run's test split; beside the all-int8 and the float accuracy."""
     import torch
 
-    from se_edge.pipeline import _splits_for
     from se_edge.quantize.convert import convert
     from se_edge.quantize.mixed import mixed_precision
-    from se_edge.train import predict
+    from se_edge.train import accuracy, predict
 
-    k = key("reference_int8", "float")
-    chosen = list(dict.fromkeys(r["layer"] for r in worst_first(rows, k) if r["layer"] != "input"))[:layers]
+    worst = {}  # layer -> its worst point against float
+    for r in worst_first(rows, key("reference_int8", "float")):
+        if r["layer"] != "input":
+            worst.setdefault(r["layer"], r)
+    chosen = list(worst)[:layers]
     if not chosen:
         return []
-    splits = _splits_for(run)
+    splits = run.splits()
     images = int(run.config().get("qat", {}).get("calibration_images") or 512)
 
-    def accuracy(model) -> float:
-        return float((predict(model, splits.test.x, set_eval=lambda m: None).argmax(1) == splits.test.y).mean())
+    def test_accuracy(model) -> float:
+        return accuracy(predict(model, splits.test.x, set_eval=lambda m: None), splits.test.y)
 
-    int8 = accuracy(run.int8_reference("qat"))
+    int8 = test_accuracy(run.int8_reference("qat"))
     out = []
     for layer in chosen:
         mixed, _ = mixed_precision(prepared, [layer], splits.train.x, max_images=images)
         with torch.no_grad():
-            acc = accuracy(convert(mixed, "executorch"))
-        point = next(r for r in worst_first(rows, k) if r["layer"] == layer)
-        out.append({"layer": layer, "index": point["index"], "accuracy": acc, "int8_accuracy": int8,
+            acc = test_accuracy(convert(mixed, "executorch"))
+        out.append({"layer": layer, "index": worst[layer]["index"], "accuracy": acc, "int8_accuracy": int8,
                     "gain": acc - int8})
     return out
 
@@ -413,7 +414,7 @@ def run_debug(run, data: str | None = None, images: int = 64, stress: int | None
     rows = summarise(points)
     ranked = {k: [r["index"] for r in worst_first(rows, k)] for k in (key(*c) for c in COMPARISONS)
               if any(k in r["sqnr_db"] for r in rows)}
-    float_acc = run.config()["float_training"].get("test_accuracy")
+    float_acc = cfg["float_training"].get("test_accuracy")
     return {"model": cfg["model"], "dataset": dataset, "images": len(x), "stress": stress, "files": files, "points": rows,
             "worst_first": ranked, "sensitivity": sensitivity(run, prepared, rows, layers) if layers else [],
             "float_test_accuracy": float_acc,

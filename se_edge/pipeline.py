@@ -18,7 +18,7 @@ import platform
 import time
 from pathlib import Path
 
-from se_edge.artifacts import EXPORTED, RunDir
+from se_edge.artifacts import EXPORTED, QUANTISED, RunDir
 from se_edge.config import QatConfig, RunConfig
 from se_edge.errors import SeEdgeError
 
@@ -47,15 +47,6 @@ def _log(msg: str, progress: bool) -> None:
         print(f"[se-edge] {msg}", flush=True)
 
 
-def _splits_for(run: RunDir):
-    from se_edge.data import Preprocessing, load_splits
-
-    cfg = run.config()
-    s = cfg["split"]
-    return load_splits(cfg["dataset"], seed=s["seed"], val_fraction=s["val_fraction"], test_fraction=s["test_fraction"],
-                       prep=Preprocessing.from_dict(cfg["preprocessing"]))
-
-
 def _save_state(path, module) -> None:
     from se_edge.io import write_torch
 
@@ -63,9 +54,9 @@ def _save_state(path, module) -> None:
 
 
 def _test_accuracy(model, splits, **predict_kwargs) -> float:
-    from se_edge.train import predict
+    from se_edge.train import accuracy, predict
 
-    return float((predict(model, splits.test.x, **predict_kwargs).argmax(1) == splits.test.y).mean())
+    return accuracy(predict(model, splits.test.x, **predict_kwargs), splits.test.y)
 
 
 def _float_model(cfg: RunConfig):
@@ -176,7 +167,7 @@ def ptq_stage(run: RunDir, qat: QatConfig = QatConfig(), progress: bool = True) 
 
     if qat.calibration_images < 1:
         raise SeEdgeError("the PTQ baseline needs calibration images (--calibration-images 1 or more)")
-    splits = _splits_for(run)
+    splits = run.splits()
     start = time.perf_counter()
     prepared = prepare_ptq(run.load_float(), run.sample_input())
     calibrate(prepared, splits.train.x, max_images=qat.calibration_images)
@@ -199,7 +190,7 @@ def qat_stage(run: RunDir, qat: QatConfig = QatConfig(), resume: bool = False, p
     from se_edge.quantize.qat import set_eval
     from se_edge.train import resolve_device, seed_everything
 
-    splits = _splits_for(run)
+    splits = run.splits()
     dev = resolve_device(qat.device)
     main = distributed.is_main()
     qcfg = dataclasses.replace(qat, device=str(dev), progress=progress and main,
@@ -249,7 +240,7 @@ def mixed_stage(run: RunDir, keep_float: list[str], progress: bool = True) -> di
     from se_edge.quantize.mixed import mixed_precision
     from se_edge.quantize.qat import set_eval
 
-    splits = _splits_for(run)
+    splits = run.splits()
     images = int(run.config().get("qat", {}).get("calibration_images") or 512)
     start = time.perf_counter()
     mixed, kept = mixed_precision(run.load_prepared("qat"), keep_float, splits.train.x, max_images=images)
@@ -271,53 +262,61 @@ def export_stage(run: RunDir, progress: bool = True, keep_float: list[str] | Non
     run has them) to .tflite and .pte. With `keep_float`, the mixed-precision model is made (mixed_stage)
     and only its two files are written; with a non-default `app_io` (export/app_io.AppIO), only the
     app-facing pair. The others stay as they are. Returns {artifact: path}."""
-    from se_edge.export.app_io import AppIO, to_app_pte, to_app_tflite
-
     from tqdm.auto import tqdm
-
-    from se_edge.export import export_pte, export_tflite
-    from se_edge.export.int8 import to_pte, to_tflite
 
     if keep_float:
         mixed_stage(run, keep_float, progress)
+    asked_app = app_io is not None and not app_io.default
+    io = app_io if asked_app else _recorded_app_io(run)
+    jobs = _export_jobs(run, io)
+    only = (("_mixed",) if keep_float else ()) + (("_app",) if asked_app else ())
+    if only:
+        jobs = {k: v for k, v in jobs.items() if k.endswith(only)}
+    paths = {}
+    for name in (bar := tqdm(jobs, desc="export", unit="file", disable=not progress)):
+        bar.set_postfix_str(name)
+        paths[name] = str(jobs[name](run.artifact_path(name)))
+        fields = {"app_io": io.record(run.config()["preprocessing"])} if name.endswith("_app") else {}
+        run.made(name, **fields)
+    return paths
+
+
+def _recorded_app_io(run: RunDir):
+    """The AppIO of the app-facing files the run already has (re-exported with the rest), or None."""
+    from se_edge.export.app_io import AppIO
+
+    recorded = run.config().get("app_io")
+    if not recorded or not run.artifact_path("tflite_int8_app").is_file():
+        return None
+    return AppIO(recorded["layout"], recorded["input"])
+
+
+def _export_jobs(run: RunDir, io) -> dict:
+    """{artifact: write(path) -> path} for every file the run can be exported to: fp32, the int8 files of each
+    quantised model it has (quantize/mixed.py's in LiteRT's strict QDQ mode), and the app-facing pair where
+    `io` (an AppIO) is given. The quantised graphs are loaded when a job runs (RunDir memoizes them)."""
+    from se_edge.export import export_pte, export_tflite
+    from se_edge.export.app_io import to_app_pte, to_app_tflite
+    from se_edge.export.int8 import to_pte, to_tflite
+
     float_model = run.load_float()
     sample = run.sample_input()
     jobs = {"tflite_fp32": lambda p: export_tflite(float_model, sample, p, quantized=False,
                                                    metadata=_metadata(run, "tflite_fp32")),
             "executorch_fp32": lambda p: export_pte(float_model, sample, p)}
-    for kind, suffix in (("qat", ""), ("ptq", "_ptq"), ("mixed", "_mixed")):
-        if kind != "qat" and not run.artifact_path(f"reference_int8{suffix}").is_file():
+    for kind, reference in QUANTISED.items():
+        if kind != "qat" and not run.artifact_path(reference).is_file():
             continue
-        prepared = run.load_prepared(kind)
-        jobs[f"tflite_int8{suffix}"] = lambda p, g=prepared, k=kind, n=f"tflite_int8{suffix}": to_tflite(
-            g, sample, p, strict_qdq=k == "mixed", metadata=_metadata(run, n))
-        jobs[f"executorch_int8{suffix}"] = lambda p, g=prepared: to_pte(g, sample, p)
-    recorded = run.config().get("app_io")
-    io = app_io if app_io is not None and not app_io.default else (
-        AppIO(recorded["layout"], recorded["input"]) if recorded and run.artifact_path("tflite_int8_app").is_file()
-        else None)
+        suffix = reference[len("reference_int8"):]
+        jobs[f"tflite_int8{suffix}"] = lambda p, k=kind, n=f"tflite_int8{suffix}": to_tflite(
+            run.load_prepared(k), sample, p, strict_qdq=k == "mixed", metadata=_metadata(run, n))
+        jobs[f"executorch_int8{suffix}"] = lambda p, k=kind: to_pte(run.load_prepared(k), sample, p)
     if io is not None:
         prep = run.config()["preprocessing"]
-        prepared = run.load_prepared("qat")
-        jobs["tflite_int8_app"] = lambda p: to_app_tflite(prepared, prep, io, sample, p, _metadata(run, "tflite_int8_app"))
-        jobs["executorch_int8_app"] = lambda p: to_app_pte(prepared, prep, io, sample, p)
-    if keep_float or (app_io is not None and not app_io.default):
-        wanted = ("_mixed",) if keep_float else ()
-        wanted += ("_app",) if app_io is not None and not app_io.default else ()
-        jobs = {k: v for k, v in jobs.items() if k.endswith(wanted)}
-    paths = {}
-    for name in (bar := tqdm(jobs, desc="export", unit="file", disable=not progress)):
-        bar.set_postfix_str(name)
-        paths[name] = str(jobs[name](run.artifact_path(name)))
-        if name.endswith("_app"):
-            from se_edge.export.app_io import pixel_quantization
-
-            scale, zero_point = pixel_quantization(run.config()["preprocessing"])
-            run.made(name, app_io={"layout": io.layout, "input": io.input, "pixel_scale": scale,
-                                   "pixel_zero_point": zero_point})
-        else:
-            run.made(name)
-    return paths
+        jobs["tflite_int8_app"] = lambda p: to_app_tflite(run.load_prepared("qat"), prep, io, sample, p,
+                                                          _metadata(run, "tflite_int8_app"))
+        jobs["executorch_int8_app"] = lambda p: to_app_pte(run.load_prepared("qat"), prep, io, sample, p)
+    return jobs
 
 
 def _metadata(run: RunDir, name: str):

@@ -11,7 +11,6 @@ from __future__ import annotations
 MIXED = (("reference_int8", "reference_int8_mixed"), ("tflite_int8", "tflite_int8_mixed"),
          ("executorch_int8", "executorch_int8_mixed"))
 APP = (("tflite_int8", "tflite_int8_app"), ("executorch_int8", "executorch_int8_app"))
-PAIRS = MIXED  # the default variant (kept for callers of the first version)
 
 
 def measure(run, pairs=MIXED, threads: int = 1, runs: int = 30, warmup: int = 5, progress: bool = True) -> dict:
@@ -24,12 +23,11 @@ def measure(run, pairs=MIXED, threads: int = 1, runs: int = 30, warmup: int = 5,
     from se_edge.bench import measure_latency
     from se_edge.graph import graph_summary
     from se_edge.parity import compare, predict
-    from se_edge.pipeline import _splits_for
 
     names = ["float"] + [n for pair in pairs for n in pair if run.artifact_path(n).is_file()]
     names = list(dict.fromkeys(names))
     models = {n: open_artifact(run, n, threads) for n in names}
-    test = _splits_for(run).test
+    test = run.splits().test
     outputs = {n: predict(models[n], test.x) for n in tqdm(names, desc="evaluate", unit="artifact", disable=not progress)}
     metrics = compare(outputs, test.y)
     twins = {b: float((outputs[a].argmax(1) == outputs[b].argmax(1)).mean()) for a, b in pairs

@@ -21,7 +21,6 @@ def _input_ops(path) -> list[str]:
 
 def test_app_files_take_nhwc_uint8_pixels_and_decide_as_the_float_input_files(demo_run, tmp_path):
     from se_edge.artifacts import RunDir
-    from se_edge.pipeline import _splits_for
     from se_edge.runner import PteModel, TFLiteModel
 
     out, _ = demo_run
@@ -48,7 +47,7 @@ def test_app_files_take_nhwc_uint8_pixels_and_decide_as_the_float_input_files(de
 
     # Raw pixels in, the float-input int8 file's decisions out.
     run = RunDir(copy)
-    test = _splits_for(run).test
+    test = run.splits().test
     pixels = np.clip(np.round((test.x * prep["std"] + prep["mean"]) * 255), 0, 255).astype(np.uint8)
     pixels = np.ascontiguousarray(pixels.transpose(0, 2, 3, 1))
     base = TFLiteModel(str(copy / "model_int8.tflite"))

@@ -32,14 +32,13 @@ def step_time_ratio(run_dir: str | os.PathLike, steps: int = 10, warmup: int = 3
     from se_edge.artifacts import RunDir
     from se_edge.config import QatConfig, TrainConfig
     from se_edge.data import ImageSet
-    from se_edge.pipeline import _splits_for
     from se_edge.quantize import prepare_qat, qat_finetune
     from se_edge.train import fit
 
     run = RunDir(run_dir)
     record = run.config()
     batch_size = batch_size or record["float_training"]["batch_size"]
-    train = _splits_for(run).train
+    train = run.splits().train
     need = (warmup + steps) * batch_size
     reps = -(-need // len(train))
     pool = ImageSet(train.x.repeat(reps, 0)[:need], train.y.repeat(reps, 0)[:need])

@@ -43,6 +43,11 @@ class AppIO:
     def default(self) -> bool:
         return self == AppIO()
 
+    def record(self, prep: dict) -> dict:
+        """run.json's `app_io` for files made with this input: layout, input type, the pixels' quantisation."""
+        scale, zero_point = pixel_quantization(prep)
+        return {"layout": self.layout, "input": self.input, "pixel_scale": scale, "pixel_zero_point": zero_point}
+
 
 def pixel_quantization(prep: dict) -> tuple[float, int]:
     """(scale, zero point) that make a uint8 pixel p read as the run's normalised (p / 255 - mean) / std."""

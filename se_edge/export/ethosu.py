@@ -20,6 +20,7 @@ import os
 import subprocess
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 
 TARGETS = ("ethos-u55-32", "ethos-u55-64", "ethos-u55-128", "ethos-u55-256", "ethos-u65-256", "ethos-u65-512",
@@ -51,11 +52,10 @@ def export(run, target: str, calibration_images: int = 256) -> dict:
 
     from se_edge.io import write_bytes, write_json
     from se_edge.lineage import file_sha256
-    from se_edge.pipeline import _splits_for
 
     start = time.perf_counter()
     model = run.load_float().eval()
-    train = _splits_for(run).train
+    train = run.splits().train
     x = torch.from_numpy(train.x[:1])
     spec = EthosUCompileSpec(target)
     quantizer = EthosUQuantizer(spec)
@@ -75,19 +75,12 @@ def export(run, target: str, calibration_images: int = 256) -> dict:
                and "executorch_call_delegate" not in str(n.target) and "getitem" not in str(n.target)]
     program = edge.to_executorch()
     path = write_bytes(run.path / FILENAME, program.buffer)
-    counts: dict[str, int] = {}
-    for op in outside:
-        counts[op] = counts.get(op, 0) + 1
-    ops_on_npu = {}
-    for ops in inside.values():
-        for op in ops:
-            ops_on_npu[op] = ops_on_npu.get(op, 0) + 1
     report = {"target": target, "file": str(path), "size_bytes": path.stat().st_size,
               "float_sha256": file_sha256(run.artifact_path("float")), "calibration_images": min(len(train.x),
                                                                                               calibration_images),
               "partitions": len(inside), "ops_on_npu": sum(len(v) for v in inside.values()),
-              "npu_ops": dict(sorted(ops_on_npu.items())),
-              "ops_on_cpu": len(outside), "cpu_ops": dict(sorted(counts.items())),
+              "npu_ops": dict(sorted(Counter(op for ops in inside.values() for op in ops).items())),
+              "ops_on_cpu": len(outside), "cpu_ops": dict(sorted(Counter(outside).items())),
               "seconds": round(time.perf_counter() - start, 1)}
     write_json(run.path / REPORT, report)
     return report

@@ -42,6 +42,7 @@ class KeptLayers:
 
 
 def module_of(node) -> str:
+    """The innermost model module an fx node was traced from (`stages.1.0.0`), or "" (nn_module_stack)."""
     stack = node.meta.get("nn_module_stack") or {}
     return list(stack.values())[-1][0] if stack else ""
 
