@@ -53,6 +53,7 @@ def tflite_graph(path: str | os.PathLike) -> dict:
         return buffer.DataLength() > 0 or buffer.Offset() > 0
 
     ops, float_ops = Counter(), []
+    input_dequantized: set[int] = set()  # float tensors that are a graph input dequantized
     activations = []  # per op: (inputs, outputs) that are not constants
     for i in range(sg.OperatorsLength()):
         op = sg.Operators(i)
@@ -64,7 +65,12 @@ def tflite_graph(path: str | os.PathLike) -> dict:
         ins = [t for t in op.InputsAsNumpy().tolist() if t >= 0 and not is_constant(t)]
         outs = [t for t in op.OutputsAsNumpy().tolist() if t >= 0]
         activations.append((ins, outs))
-        boundary = (name == "QUANTIZE" and set(ins) <= graph_inputs) or (name == "DEQUANTIZE" and set(outs) <= graph_outputs)
+        # The conversions at the file's ends: float or uint8 input to int8 (a uint8 input as DEQUANTIZE ->
+        # QUANTIZE, app_io.py), int8 output to float.
+        boundary = ((name == "QUANTIZE" and set(ins) <= graph_inputs | input_dequantized)
+                    or (name == "DEQUANTIZE" and (set(ins) <= graph_inputs or set(outs) <= graph_outputs)))
+        if name == "DEQUANTIZE" and ins and set(ins) <= graph_inputs:
+            input_dequantized |= set(outs)
         touches_float = any(sg.Tensors(t).Type() in float_types for t in ins + outs)
         if not boundary and (name in _CONVERSIONS or touches_float):
             float_ops.append(i)

@@ -35,15 +35,16 @@ def test_app_files_take_nhwc_uint8_pixels_and_decide_as_the_float_input_files(de
     for name in ("tflite_int8_app", "executorch_int8_app"):
         assert record["app_tradeoff"]["agreement_with_twin"][name] >= 0.999, record["app_tradeoff"]
 
-    # The .tflite: (1, H, W, C) uint8 whose quantisation is the run's normalisation, one QUANTIZE, no TRANSPOSE.
+    # The .tflite: (1, H, W, C) uint8 whose quantisation is the run's normalisation, DEQUANTIZE -> QUANTIZE into
+    # the int8 graph, both inside XNNPACK's one partition, no TRANSPOSE.
     app = TFLiteModel(str(copy / "model_int8_app.tflite"))
     assert app.input["dtype"] == np.uint8 and tuple(app.input["shape"]) == (1, prep["size"], prep["size"], 1)
     scale, zero = app.input["quantization"]
     assert abs(scale - 1 / (255 * prep["std"])) < 1e-6 * scale and zero == round(255 * prep["mean"])
-    assert _input_ops(copy / "model_int8_app.tflite") == ["QUANTIZE"]
+    assert _input_ops(copy / "model_int8_app.tflite") == ["DEQUANTIZE", "QUANTIZE"]
     graph = tflite_graph(copy / "model_int8_app.tflite")
     assert "TRANSPOSE" not in graph["ops"] and graph["ops"]["QUANTIZE"] == 1 and graph["float_ops"] == 0, graph
-    assert set(graph["non_delegated"]) <= {"QUANTIZE"} and graph["partitions"] == 1, graph
+    assert graph["non_delegated"] == {} and graph["partitions"] == 1, graph
 
     # Raw pixels in, the float-input int8 file's decisions out.
     run = RunDir(copy)
@@ -85,5 +86,5 @@ def test_an_rgb_model_in_nhwc_has_no_transpose_at_its_input(tmp_path):
     to_app_tflite(prepared, prep, AppIO("nhwc", "uint8"), sample, tmp_path / "u8.tflite")
     assert "TRANSPOSE" in _input_ops(tmp_path / "nchw.tflite")  # what an app pays today
     assert _input_ops(tmp_path / "nhwc.tflite") == []
-    assert _input_ops(tmp_path / "u8.tflite") == ["QUANTIZE"]
+    assert _input_ops(tmp_path / "u8.tflite") == ["DEQUANTIZE", "QUANTIZE"]
     assert "TRANSPOSE" not in tflite_graph(tmp_path / "u8.tflite")["ops"]

@@ -7,13 +7,17 @@ run's normalised floats.
                     XNNPACK in ExecuTorch takes the permute into its partition.
     --input uint8   the file takes pixels p in 0..255. The run normalises x = (p / 255 - mean) / std, which
                     is p read as a uint8 tensor with scale 1 / (255 std) and zero point 255 mean. So
-                    the .tflite's input becomes that uint8 tensor and one QUANTIZE requantises it to the
-                    int8 the first layer reads (a shift by 128 where the observed input range was the
-                    pixels' own); no float op. LiteRT's converter refuses a uint8 graph input, so the
-                    QUANTIZE is added to the converted flatbuffer here. The zero point is rounded to a
-                    whole number: by at most half a pixel step. The .pte casts uint8 to float and
-                    normalises in the graph, since XNNPACK has no uint8 input; the cast runs outside
-                    the delegate (listed by `se-edge export`).
+                    the .tflite's input becomes that uint8 tensor, and DEQUANTIZE -> QUANTIZE turn it
+                    into the int8 the first layer reads. One QUANTIZE from uint8 to int8 would do the
+                    same, but LiteRT's XNNPACK delegate never takes it ("unsupported combination" of
+                    input and output types: it requantises only int8 -> int8 and uint8 -> uint8), so it
+                    ran outside on the builtin kernel; a uint8 DEQUANTIZE and a float -> int8 QUANTIZE
+                    are both delegated (LiteRT builds XNNPACK with its QU8 and QS8 flags on). LiteRT's
+                    converter refuses a uint8 graph input, so the two ops are added to the converted
+                    flatbuffer here. The zero point is rounded to a whole number: by at most half a
+                    pixel step. The .pte casts uint8 to float and normalises in the graph, since
+                    ExecuTorch's XNNPACK partitioner takes no uint8 input; the cast runs outside the
+                    delegate (listed by `se-edge export`).
 """
 from __future__ import annotations
 
@@ -80,7 +84,8 @@ def app_sample(sample: torch.Tensor, io: AppIO) -> torch.Tensor:
 
 
 def uint8_pixel_input(model: bytes, scale: float, zero_point: int) -> bytes:
-    """A .tflite whose int8 input is fed by a new uint8 input (`scale`, `zero_point`) through one QUANTIZE."""
+    """A .tflite whose int8 input is fed by a new uint8 input (`scale`, `zero_point`) through DEQUANTIZE ->
+    QUANTIZE, both of which LiteRT's XNNPACK delegate runs."""
     import flatbuffers
     from ai_edge_litert import schema_py_generated as schema
 
@@ -92,39 +97,55 @@ def uint8_pixel_input(model: bytes, scale: float, zero_point: int) -> bytes:
     t = sg.tensors[old]
     if t.type != schema.TensorType.INT8:
         raise SeEdgeError("--input uint8 needs a file whose input is int8 (a QAT or PTQ export)")
+
+    def tensor(name: bytes, dtype, quantization=None) -> int:
+        new = schema.TensorT()
+        new.shape = list(t.shape)
+        new.shapeSignature = list(t.shapeSignature) if t.shapeSignature is not None else None
+        new.type, new.name, new.quantization = dtype, name, quantization
+        m.buffers.append(schema.BufferT())
+        new.buffer = len(m.buffers) - 1
+        sg.tensors.append(new)
+        return len(sg.tensors) - 1
+
     q = schema.QuantizationParametersT()
     q.scale, q.zeroPoint = [float(scale)], [int(zero_point)]
-    pixels = schema.TensorT()
-    pixels.shape, pixels.shapeSignature = list(t.shape), (list(t.shapeSignature) if t.shapeSignature is not None else None)
-    pixels.type, pixels.name, pixels.quantization = schema.TensorType.UINT8, b"pixels", q
-    empty = schema.BufferT()
-    m.buffers.append(empty)
-    pixels.buffer = len(m.buffers) - 1
-    sg.tensors.append(pixels)
-    index = len(sg.tensors) - 1
-    codes = [i for i, c in enumerate(m.operatorCodes) if max(c.builtinCode, c.deprecatedBuiltinCode) ==
-             schema.BuiltinOperator.QUANTIZE]
-    if codes:
-        code = codes[0]
-        m.operatorCodes[code].version = max(m.operatorCodes[code].version, 2)
-    else:
-        c = schema.OperatorCodeT()
-        c.builtinCode = c.deprecatedBuiltinCode = schema.BuiltinOperator.QUANTIZE
-        c.version = 2  # uint8 -> int8 requantisation
-        m.operatorCodes.append(c)
-        code = len(m.operatorCodes) - 1
-    op = schema.OperatorT()
-    op.opcodeIndex, op.inputs, op.outputs = code, [index], [old]
-    op.builtinOptionsType, op.builtinOptions = schema.BuiltinOptions.QuantizeOptions, schema.QuantizeOptionsT()
-    sg.operators.insert(0, op)
-    sg.inputs = [index if i == old else i for i in sg.inputs]
+    pixels = tensor(b"pixels", schema.TensorType.UINT8, q)
+    normalised = tensor(b"pixels_normalised", schema.TensorType.FLOAT32)
+    dequantize = _operator(m, schema.BuiltinOperator.DEQUANTIZE, 1, [pixels], [normalised],  # v1: uint8 input
+                           schema.BuiltinOptions.DequantizeOptions, schema.DequantizeOptionsT())
+    quantize = _operator(m, schema.BuiltinOperator.QUANTIZE, 2, [normalised], [old],  # v2: int8 output
+                         schema.BuiltinOptions.QuantizeOptions, schema.QuantizeOptionsT())
+    sg.operators[:0] = [dequantize, quantize]
+    sg.inputs = [pixels if i == old else i for i in sg.inputs]
     for sig in m.signatureDefs or []:
         for entry in sig.inputs or []:
             if entry.tensorIndex == old:
-                entry.tensorIndex = index
+                entry.tensorIndex = pixels
     b = flatbuffers.Builder(len(model) + 1024)
     b.Finish(m.Pack(b), file_identifier=b"TFL3")
     return bytes(b.Output())
+
+
+def _operator(m, builtin: int, version: int, inputs: list[int], outputs: list[int], options_type, options):
+    """An operator of `m` running `builtin` (its operator code reused where the model has one, at least
+    `version`)."""
+    from ai_edge_litert import schema_py_generated as schema
+
+    codes = [i for i, c in enumerate(m.operatorCodes) if max(c.builtinCode, c.deprecatedBuiltinCode) == builtin]
+    if codes:
+        code = codes[0]
+        m.operatorCodes[code].version = max(m.operatorCodes[code].version, version)
+    else:
+        c = schema.OperatorCodeT()
+        c.builtinCode = c.deprecatedBuiltinCode = builtin
+        c.version = version
+        m.operatorCodes.append(c)
+        code = len(m.operatorCodes) - 1
+    op = schema.OperatorT()
+    op.opcodeIndex, op.inputs, op.outputs = code, inputs, outputs
+    op.builtinOptionsType, op.builtinOptions = options_type, options
+    return op
 
 
 def to_app_tflite(prepared, prep: dict, io: AppIO, sample: torch.Tensor, path, metadata=None):
