@@ -294,6 +294,42 @@ def capture_executorch(reference, points: list[Point], x: np.ndarray, workdir) -
     return matched
 
 
+RUNTIMES = ("tflite_int8", "executorch_int8")
+
+
+def capture_own(reference, points: list[Point], x, source: str) -> int:
+    """Each point's int8 reference value computed from `source`'s own values at the points before it, kept as
+    values[own(source)]: the reference graph run with every point `source` has replaced by its value there
+    (teacher forcing). A runtime's difference from that is its own arithmetic in the layer, given the same
+    int8 inputs, not what the layers before handed it. `x`: the images `source`'s values come from. Returns
+    how many points were replaced."""
+    import torch
+
+    points_by_node = {p.quantize_node: p for p in points}
+    forced = {name for name, p in points_by_node.items() if source in p.values}
+
+    class Forcing(torch.fx.Interpreter):
+        def run_node(self, n):
+            out = super().run_node(n)
+            p = points_by_node.get(n.name)
+            if p is None:
+                return out
+            p.values[own(source)] = ((out.to(torch.float32) - p.zero_point) * p.scale).numpy().copy()
+            if n.name in forced:
+                q = np.round(p.values[source] / p.scale + p.zero_point).reshape(tuple(out.shape))
+                out = torch.from_numpy(q).to(out.dtype)
+            return out
+
+    with torch.no_grad():
+        Forcing(reference).run(x)
+    return len(forced)
+
+
+def own(source: str) -> str:
+    """The values key of the reference computed on `source`'s inputs (capture_own)."""
+    return f"reference_int8_on_{source}"
+
+
 COMPARISONS = (("reference_int8", "float"), ("tflite_int8", "reference_int8"), ("tflite_int8", "float"),
                ("executorch_int8", "reference_int8"), ("executorch_int8", "float"))
 _CAP_DB = 120.0  # identical tensors: reported as this many dB, so the numbers stay JSON
@@ -316,6 +352,11 @@ def summarise(points: list[Point]) -> list[dict]:
                 k = key(source, against)
                 row["sqnr_db"][k] = min(sqnr(p.values[against], p.values[source]), _CAP_DB)
                 row["max_lsb"][k] = float((np.abs(p.values[source] - p.values[against]) / p.scale).max())
+        for source in RUNTIMES:  # the runtime's own arithmetic: against the reference fed the runtime's inputs
+            if source in p.values and own(source) in p.values:
+                lsb = np.abs(p.values[source] - p.values[own(source)]) / p.scale
+                row.setdefault("own_max_lsb", {})[source] = round(float(lsb.max()), 3)  # whole LSB, up to float error
+                row.setdefault("own_share", {})[source] = float((lsb >= 0.5).mean())
         rows.append(row)
     for row in rows:
         for k in row["sqnr_db"]:
@@ -411,6 +452,8 @@ def run_debug(run, data: str | None = None, images: int = 64, stress: int | None
         with tempfile.TemporaryDirectory() as workdir:
             capture_executorch(reference, points, x, workdir)
         files["executorch_int8"] = "per-op XNNPACK lowering of the int8 reference (the shipped .pte's graph and kernels)"
+    for source in files:
+        capture_own(reference, points, torch.from_numpy(x), source)
     rows = summarise(points)
     ranked = {k: [r["index"] for r in worst_first(rows, k)] for k in (key(*c) for c in COMPARISONS)
               if any(k in r["sqnr_db"] for r in rows)}
@@ -437,6 +480,7 @@ def markdown(result: dict, top: int = 10) -> str:
             lines.append(f"| {i} | {r['layer']} | {r['op']} | {r['sqnr_db'][k]:.1f} | {r['drop_db'][k]:.1f} | "
                          f"{r['max_lsb'][k]:.1f} |")
         lines.append("")
+    lines += own_lines(result, top)
     if result.get("sensitivity"):
         lines += sensitivity_lines(result) + [""]
     lines += ["## Every layer, in graph order", "",
@@ -446,6 +490,48 @@ def markdown(result: dict, top: int = 10) -> str:
         cells = [f"{r['sqnr_db'][k]:.1f}" if k in r["sqnr_db"] else "—" for k in result["worst_first"]]
         lines.append(f"| {r['index']} | {r['layer']} | {r['op']} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
+
+
+def own_summary(result: dict) -> dict[str, dict]:
+    """Per runtime: how many of its layers compute what the reference computes from the same int8 inputs to
+    within one LSB, and the worst layer (`own_max_lsb`, `own_share` of the points)."""
+    out = {}
+    for source in RUNTIMES:
+        rows = [r for r in result["points"] if source in r.get("own_max_lsb", {})]
+        if not rows:
+            continue
+        worst = max(rows, key=lambda r: (r["own_max_lsb"][source], r["own_share"][source]))
+        out[source] = {"layers": len(rows), "within_1_lsb": sum(r["own_max_lsb"][source] <= 1.0 for r in rows),
+                       "exact": sum(r["own_max_lsb"][source] < 0.5 for r in rows),
+                       "worst": {"index": worst["index"], "layer": worst["layer"], "op": worst["op"],
+                                 "max_lsb": worst["own_max_lsb"][source], "share": worst["own_share"][source]},
+                       "ranked": [r["index"] for r in sorted(rows, key=lambda r: (-r["own_max_lsb"][source],
+                                                                                   -r["own_share"][source]))]}
+    return out
+
+
+def own_lines(result: dict, top: int = 5) -> list[str]:
+    """The runtimes' own arithmetic per layer, as text (markdown)."""
+    summary = own_summary(result)
+    if not summary:
+        return []
+    lines = ["## Each layer's own arithmetic in the runtime", "",
+             "The int8 reference run with every activation the runtime has replaced by the runtime's value "
+             "(teacher forcing), so each layer gets the runtime's own int8 inputs: what is left is that layer's "
+             "arithmetic in the runtime (accumulation, requantisation, rounding), not what earlier layers handed "
+             "it. *share*: the values at least half an LSB apart.", ""]
+    for source, s in summary.items():
+        w = s["worst"]
+        lines += [f"{source}: {s['within_1_lsb']} of {s['layers']} layers within 1 LSB of the reference on the same "
+                  f"inputs ({s['exact']} exact); worst {w['layer']} ({w['op']}), {w['max_lsb']:.0f} LSB on "
+                  f"{100 * w['share']:.2f}% of its values.", "",
+                  "| # | layer | op | max LSB | share |", "|---:|---|---|---:|---:|"]
+        for i in s["ranked"][:top]:
+            r = result["points"][i]
+            lines.append(f"| {i} | {r['layer']} | {r['op']} | {r['own_max_lsb'][source]:.0f} | "
+                         f"{100 * r['own_share'][source]:.2f}% |")
+        lines.append("")
+    return lines
 
 
 def sensitivity_lines(result: dict) -> list[str]:

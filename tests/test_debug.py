@@ -82,6 +82,44 @@ def test_points_are_named_by_module_and_match_float_and_int8_on_a_small_model(tm
         assert np.abs(p.values["executorch_int8"] - p.values["reference_int8"][:4]).max() <= p.scale * 1.001
 
 
+def test_own_arithmetic_puts_a_layer_s_own_error_on_that_layer_not_on_those_after_it():
+    """A stand-in runtime that computes the tiny model as the reference does except that its conv adds 3 LSB:
+    every point after the conv differs from the reference (it inherited the shift), but fed the runtime's own
+    inputs, only the conv's arithmetic differs, by 3 LSB, and every later layer is exact."""
+    import copy
+
+    from se_edge.quantize import calibrate, prepare_ptq
+    from se_edge.quantize.convert import convert
+    from se_edge.quantize.qat import set_eval
+
+    torch.manual_seed(0)
+    model = _Tiny().eval()
+    x = torch.rand(16, 1, 8, 8)
+    prepared = prepare_ptq(model, x[:1])
+    calibrate(prepared, x.numpy())
+    set_eval(prepared)
+    reference = convert(prepared, "executorch")
+    points = debug.reference_points(reference)
+    debug.capture_reference(reference, points, x)
+    conv = points[1]
+    shifted = copy.deepcopy(reference)
+    with torch.no_grad():
+        shifted.get_parameter("conv.bias").add_(3 * conv.scale)
+    runtime = copy.deepcopy(points)
+    debug.capture_reference(shifted, runtime, x)
+    for p, r in zip(points, runtime):
+        p.values["tflite_int8"] = r.values["reference_int8"]
+    assert debug.capture_own(reference, points, x, "tflite_int8") == len(points)
+    rows = {r["layer"]: r for r in debug.summarise(points)}
+    inherited = {layer: rows[layer]["max_lsb"]["tflite_int8_vs_reference_int8"] for layer in ("mean", "fc")}
+    assert all(v >= 1 for v in inherited.values()), inherited  # the shift reached every later layer...
+    own = {layer: rows[layer]["own_max_lsb"]["tflite_int8"] for layer in rows}
+    assert own["input"] == 0 and own["mean"] == 0 and own["fc"] == 0, own  # ...whose own arithmetic is exact
+    assert abs(own["conv"] - 3) < 1e-3, own  # and the conv's own error is its 3 LSB
+    summary = debug.own_summary({"points": list(rows.values())})["tflite_int8"]
+    assert summary["worst"]["layer"] == "conv" and summary["exact"] == 3 and summary["layers"] == 4, summary
+
+
 def _plant_fault(run: RunDir, layer: str) -> int:
     """Make one layer's output range 20x too small after QAT (so its activations clip), then make qat.pt and
     the int8 .tflite and .pte again from it; returns the planted point's index."""
@@ -127,6 +165,11 @@ def test_debug_ranks_a_planted_fault_first_and_keep_float_on_it_brings_accuracy_
     assert (copy / "debug.md").read_text().count("| stages.") >= 10 and (copy / "debug.png").stat().st_size > 0
 
     assert result["sensitivity"] == []
+    # A healthy run's runtimes, fed their own inputs, compute each layer as the reference does to rounding.
+    for source in ("tflite_int8", "executorch_int8"):
+        own = [r["own_max_lsb"][source] for r in result["points"] if source in r.get("own_max_lsb", {})]
+        assert len(own) >= len(result["points"]) // 2 and max(own) <= 2.0, (source, own)
+    assert "own arithmetic" in (copy / "debug.md").read_text() and "within 1 LSB of the reference" in healthy.stdout
 
     planted = _plant_fault(RunDir(copy), "stages.1.0.0")
     proc = se_edge("debug", "--run", copy, "--images", "32", "--sensitivity", "2")

@@ -208,6 +208,13 @@ def cmd_debug(args: argparse.Namespace) -> None:
             r = result["points"][i]
             print(f"  #{i:<3} {r['layer']:<28} {r['op']:<14} {r['sqnr_db'][k]:6.1f} {r['drop_db'][k]:6.1f} "
                   f"{r['max_lsb'][k]:6.1f}")
+    from se_edge.debug import own_summary
+
+    for source, o in own_summary(result).items():
+        w = o["worst"]
+        print(f"{source}, each layer fed the runtime's own int8 inputs: {o['within_1_lsb']} of {o['layers']} layers "
+              f"within 1 LSB of the reference ({o['exact']} exact); worst #{w['index']} {w['layer']} ({w['op']}) "
+              f"{w['max_lsb']:.0f} LSB on {100 * w['share']:.2f}% of its values")
     if result["sensitivity"]:
         from se_edge.debug import sensitivity_lines
 
