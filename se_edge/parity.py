@@ -31,12 +31,23 @@ def compare(outputs: dict[str, np.ndarray], y: np.ndarray) -> dict[str, dict]:
         ref = outputs.get(ref_name)
         m = {"accuracy": float((logits.argmax(1) == y).mean()), "reference": ref_name}
         if ref is not None:
-            m["agreement_with_reference"] = float((logits.argmax(1) == ref.argmax(1)).mean())
+            apart = logits.argmax(1) != ref.argmax(1)
+            m["agreement_with_reference"] = float(1.0 - apart.mean())
             m["max_abs_diff"] = float(np.abs(logits - ref).max())
+            if apart.any() and ref.shape[1] > 1:
+                margins = _margins(ref)
+                m["reference_margin_where_apart"] = float(margins[apart].max())
+                m["reference_margin_median"] = float(np.median(margins))
         if float_top1 is not None and name != "float":
             m["agreement_with_float"] = float((logits.argmax(1) == float_top1).mean())
         metrics[name] = m
     return metrics
+
+
+def _margins(logits: np.ndarray) -> np.ndarray:
+    """Per image, how far the top logit is above the second: how close the decision is."""
+    top2 = np.sort(logits, axis=1)[:, -2:]
+    return top2[:, 1] - top2[:, 0]
 
 
 def evaluate_models(models: dict, images: ImageSet, progress: bool = True) -> dict[str, dict]:

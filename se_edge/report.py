@@ -40,14 +40,18 @@ def artifacts_table(artifacts: dict) -> str:
 
 def stress_table(stress: dict) -> str:
     """The shifted-set evaluation (`parity --stress`): accuracy and agreement per artifact."""
-    rows = ["| artifact | accuracy | agreement | vs float | max abs diff | decisions apart from the reference |",
-            "|---|---:|---:|---:|---:|---:|"]
+    rows = ["| artifact | accuracy | agreement | vs float | max abs diff | decisions apart from the reference | "
+            "reference's top-1 margin there (median, all images) |",
+            "|---|---:|---:|---:|---:|---:|---:|"]
     n = stress["num_test"]
     for name, a in stress["artifacts"].items():
         agree = a.get("agreement_with_reference")
         apart = "—" if agree is None or name == "float" else f"{round((1 - agree) * n)} of {n}"
+        margin = ("—" if a.get("reference_margin_where_apart") is None else
+                  f"≤ {a['reference_margin_where_apart']:.3g} ({a['reference_margin_median']:.3g})")
         rows.append(f"| {name} | {_fmt(a.get('accuracy'))} | {_fmt(agree)} vs {a.get('reference', '—')} | "
-                    f"{_fmt(a.get('agreement_with_float'))} | {_fmt(a.get('max_abs_diff'), '.3g')} | {apart} |")
+                    f"{_fmt(a.get('agreement_with_float'))} | {_fmt(a.get('max_abs_diff'), '.3g')} | {apart} | "
+                    f"{margin} |")
     return "\n".join(rows)
 
 

@@ -79,6 +79,22 @@ def test_int8_files_report_agreement_with_float_and_the_shifted_set(demo_run):
     assert "### Under a seeded shift (seed 0)" in md and "decisions apart from the reference" in md
 
 
+def test_compare_gives_the_reference_s_margin_where_a_file_parts_from_it():
+    """How close were the decisions a file changed: the reference's top-1 minus top-2 logit there, beside its
+    median over all images."""
+    from se_edge.parity import compare
+
+    ref = np.array([[2.0, 1.9, 0.0], [5.0, 0.0, 1.0], [0.0, 3.0, 0.5]], np.float32)  # margins 0.1, 4.0, 2.5
+    out = ref.copy()
+    out[0] = [1.9, 2.0, 0.0]  # the file parts from the reference on the near tie only
+    m = compare({"reference_int8": ref, "tflite_int8": out}, np.array([0, 0, 1]))
+    assert m["tflite_int8"]["agreement_with_reference"] == pytest.approx(2 / 3)
+    assert m["tflite_int8"]["reference_margin_where_apart"] == pytest.approx(0.1)
+    assert m["tflite_int8"]["reference_margin_median"] == pytest.approx(2.5)
+    same = compare({"reference_int8": ref, "tflite_int8": ref.copy()}, np.array([0, 0, 1]))["tflite_int8"]
+    assert "reference_margin_where_apart" not in same  # no decision apart, nothing to measure
+
+
 def test_exported_files_agree_with_their_reference(demo_run):
     _, report = demo_run
     a = report["artifacts"]
