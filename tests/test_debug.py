@@ -32,8 +32,8 @@ class _Tiny(torch.nn.Module):
         return self.fc(self.act(self.conv(x)).mean((2, 3)))
 
 
-def test_points_are_named_by_module_and_match_float_and_int8_on_a_small_model(tmp_path):
-    from se_edge.export.int8 import to_tflite
+def _tiny_int8():
+    """The tiny model, 16 random images, its PTQ-prepared graph calibrated on them, and its int8 reference."""
     from se_edge.quantize import calibrate, prepare_ptq
     from se_edge.quantize.convert import convert
     from se_edge.quantize.qat import set_eval
@@ -44,7 +44,13 @@ def test_points_are_named_by_module_and_match_float_and_int8_on_a_small_model(tm
     prepared = prepare_ptq(model, x[:1])
     calibrate(prepared, x.numpy())
     set_eval(prepared)
-    reference = convert(prepared, "executorch")
+    return model, x, prepared, convert(prepared, "executorch")
+
+
+def test_points_are_named_by_module_and_match_float_and_int8_on_a_small_model(tmp_path):
+    from se_edge.export.int8 import to_tflite
+
+    model, x, prepared, reference = _tiny_int8()
     points = debug.reference_points(reference)
     assert [(p.layer, p.op, p.inputs) for p in points] == [
         ("input", "input", []), ("conv", "conv2d+relu", [0]), ("mean", "mean", [1]), ("fc", "linear", [2])]
@@ -88,17 +94,7 @@ def test_own_arithmetic_puts_a_layer_s_own_error_on_that_layer_not_on_those_afte
     inputs, only the conv's arithmetic differs, by 3 LSB, and every later layer is exact."""
     import copy
 
-    from se_edge.quantize import calibrate, prepare_ptq
-    from se_edge.quantize.convert import convert
-    from se_edge.quantize.qat import set_eval
-
-    torch.manual_seed(0)
-    model = _Tiny().eval()
-    x = torch.rand(16, 1, 8, 8)
-    prepared = prepare_ptq(model, x[:1])
-    calibrate(prepared, x.numpy())
-    set_eval(prepared)
-    reference = convert(prepared, "executorch")
+    _, x, _, reference = _tiny_int8()
     points = debug.reference_points(reference)
     debug.capture_reference(reference, points, x)
     conv = points[1]
