@@ -26,3 +26,8 @@ def test_the_ethos_u_pte_is_made_and_says_where_its_ops_run(run_dir, tmp_path):
     assert data[4:6] == b"ET" and report["size_bytes"] == len(data)
     assert report["partitions"] >= 1 and report["ops_on_npu"] > report["ops_on_cpu"], report
     assert report["npu_ops"].get("aten.convolution.default", 0) >= 1 and report["vela_summary"], report
+    # The hw SE gates' ReLU6 runs on the NPU (written as the hardtanh the Arm quantizer annotates): the CPU keeps
+    # only the input's QUANTIZE and the output's DEQUANTIZE.
+    assert report["relu6_as_hardtanh"] >= 1, report
+    assert set(report["cpu_ops"]) <= {"quantized_decomposed.quantize_per_tensor.default",
+                                      "quantized_decomposed.dequantize_per_tensor.default"}, report["cpu_ops"]
