@@ -230,7 +230,7 @@ def _mean_lsb(q: np.ndarray, p: Point) -> float:
     return float(np.abs(value - p.values["reference_int8"][:1]).mean() / p.scale)
 
 
-def capture_executorch(reference, points: list[Point], x: np.ndarray, workdir) -> dict[int, int]:
+def capture_executorch(reference, points: list[Point], x: np.ndarray, workdir, progress: bool = False) -> dict[int, int]:
     """Each point's value in ExecuTorch: the int8 reference lowered to XNNPACK with one delegate call per op
     (`XnnpackPartitioner(per_op_mode=True)`, the same kernels the shipped .pte fuses into one call), run by
     the ExecuTorch runtime with ETDump and a debug buffer, one fresh run per image; the Inspector gives
@@ -283,8 +283,10 @@ def capture_executorch(reference, points: list[Point], x: np.ndarray, workdir) -
         best = points[best]
         matched[best.index] = c
         pos = best.index + 1
+    from tqdm.auto import tqdm
+
     values: dict[int, list] = {i: [] for i in matched}
-    for i in range(len(x)):
+    for i in tqdm(range(len(x)), desc="executorch per layer", unit="image", disable=not progress):
         outs = first if i == 0 else calls(x[i:i + 1])
         for pi, c in matched.items():
             values[pi].append(outs[c].numpy().astype(np.float32))
@@ -385,7 +387,7 @@ def worst_first(rows: list[dict], k: str) -> list[dict]:
     return sorted((r for r in rows if k in r["sqnr_db"]), key=lambda r: (-r["drop_db"][k], r["sqnr_db"][k]))
 
 
-def sensitivity(run, prepared, rows: list[dict], layers: int = 3) -> list[dict]:
+def sensitivity(run, prepared, rows: list[dict], layers: int = 3, progress: bool = False) -> list[dict]:
     """For the `layers` worst layers of the int8 reference (against float), the test accuracy of the int8
     reference with that one layer in float (quantize/mixed.py, as `export --keep-float` makes it), on the
     run's test split; beside the all-int8 and the float accuracy."""
@@ -408,9 +410,11 @@ def sensitivity(run, prepared, rows: list[dict], layers: int = 3) -> list[dict]:
     def test_accuracy(model) -> float:
         return accuracy(predict(model, splits.test.x, set_eval=lambda m: None), splits.test.y)
 
+    from tqdm.auto import tqdm
+
     int8 = test_accuracy(run.int8_reference("qat"))
     out = []
-    for layer in chosen:
+    for layer in tqdm(chosen, desc="sensitivity", unit="layer", disable=not progress):
         mixed, _ = mixed_precision(prepared, [layer], splits.train.x, max_images=images)
         with torch.no_grad():
             acc = test_accuracy(convert(mixed, "executorch"))
@@ -420,7 +424,7 @@ def sensitivity(run, prepared, rows: list[dict], layers: int = 3) -> list[dict]:
 
 
 def run_debug(run, data: str | None = None, images: int = 64, stress: int | None = None, layers: int = 3,
-              executorch: bool = True) -> dict:
+              executorch: bool = True, progress: bool = True) -> dict:
     """Per-layer SQNR of `run`'s int8 reference (vs float) and int8 .tflite (vs the reference and vs float) on
     the first `images` test images (or of dataset `data`), shifted with seed `stress` if given (as
     `parity --stress`); with `layers` > 0, the sensitivity of that many worst layers (`sensitivity`).
@@ -450,7 +454,7 @@ def run_debug(run, data: str | None = None, images: int = 64, stress: int | None
         import tempfile
 
         with tempfile.TemporaryDirectory() as workdir:
-            capture_executorch(reference, points, x, workdir)
+            capture_executorch(reference, points, x, workdir, progress)
         files["executorch_int8"] = "per-op XNNPACK lowering of the int8 reference (the shipped .pte's graph and kernels)"
     for source in files:
         capture_own(reference, points, torch.from_numpy(x), source)
@@ -459,7 +463,7 @@ def run_debug(run, data: str | None = None, images: int = 64, stress: int | None
               if any(k in r["sqnr_db"] for r in rows)}
     float_acc = cfg["float_training"].get("test_accuracy")
     return {"model": cfg["model"], "dataset": dataset, "images": len(x), "stress": stress, "files": files, "points": rows,
-            "worst_first": ranked, "sensitivity": sensitivity(run, prepared, rows, layers) if layers else [],
+            "worst_first": ranked, "sensitivity": sensitivity(run, prepared, rows, layers, progress) if layers else [],
             "float_test_accuracy": float_acc,
             "sources": {"float": "prepared PT2E graph, fake-quant off", "reference_int8": "converted PT2E graph",
                         "tflite_int8": "LiteRT builtin kernels, all tensors kept (not XNNPACK)",

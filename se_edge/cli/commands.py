@@ -200,7 +200,8 @@ def cmd_debug(args: argparse.Namespace) -> None:
     run = RunDir(args.run)
     run.config()
     with run.lock():  # writes debug.json/.md/.png into the run
-        result = run_debug(run, args.data, args.images, stress=args.stress, layers=args.sensitivity)
+        result = run_debug(run, args.data, args.images, stress=args.stress, layers=args.sensitivity,
+                           progress=not args.quiet)
         paths = write_debug(result, run.path)
     for k, order in result["worst_first"].items():
         print(f"{k}: worst first (SQNR dB, drop dB vs the layer's inputs, max LSB)")
