@@ -12,17 +12,6 @@ import pytest
 
 os.environ.setdefault("LITERT_TORCH_SHOW_PROGRESS", "n")
 
-# The longest files first (their setup and calls, measured on 2 cores): `make test` hands whole files to
-# whichever pytest-xdist worker is free, in collection order, and a long file collected late runs alone
-# at the end while the other worker idles.
-_LONG_FILES_FIRST = ("test_debug.py", "test_zoo.py", "test_purity.py", "test_cli.py", "test_user_models.py",
-                     "test_remote_bench.py", "test_app_io.py", "test_distributed.py")
-
-
-def pytest_collection_modifyitems(config, items):
-    rank = {name: i for i, name in enumerate(_LONG_FILES_FIRST)}
-    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: a file's own order is kept
-
 
 def se_edge(*args, env=None, timeout=900) -> subprocess.CompletedProcess:
     """Run the CLI as a user would: `python -m se_edge.cli ARGS`."""
