@@ -504,13 +504,13 @@ def own_summary(result: dict) -> dict[str, dict]:
         rows = [r for r in result["points"] if source in r.get("own_max_lsb", {})]
         if not rows:
             continue
-        worst = max(rows, key=lambda r: (r["own_max_lsb"][source], r["own_share"][source]))
+        ranked = sorted(rows, key=lambda r: (-r["own_max_lsb"][source], -r["own_share"][source]))
+        worst = ranked[0]
         out[source] = {"layers": len(rows), "within_1_lsb": sum(r["own_max_lsb"][source] <= 1.0 for r in rows),
                        "exact": sum(r["own_max_lsb"][source] < 0.5 for r in rows),
                        "worst": {"index": worst["index"], "layer": worst["layer"], "op": worst["op"],
                                  "max_lsb": worst["own_max_lsb"][source], "share": worst["own_share"][source]},
-                       "ranked": [r["index"] for r in sorted(rows, key=lambda r: (-r["own_max_lsb"][source],
-                                                                                   -r["own_share"][source]))]}
+                       "ranked": [r["index"] for r in ranked]}
     return out
 
 

@@ -32,7 +32,7 @@ def compare(outputs: dict[str, np.ndarray], y: np.ndarray) -> dict[str, dict]:
         m = {"accuracy": float((logits.argmax(1) == y).mean()), "reference": ref_name}
         if ref is not None:
             apart = logits.argmax(1) != ref.argmax(1)
-            m["agreement_with_reference"] = float(1.0 - apart.mean())
+            m["agreement_with_reference"] = float((~apart).mean())
             m["max_abs_diff"] = float(np.abs(logits - ref).max())
             if apart.any() and ref.shape[1] > 1:
                 margins = _margins(ref)
