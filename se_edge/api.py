@@ -48,11 +48,12 @@ class Int8Model:
         return self.export_tflite(path) if suffix == ".tflite" else self.export_pte(path)
 
     def reference(self) -> nn.Module:
-        """The PyTorch int8 reference (the graph converted as ExecuTorch lowers it), for parity."""
+        """The PyTorch int8 reference (the graph converted as ExecuTorch lowers it, run with the delegates'
+        integer arithmetic: quantize/integer.py), for parity."""
         if self._reference is None:
-            from se_edge.quantize.convert import convert
+            from se_edge.quantize.integer import int8_reference
 
-            self._reference = convert(self.prepared, "executorch")
+            self._reference = int8_reference(self.prepared)
         return self._reference
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:

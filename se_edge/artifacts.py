@@ -34,23 +34,24 @@ class Artifact:
     dtype: str  # fp32 | int8
     reference: str  # the artifact whose predictions this one is compared with
     parent: str | None = None  # the artifact it is made from, where that is not its reference
+    peer: str | None = None  # the same model in the other runtime: the runtime-vs-runtime yardstick
 
 
 ARTIFACTS = {a.name: a for a in (
     Artifact("float", "float.pt", "pytorch", "fp32", "float"),
     Artifact("reference_int8", "qat.pt", "pytorch", "int8", "float"),
-    Artifact("tflite_fp32", "model_fp32.tflite", "litert", "fp32", "float"),
-    Artifact("tflite_int8", "model_int8.tflite", "litert", "int8", "reference_int8"),
-    Artifact("executorch_fp32", "model_fp32.pte", "executorch", "fp32", "float"),
-    Artifact("executorch_int8", "model_int8.pte", "executorch", "int8", "reference_int8"),
+    Artifact("tflite_fp32", "model_fp32.tflite", "litert", "fp32", "float", peer="executorch_fp32"),
+    Artifact("tflite_int8", "model_int8.tflite", "litert", "int8", "reference_int8", peer="executorch_int8"),
+    Artifact("executorch_fp32", "model_fp32.pte", "executorch", "fp32", "float", peer="tflite_fp32"),
+    Artifact("executorch_int8", "model_int8.pte", "executorch", "int8", "reference_int8", peer="tflite_int8"),
     Artifact("reference_int8_ptq", "ptq.pt", "pytorch", "int8", "float"),
-    Artifact("tflite_int8_ptq", "model_int8_ptq.tflite", "litert", "int8", "reference_int8_ptq"),
-    Artifact("executorch_int8_ptq", "model_int8_ptq.pte", "executorch", "int8", "reference_int8_ptq"),
+    Artifact("tflite_int8_ptq", "model_int8_ptq.tflite", "litert", "int8", "reference_int8_ptq", peer="executorch_int8_ptq"),
+    Artifact("executorch_int8_ptq", "model_int8_ptq.pte", "executorch", "int8", "reference_int8_ptq", peer="tflite_int8_ptq"),
     Artifact("reference_int8_mixed", "mixed.pt", "pytorch", "int8", "float", parent="reference_int8"),
-    Artifact("tflite_int8_mixed", "model_int8_mixed.tflite", "litert", "int8", "reference_int8_mixed"),
-    Artifact("executorch_int8_mixed", "model_int8_mixed.pte", "executorch", "int8", "reference_int8_mixed"),
-    Artifact("tflite_int8_app", "model_int8_app.tflite", "litert", "int8", "reference_int8"),
-    Artifact("executorch_int8_app", "model_int8_app.pte", "executorch", "int8", "reference_int8"),
+    Artifact("tflite_int8_mixed", "model_int8_mixed.tflite", "litert", "int8", "reference_int8_mixed", peer="executorch_int8_mixed"),
+    Artifact("executorch_int8_mixed", "model_int8_mixed.pte", "executorch", "int8", "reference_int8_mixed", peer="tflite_int8_mixed"),
+    Artifact("tflite_int8_app", "model_int8_app.tflite", "litert", "int8", "reference_int8", peer="executorch_int8_app"),
+    Artifact("executorch_int8_app", "model_int8_app.pte", "executorch", "int8", "reference_int8", peer="tflite_int8_app"),
 )}
 QUANTISED = {"qat": "reference_int8", "ptq": "reference_int8_ptq", "mixed": "reference_int8_mixed"}
 CHECKPOINTS = {"float": "float.ckpt", "qat": "qat.ckpt"}
@@ -264,12 +265,13 @@ class RunDir:
 
         return self._memoized(f"prepared-{kind}", path, load)
 
-    def int8_reference(self, kind: str = "qat"):
-        """The PyTorch int8 reference (the prepared graph converted as ExecuTorch lowers it)."""
-        from se_edge.quantize.convert import convert
+    def int8_reference(self, kind: str = "qat", arithmetic: str = "xnnpack"):
+        """The PyTorch int8 reference: the prepared graph converted as ExecuTorch lowers it, run with the
+        delegates' integer arithmetic (quantize/integer.py), or as convert_pt2e wrote it (`arithmetic="pt2e"`)."""
+        from se_edge.quantize.integer import int8_reference
 
-        return self._memoized(f"reference-{kind}", self.require(QUANTISED[kind]),
-                              lambda: convert(self.load_prepared(kind), "executorch"))
+        return self._memoized(f"reference-{kind}-{arithmetic}", self.require(QUANTISED[kind]),
+                              lambda: int8_reference(self.load_prepared(kind), arithmetic))
 
     def present(self) -> list[str]:
         """The artifacts this run has (the required ones always: missing ones raise when opened)."""

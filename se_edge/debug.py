@@ -72,9 +72,7 @@ def _producer(node):
 def reference_points(reference) -> list[Point]:
     """Every activation quantisation of the converted int8 reference, in graph order."""
     points = []
-    for node in reference.graph.nodes:
-        if node.op != "call_function" or str(node.target) != "quantized_decomposed.quantize_per_tensor.default":
-            continue
+    for node in reference.points():
         src = node.args[0]
         if not hasattr(src, "meta"):
             continue
@@ -165,16 +163,13 @@ def capture_reference(reference, points: list[Point], x) -> None:
 
     wanted = {p.quantize_node: p for p in points}
 
-    class Recorder(torch.fx.Interpreter):
-        def run_node(self, n):
-            out = super().run_node(n)
-            if n.name in wanted:
-                p = wanted[n.name]
-                p.values["reference_int8"] = ((out.to(torch.float32) - p.zero_point) * p.scale).numpy().copy()
-            return out
+    def record(n, out):
+        if n.name in wanted:
+            p = wanted[n.name]
+            p.values["reference_int8"] = ((out.to(torch.float32) - p.zero_point) * p.scale).numpy().copy()
+        return out
 
-    with torch.no_grad():
-        Recorder(reference).run(x)
+    reference.run(x, record)
 
 
 def capture_tflite(path: str, points: list[Point], x: np.ndarray) -> dict[int, int]:
@@ -251,7 +246,7 @@ def capture_executorch(reference, points: list[Point], x: np.ndarray, workdir, p
     etrecord, etdump, buffer = (os.path.join(str(workdir), n) for n in ("etrecord.bin", "etdump.etdp", "debug.bin"))
     with captured_output():
         sample = torch.from_numpy(x[:1])
-        edge = to_edge_transform_and_lower(torch.export.export(reference, (sample,)),
+        edge = to_edge_transform_and_lower(torch.export.export(reference.converted, (sample,)),
                                            partitioner=[XnnpackPartitioner(per_op_mode=True)], generate_etrecord=True)
         program = edge.to_executorch()
         program.get_etrecord().save(etrecord)
@@ -310,20 +305,17 @@ def capture_own(reference, points: list[Point], x, source: str) -> int:
     points_by_node = {p.quantize_node: p for p in points}
     forced = {name for name, p in points_by_node.items() if source in p.values}
 
-    class Forcing(torch.fx.Interpreter):
-        def run_node(self, n):
-            out = super().run_node(n)
-            p = points_by_node.get(n.name)
-            if p is None:
-                return out
-            p.values[own(source)] = ((out.to(torch.float32) - p.zero_point) * p.scale).numpy().copy()
-            if n.name in forced:
-                q = np.round(p.values[source] / p.scale + p.zero_point).reshape(tuple(out.shape))
-                out = torch.from_numpy(q).to(out.dtype)
+    def force(n, out):
+        p = points_by_node.get(n.name)
+        if p is None:
             return out
+        p.values[own(source)] = ((out.to(torch.float32) - p.zero_point) * p.scale).numpy().copy()
+        if n.name in forced:
+            q = np.round(p.values[source] / p.scale + p.zero_point).reshape(tuple(out.shape))
+            out = torch.from_numpy(q).to(out.dtype)
+        return out
 
-    with torch.no_grad():
-        Forcing(reference).run(x)
+    reference.run(x, force)
     return len(forced)
 
 
@@ -394,6 +386,7 @@ def sensitivity(run, prepared, rows: list[dict], layers: int = 3, progress: bool
     import torch
 
     from se_edge.quantize.convert import convert
+    from se_edge.quantize.integer import Int8Reference
     from se_edge.quantize.mixed import mixed_precision
     from se_edge.train import accuracy, predict
 
@@ -417,7 +410,7 @@ def sensitivity(run, prepared, rows: list[dict], layers: int = 3, progress: bool
     for layer in tqdm(chosen, desc="sensitivity", unit="layer", disable=not progress):
         mixed, _ = mixed_precision(prepared, [layer], splits.train.x, max_images=images)
         with torch.no_grad():
-            acc = test_accuracy(convert(mixed, "executorch"))
+            acc = test_accuracy(Int8Reference(convert(mixed, "executorch")))
         out.append({"layer": layer, "index": worst[layer]["index"], "accuracy": acc, "int8_accuracy": int8,
                     "gain": acc - int8})
     return out

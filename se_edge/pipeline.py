@@ -172,7 +172,11 @@ def ptq_stage(run: RunDir, qat: QatConfig = QatConfig(), progress: bool = True) 
     prepared = prepare_ptq(run.load_float(), run.sample_input())
     calibrate(prepared, splits.train.x, max_images=qat.calibration_images)
     set_eval(prepared)
-    acc = _test_accuracy(prepared, splits, set_eval=set_eval)
+    # The int8 reference itself (what parity calls reference_int8_ptq): the calibrated graph only observes, so
+    # its own outputs are float's.
+    from se_edge.quantize.integer import int8_reference
+
+    acc = _test_accuracy(int8_reference(prepared), splits, set_eval=lambda m: None)
     _save_state(run.artifact_path("reference_int8_ptq"), prepared)
     result = {"calibration_images": min(qat.calibration_images, len(splits.train)), "int8_reference_test_accuracy": acc,
               "seconds": time.perf_counter() - start}

@@ -38,6 +38,46 @@ def artifacts_table(artifacts: dict) -> str:
     return "\n".join(rows)
 
 
+def yardstick_cell(y: dict | None) -> str:
+    """One yardstick (parity.yardstick) in a cell: agreement, decisions apart, largest difference, and float's
+    top-1 margin where decisions part (its median over all images in brackets)."""
+    if not y:
+        return "—"
+    diff = f"{y['max_lsb']:g} LSB" if y.get("max_lsb") is not None else f"{y['max_abs_diff']:.2g}"
+    text = f"{y['agreement']:.4f}, {y['apart']} apart, max {diff}"
+    if y.get("float_margin_where_apart") is not None:
+        text += f"; float margin there ≤ {y['float_margin_where_apart']:.3g} ({y['float_margin_median']:.3g})"
+    return text
+
+
+def yardsticks_table(artifacts: dict) -> str:
+    """Each artifact against float, its reference and the other runtime (parity.YARDSTICKS)."""
+    rows = ["| artifact | accuracy | vs float | vs its int8 reference | vs the other runtime |",
+            "|---|---:|---|---|---|"]
+    for name, a in artifacts.items():
+        ys = a.get("yardsticks") or {}
+        if not ys:
+            continue
+        cells = [yardstick_cell(ys.get(k)) for k in ("float", "reference", "runtime")]
+        if ys.get("reference"):
+            cells[1] = f"{ys['reference']['against']}: " + cells[1]
+        if ys.get("runtime"):
+            cells[2] = f"{ys['runtime']['against']}: " + cells[2]
+        rows.append(f"| {name} | {_fmt(a.get('accuracy'))} | " + " | ".join(cells) + " |")
+    return "\n".join(rows)
+
+
+def yardstick_lines(artifacts: dict) -> list[str]:
+    if not any(a.get("yardsticks") for a in artifacts.values()):
+        return []
+    return ["", "### Parity: three yardsticks", "",
+            "Top-1 agreement of each file with float (how many of float's decisions int8 changes), with the int8 "
+            "reference it is made from (run in the delegates' integer arithmetic: does the runtime compute what it "
+            "should) and with the same model in the other runtime; the largest logit difference, in LSB of the "
+            "int8 output scale; where decisions part, float's top-1 margin there and, in brackets, its median over "
+            "all images (a part at a near tie is rounding, not a fault).", "", yardsticks_table(artifacts)]
+
+
 def stress_table(stress: dict) -> str:
     """The shifted-set evaluation (`parity --stress`): accuracy and agreement per artifact."""
     rows = ["| artifact | accuracy | agreement | vs float | max abs diff | decisions apart from the reference | "
@@ -63,7 +103,8 @@ def stress_lines(stress: dict | None) -> list[str]:
             f"The same {stress['num_test']} test images, each rotated up to {s['rotation_deg']:g} degrees, moved up to "
             f"{s['translate']:.0%} of its side, its contrast scaled by {s['contrast'][0]:g}-{s['contrast'][1]:g}, with "
             f"noise of {s['noise']:g}: decisions sit near class boundaries, where int8 rounding shows "
-            "(`se-edge parity --stress`).", "", stress_table(stress)]
+            "(`se-edge parity --stress`).", "", stress_table(stress), "", "Its three yardsticks:", "",
+            yardsticks_table(stress["artifacts"])]
 
 
 def footprint_table(artifacts: dict) -> str:
@@ -111,8 +152,10 @@ def markdown(report: dict) -> str:
     threads = {a["latency_ms"]["threads"] for a in report["artifacts"].values() if a.get("latency_ms")}
     lines += ["", "Latency: single-image runs after warm-up, artifacts interleaved, "
               f"{', '.join(map(str, sorted(threads))) or '—'} thread(s). Agreement is top-1 agreement "
-              "with the reference named; int8 files are compared with the PyTorch int8 reference.", "",
-              artifacts_table(report["artifacts"]), *footprint_lines(report["artifacts"]),
+              "with the reference named; int8 files are compared with the PyTorch int8 reference, run in the "
+              "delegates' integer arithmetic.", "",
+              artifacts_table(report["artifacts"]), *yardstick_lines(report["artifacts"]),
+              *footprint_lines(report["artifacts"]),
               *stress_lines(report.get("stress")), "",
               "Where an int8 file parts from float, layer by layer: `se-edge debug --run RUN` writes "
               "[debug.md](debug.md) here.", ""]

@@ -104,7 +104,9 @@ class TFLiteModel:
         if dtype in (np.int8, np.uint8):
             scale, zero = self.input["quantization"]
             info = np.iinfo(dtype)
-            return np.clip(np.round(x / scale) + zero, info.min, info.max).astype(dtype)
+            # As the delegates quantise (XNNPACK's f32 -> int8 convert): times the float32 reciprocal, ties to even.
+            inverse = np.float32(1) / np.float32(scale)
+            return np.clip(np.round(x.astype(np.float32) * inverse) + zero, info.min, info.max).astype(dtype)
         return x.astype(dtype)
 
     def _dequantize(self, y: np.ndarray) -> np.ndarray:

@@ -35,7 +35,7 @@ class _Tiny(torch.nn.Module):
 def _tiny_int8():
     """The tiny model, 16 random images, its PTQ-prepared graph calibrated on them, and its int8 reference."""
     from se_edge.quantize import calibrate, prepare_ptq
-    from se_edge.quantize.convert import convert
+    from se_edge.quantize.integer import int8_reference
     from se_edge.quantize.qat import set_eval
 
     torch.manual_seed(0)
@@ -44,7 +44,7 @@ def _tiny_int8():
     prepared = prepare_ptq(model, x[:1])
     calibrate(prepared, x.numpy())
     set_eval(prepared)
-    return model, x, prepared, convert(prepared, "executorch")
+    return model, x, prepared, int8_reference(prepared)
 
 
 def test_points_are_named_by_module_and_match_float_and_int8_on_a_small_model(tmp_path):
@@ -100,7 +100,7 @@ def test_own_arithmetic_puts_a_layer_s_own_error_on_that_layer_not_on_those_afte
     conv = points[1]
     shifted = copy.deepcopy(reference)
     with torch.no_grad():
-        shifted.get_parameter("conv.bias").add_(3 * conv.scale)
+        shifted.converted.get_parameter("conv.bias").add_(3 * conv.scale)
     runtime = copy.deepcopy(points)
     debug.capture_reference(shifted, runtime, x)
     for p, r in zip(points, runtime):

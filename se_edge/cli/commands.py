@@ -85,10 +85,11 @@ def add_parsers(sub) -> None:
 
 
 def _print_table(result: dict) -> None:
-    from se_edge.report import artifacts_table, stress_lines
+    from se_edge.report import artifacts_table, stress_lines, yardstick_lines
 
     print(f"{result['model']} on {result['dataset']} ({result['num_test']} images)")
     print(artifacts_table(result["artifacts"]))
+    print("\n".join(yardstick_lines(result["artifacts"])))
     if result.get("stress"):
         print("\n".join(stress_lines(result["stress"])))
 

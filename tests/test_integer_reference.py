@@ -1,0 +1,106 @@
+"""The int8 reference computes what the delegates compute (se_edge/quantize/integer.py).
+
+A small model with each form whose rounding the delegates do otherwise than convert_pt2e's graph: a conv
+followed by ReLU6 (one CONV_2D with a fused RELU6 in the files, two roundings in the converted graph), the
+hard-swish written out (ADD with a fused RELU6, MULs), an SE block (a mean over H, W, the hw gate, the channel
+scale), a residual add and a mean-pooled head. Its inputs take few values, so that sums and means land on
+rounding ties. The files are run in their runtimes and held against both references.
+"""
+import numpy as np
+import pytest
+import torch
+
+from se_edge.blocks import SqueezeExcite
+from se_edge.blocks.activations import HardSwish
+from se_edge.quantize.integer import Int8Reference, clamp_bounds, plan
+
+
+class _Forms(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.stem = torch.nn.Conv2d(3, 16, 3, padding=1)
+        self.act = HardSwish()
+        self.conv = torch.nn.Conv2d(16, 16, 3, padding=1)
+        self.relu6 = torch.nn.ReLU6()
+        self.se = SqueezeExcite(16, gate="hw")
+        self.head = torch.nn.Linear(16, 10)
+
+    def forward(self, x):
+        x = self.act(self.stem(x))
+        x = x + self.se(self.relu6(self.conv(x)))
+        return self.head(x.mean((2, 3), keepdim=True).flatten(1))
+
+
+@pytest.fixture(scope="module")
+def forms(tmp_path_factory):
+    """The model PTQ-quantised on tie-prone images (values in steps of 1/4), its two int8 files, and the outputs
+    of both references and both runtimes on those images."""
+    from se_edge.export.int8 import to_pte, to_tflite
+    from se_edge.quantize import calibrate, prepare_ptq
+    from se_edge.quantize.convert import convert
+    from se_edge.quantize.qat import set_eval
+    from se_edge.runner import open_model, predict
+
+    torch.manual_seed(0)
+    model = _Forms().eval()
+    x = (torch.randint(-4, 5, (256, 3, 6, 6)) / 4.0).numpy()
+    prepared = prepare_ptq(model, torch.from_numpy(x[:1]))
+    calibrate(prepared, x)
+    set_eval(prepared)
+    converted = convert(prepared, "executorch")
+    d = tmp_path_factory.mktemp("forms")
+    files = {"tflite_int8": to_tflite(prepared, torch.from_numpy(x[:1]), d / "m.tflite"),
+             "executorch_int8": to_pte(prepared, torch.from_numpy(x[:1]), d / "m.pte")}
+    xnnpack, pt2e = Int8Reference(converted), Int8Reference(converted, "pt2e")
+    with torch.no_grad():
+        out = {"xnnpack": xnnpack(torch.from_numpy(x)).numpy(), "pt2e": pt2e(torch.from_numpy(x)).numpy()}
+    out.update({name: predict(open_model(str(p)), x) for name, p in files.items()})
+    return xnnpack, out
+
+
+def _lsb(a, b, scale):
+    return np.abs(a - b) / scale
+
+
+def test_the_reference_finds_the_fused_forms(forms):
+    reference, _ = forms
+    counts = reference.coverage()
+    # stem conv, conv (+ its ReLU6, whose own rounding the file has not), fc1 (+ReLU), fc2 (+ReLU6), head linear
+    assert counts["conv"] == 4 and counts["linear"] == 1, counts
+    assert counts["fused_away"] == 2, counts  # conv -> q -> dq -> relu6 and fc2 -> q -> dq -> relu6
+    assert counts["mean"] == 2 and counts["add"] == 2 and counts["mul"] >= 4, counts  # hard-swish: add + 2 muls
+    assert counts["float"] <= 1, counts  # only the head's flatten, a shape op
+
+
+def test_both_runtimes_compute_what_the_reference_computes(forms):
+    reference, out = forms
+    scale = reference.output_scale()
+    for name in ("tflite_int8", "executorch_int8"):
+        lsb = _lsb(out[name], out["xnnpack"], scale)
+        assert lsb.max() <= 1.0 + 1e-3, (name, lsb.max())
+        assert (out[name].argmax(1) == out["xnnpack"].argmax(1)).all(), name
+    # On x86 the two are bit-exact: the same XNNPACK kernels, the same parameters.
+    assert _lsb(out["executorch_int8"], out["xnnpack"], scale).max() < 1e-3
+
+
+def test_the_convert_pt2e_reference_parts_from_the_runtimes_on_these_ties(forms):
+    """The check above has teeth: the graph as convert_pt2e wrote it is more than one LSB away from both files."""
+    reference, out = forms
+    scale = reference.output_scale()
+    for name in ("tflite_int8", "executorch_int8"):
+        assert _lsb(out[name], out["pt2e"], scale).max() > 1.0 + 1e-3, name
+
+
+def test_clamp_bounds_are_quantised_as_xnnpack_does():
+    graph = torch.fx.symbolic_trace(torch.nn.Sequential(torch.nn.ReLU6(), torch.nn.ReLU())).graph
+    relu6, relu = [n for n in graph.nodes if n.op == "call_module"]
+    relu6.target, relu.target = "aten.relu6.default", "aten.relu.default"
+    assert clamp_bounds(relu6, 6 / 255, -128) == (-128, 127)
+    assert clamp_bounds(relu6, 0.05, 3) == (3, 123)  # 6 / 0.05 + 3
+    assert clamp_bounds(relu, 0.1, -10) == (-10, 127)
+
+
+def test_a_graph_without_quantisation_points_runs_in_float():
+    gm = torch.export.export(torch.nn.Sequential(torch.nn.Conv2d(1, 2, 1)), (torch.randn(1, 1, 4, 4),)).module()
+    p = plan(gm.graph)
+    assert p.kernels == {} and p.absorbed == set()
