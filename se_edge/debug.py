@@ -6,9 +6,10 @@ the output of a layer as int8 carries it. Each point is named by the model's mod
 
     float           the prepared PT2E graph with every fake-quant off (the float model's arithmetic),
                     at the input of the point's observer;
-    reference_int8  the converted int8 reference graph, the quantize node's int8 output, dequantized;
-    tflite_int8     the .tflite run by LiteRT's builtin kernels with every tensor kept
-                    (`experimental_preserve_all_tensors`): the int8 tensor with the point's scale,
+    reference_int8  the int8 reference (the converted graph in the delegates' integer arithmetic,
+                    quantize/integer.py), the quantize node's int8 output, dequantized;
+    tflite_int8     the .tflite run by LiteRT's XNNPACK delegate, one partition per op, with every tensor
+                    kept (`experimental_preserve_all_tensors`): the int8 tensor with the point's scale,
                     zero point and shape (NHWC), dequantized;
     executorch_int8 the int8 reference lowered with one XNNPACK call per op, run by the ExecuTorch
                     runtime with ETDump (capture_executorch).
@@ -173,7 +174,8 @@ def capture_reference(reference, points: list[Point], x) -> None:
 
 
 def capture_tflite(path: str, points: list[Point], x: np.ndarray) -> dict[int, int]:
-    """Each point's value in the .tflite file, run by LiteRT's builtin kernels with every tensor kept; returns
+    """Each point's value in the .tflite file, run by LiteRT's XNNPACK delegate with one partition per op and every
+    tensor kept (the builtin kernels where the interpreter cannot split the delegate so); returns
     {point index: tensor index} for the points matched by scale, zero point and shape."""
     from se_edge.runner import TFLiteModel
 
@@ -246,7 +248,9 @@ def capture_executorch(reference, points: list[Point], x: np.ndarray, workdir, p
     etrecord, etdump, buffer = (os.path.join(str(workdir), n) for n in ("etrecord.bin", "etdump.etdp", "debug.bin"))
     with captured_output():
         sample = torch.from_numpy(x[:1])
-        edge = to_edge_transform_and_lower(torch.export.export(reference.converted, (sample,)),
+        from se_edge.quantize.integer import without_absorbed
+
+        edge = to_edge_transform_and_lower(torch.export.export(without_absorbed(reference.converted), (sample,)),
                                            partitioner=[XnnpackPartitioner(per_op_mode=True)], generate_etrecord=True)
         program = edge.to_executorch()
         program.get_etrecord().save(etrecord)
@@ -458,8 +462,8 @@ def run_debug(run, data: str | None = None, images: int = 64, stress: int | None
     return {"model": cfg["model"], "dataset": dataset, "images": len(x), "stress": stress, "files": files, "points": rows,
             "worst_first": ranked, "sensitivity": sensitivity(run, prepared, rows, layers, progress) if layers else [],
             "float_test_accuracy": float_acc,
-            "sources": {"float": "prepared PT2E graph, fake-quant off", "reference_int8": "converted PT2E graph",
-                        "tflite_int8": "LiteRT builtin kernels, all tensors kept (not XNNPACK)",
+            "sources": {"float": "prepared PT2E graph, fake-quant off", "reference_int8": "converted PT2E graph in XNNPACK's integer arithmetic",
+                        "tflite_int8": "LiteRT, XNNPACK one partition per op, all tensors kept",
                         "executorch_int8": "ExecuTorch runtime, XNNPACK one delegate call per op, ETDump"}}
 
 

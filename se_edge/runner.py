@@ -19,6 +19,7 @@ import os
 import platform
 import sys
 import time
+import warnings
 
 import numpy as np
 
@@ -78,16 +79,26 @@ class TFLiteModel:
     runtime = "litert"
 
     def __init__(self, path: str, threads: int = 1, keep_all_tensors: bool = False):
-        """`keep_all_tensors`: every intermediate tensor stays readable, computed by the builtin kernels (no
-        delegate keeps its own), for per-layer comparisons (se_edge/debug.py)."""
+        """`keep_all_tensors`: every intermediate tensor stays readable, for per-layer comparisons
+        (se_edge/debug.py): computed by XNNPACK with one delegate partition per op where the interpreter can
+        (each op's output is then a partition's output, in the arena), else by the builtin kernels."""
+        import inspect
+
         interpreter_class, self.interpreter_module = _tflite_interpreter_class()
         options = {}
+        self.kernels = "xnnpack"
         if keep_all_tensors:
-            resolver = __import__(interpreter_class.__module__, fromlist=["OpResolverType"]).OpResolverType
-            options = {"experimental_preserve_all_tensors": True,
-                       "experimental_op_resolver_type": resolver.BUILTIN_WITHOUT_DEFAULT_DELEGATES}
+            options = {"experimental_preserve_all_tensors": True}
+            if "experimental_disable_delegate_node_fusion" in inspect.signature(interpreter_class.__init__).parameters:
+                options["experimental_disable_delegate_node_fusion"] = True
+            else:
+                resolver = __import__(interpreter_class.__module__, fromlist=["OpResolverType"]).OpResolverType
+                options["experimental_op_resolver_type"] = resolver.BUILTIN_WITHOUT_DEFAULT_DELEGATES
+                self.kernels = "builtin"
         try:
-            self.interpreter = interpreter_class(model_path=str(path), num_threads=threads, **options)
+            with warnings.catch_warnings():  # keep_all_tensors: LiteRT warns that it is for debugging, which it is
+                warnings.simplefilter("ignore", UserWarning)
+                self.interpreter = interpreter_class(model_path=str(path), num_threads=threads, **options)
             self.interpreter.allocate_tensors()
         except (ValueError, RuntimeError) as e:
             raise RunnerError(f"cannot load {path} as a TFLite model: {str(e).splitlines()[0]}") from None

@@ -3,6 +3,14 @@
 `convert_pt2e` runs on a deep copy per backend: ExecuTorch needs folded (int8) weights,
 `fold_quantize=True`, or lowering misses out-variants; litert-torch needs `fold_quantize=False`
 (it reads the weight quantize ops itself).
+
+Both then quantise each float conv/linear bias to int32 at scale in_scale * weight_scale[c] by rules of
+their own: ExecuTorch's XNNPACK backend multiplies by a float32 reciprocal and rounds ties to even,
+litert-torch's converter divides in float64 and rounds ties away from zero. The float32 product is off by
+up to ~0.06 for the int32 values of a trained MobileNetV3, so one in ten or so biases came out one apart,
+and the two files, otherwise the same XNNPACK kernels, parted by up to 5 output LSB (cifar10-3k8
+se_mobilenetv3_small). `snap_biases` puts every such bias on its int32 grid first (b = k * scale, k rounded
+once, here), where every rule gives the same k: one graph, one arithmetic, in both files and the reference.
 """
 from __future__ import annotations
 
@@ -11,6 +19,10 @@ import copy
 import torch
 
 BACKENDS = ("executorch", "litert")
+_DQ = "quantized_decomposed.dequantize_per_tensor.default"
+_DQ_CHANNEL = "quantized_decomposed.dequantize_per_channel.default"
+_Q_CHANNEL = "quantized_decomposed.quantize_per_channel.default"
+_LAYERS = ("aten.conv2d.default", "aten.linear.default")
 
 
 def convert(prepared: torch.fx.GraphModule, backend: str = "executorch") -> torch.fx.GraphModule:
@@ -23,4 +35,61 @@ def convert(prepared: torch.fx.GraphModule, backend: str = "executorch") -> torc
 
     model = copy.deepcopy(prepared).to("cpu")
     set_eval(model)
-    return convert_pt2e(model, fold_quantize=backend == "executorch")
+    converted = convert_pt2e(model, fold_quantize=backend == "executorch")
+    snap_weights(converted)
+    snap_biases(converted)
+    return converted
+
+
+def _value(module: torch.fx.GraphModule, arg):
+    if isinstance(arg, torch.fx.Node) and arg.op == "get_attr":
+        return module.get_buffer(arg.target) if arg.target in dict(module.named_buffers()) else \
+            module.get_parameter(arg.target)
+    return arg
+
+
+def snap_weights(converted: torch.fx.GraphModule) -> int:
+    """Where the graph still quantises a float weight (`fold_quantize=False`, for litert-torch, whose converter
+    rounds w / scale in float64 with ties away from zero), make the weight its own int8 value times the scale,
+    as ExecuTorch's folded weights are (torch's rounding, ties to even): both files then hold the same int8
+    weights. Returns how many weights."""
+    count = 0
+    for node in converted.graph.nodes:
+        if node.op != "call_function" or str(node.target) != _Q_CHANNEL:
+            continue
+        w = node.args[0]
+        if not (isinstance(w, torch.fx.Node) and w.op == "get_attr"):
+            continue
+        weight = _value(converted, w)
+        args = [_value(converted, a) for a in node.args[1:]]
+        with torch.no_grad():
+            q = torch.ops.quantized_decomposed.quantize_per_channel(weight.detach(), *args)
+            dq = torch.ops.quantized_decomposed.dequantize_per_channel(q, *args, out_dtype=weight.dtype)
+            weight.copy_(dq)
+        count += 1
+    return count
+
+
+def snap_biases(converted: torch.fx.GraphModule) -> int:
+    """Put the float bias of every quantised conv/linear of `converted` on its int32 grid (in place): b becomes
+    k * f32(in_scale * weight_scale[c]), k = round(b / that scale); returns how many biases. What int8 computes is
+    unchanged up to that one rounding, which every converter then does alike."""
+    count = 0
+    for node in converted.graph.nodes:
+        if node.op != "call_function" or str(node.target) not in _LAYERS or len(node.args) < 3:
+            continue
+        x, w, b = node.args[:3]
+        if not (isinstance(b, torch.fx.Node) and b.op == "get_attr" and len(b.users) == 1):
+            continue
+        if str(getattr(x, "target", "")) != _DQ or str(getattr(w, "target", "")) not in (_DQ, _DQ_CHANNEL):
+            continue
+        in_scale = torch.tensor(float(_value(converted, x.args[1])), dtype=torch.float32)
+        w_scale = _value(converted, w.args[1])
+        w_scale = torch.as_tensor(w_scale, dtype=torch.float32).reshape(-1)
+        bias = _value(converted, b)
+        scale = (in_scale * w_scale).expand(bias.shape[0]).to(torch.float64)
+        with torch.no_grad():
+            k = torch.round(bias.detach().to(torch.float64) / scale)
+            bias.copy_((k * scale).to(bias.dtype))
+        count += 1
+    return count

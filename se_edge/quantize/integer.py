@@ -168,6 +168,24 @@ def plan(graph: torch.fx.Graph) -> Plan:
     return Plan(kernels, absorbed, skipped)
 
 
+def without_absorbed(converted: torch.fx.GraphModule) -> torch.fx.GraphModule:
+    """A copy of `converted` without the quantize/dequantize pairs the delegates fuse away (conv -> q -> dq -> relu6
+    becomes conv -> relu6 -> q): lowered one op per delegate call (se_edge/debug.py), ExecuTorch then fuses the
+    activation into the conv as the shipped file's single call does, instead of rounding twice."""
+    import copy
+
+    gm = copy.deepcopy(converted)
+    for kernel in plan(gm.graph).kernels.values():
+        for q in kernel.absorbed:
+            for dq in list(q.users):
+                dq.replace_all_uses_with(q.args[0])
+                gm.graph.erase_node(dq)
+            gm.graph.erase_node(q)
+    gm.graph.lint()
+    gm.recompile()
+    return gm
+
+
 class IntegerInterpreter(torch.fx.Interpreter):
     """Runs a converted PT2E graph with XNNPACK's integer kernels at the quantisation points `plan` found;
     subclass it (and call `super().run_node`) to read or replace a point's int8 value."""
