@@ -95,14 +95,46 @@ def test_compare_gives_the_reference_s_margin_where_a_file_parts_from_it():
     assert "reference_margin_where_apart" not in same  # no decision apart, nothing to measure
 
 
+def test_compare_holds_each_file_against_float_its_reference_and_the_other_runtime():
+    """Three yardsticks, each with decisions apart, the largest difference in LSB of the output scale, and
+    float's margin where decisions part beside its median."""
+    from se_edge.parity import compare
+
+    y = np.array([0, 0, 1])
+    fl = np.array([[2.0, 1.8, 0.0], [5.0, 0.0, 1.0], [0.0, 3.0, 0.5]], np.float32)  # float margins 0.2, 4.0, 2.5
+    ref = fl.copy()
+    ref[0] = [1.8, 2.0, 0.0]  # int8 changes float's near tie
+    tfl, pte = ref.copy(), ref.copy()
+    pte[2, 1] += 0.5  # the .pte one LSB (scale 0.5) above the .tflite on one logit, the same decisions
+    m = compare({"float": fl, "reference_int8": ref, "tflite_int8": tfl, "executorch_int8": pte}, y,
+                lsb={"tflite_int8": 0.5, "executorch_int8": 0.5})
+    ys = m["executorch_int8"]["yardsticks"]
+    assert ys["float"] == {"against": "float", "agreement": pytest.approx(2 / 3), "apart": 1, "max_abs_diff": pytest.approx(0.5),
+                           "max_lsb": pytest.approx(1.0), "float_margin_median": pytest.approx(2.5),
+                           "float_margin_where_apart": pytest.approx(0.2)}
+    assert ys["reference"]["against"] == "reference_int8" and ys["reference"]["apart"] == 0
+    assert ys["reference"]["max_lsb"] == pytest.approx(1.0) and ys["reference"]["float_margin_where_apart"] is None
+    assert ys["runtime"]["against"] == "tflite_int8" and ys["runtime"]["agreement"] == 1.0
+    assert m["tflite_int8"]["yardsticks"]["runtime"]["max_lsb"] == pytest.approx(1.0)
+    assert "reference" not in m["reference_int8"]["yardsticks"]  # its reference is float: one yardstick, not two
+    assert m["float"]["yardsticks"] == {}
+
+
 def test_exported_files_agree_with_their_reference(demo_run):
-    _, report = demo_run
+    out, report = demo_run
     a = report["artifacts"]
     assert a["float"]["accuracy"] >= 0.95, "a short run on digits still learns"
     for name in ("tflite_fp32", "executorch_fp32"):
         assert a[name]["agreement_with_reference"] == 1.0 and a[name]["max_abs_diff"] < 1e-3, (name, a[name])
     for name in ("tflite_int8", "executorch_int8", "tflite_int8_ptq", "executorch_int8_ptq"):
-        assert a[name]["agreement_with_reference"] >= 0.99, (name, a[name])
+        # The int8 reference computes what the delegates compute (quantize/integer.py): every logit within one LSB.
+        ys = a[name]["yardsticks"]
+        assert a[name]["agreement_with_reference"] == 1.0 and ys["reference"]["max_lsb"] <= 1.0, (name, ys)
+        assert ys["reference"]["against"] == a[name]["reference"] and ys["runtime"]["against"] == ARTIFACTS[name].peer
+        assert ys["runtime"]["agreement"] == 1.0 and ys["runtime"]["max_lsb"] <= 1.0, (name, ys)
+        assert ys["float"]["agreement"] == a[name]["agreement_with_float"] and ys["float"]["max_lsb"] > 0, (name, ys)
+    md = (out / "report.md").read_text()
+    assert "### Parity: three yardsticks" in md and "| tflite_int8 |" in md.split("three yardsticks")[1]
     for name in ("tflite_int8", "executorch_int8"):
         assert abs(a[name]["accuracy"] - a["float"]["accuracy"]) <= 0.02, (name, a[name])
     assert a["tflite_int8_ptq"]["reference"] == "reference_int8_ptq"

@@ -48,19 +48,22 @@ def _rne(x: torch.Tensor) -> torch.Tensor:
     return torch.round(x)  # ties to even, as XNNPACK's magic-bias rounding and nearbyint
 
 
-def clamp_bounds(node, scale: float, zero_point: int) -> tuple[int, int]:
-    """The int8 bounds of activation `node` (relu, relu6, hardtanh, clamp) on the grid (scale, zero_point),
-    as XNNPACK quantises them: lrintf(clamp(v / scale + zp, -128, 127)) in float32."""
+def clamp_range(node) -> tuple[float, float]:
+    """The real range an activation node (relu, relu6, hardtanh, clamp) keeps."""
     target = str(node.target)
     if target.startswith("aten.relu6"):
-        low, high = 0.0, 6.0
-    elif target.startswith("aten.relu"):
-        low, high = 0.0, math.inf
-    else:
-        args = list(node.args[1:]) + [None, None]
-        default = (-1.0, 1.0) if target.startswith("aten.hardtanh") else (-math.inf, math.inf)
-        low = default[0] if args[0] is None else float(args[0])
-        high = default[1] if args[1] is None else float(args[1])
+        return 0.0, 6.0
+    if target.startswith("aten.relu"):
+        return 0.0, math.inf
+    args = list(node.args[1:]) + [None, None]
+    default = (-1.0, 1.0) if target.startswith("aten.hardtanh") else (-math.inf, math.inf)
+    return (default[0] if args[0] is None else float(args[0]), default[1] if args[1] is None else float(args[1]))
+
+
+def clamp_bounds(node, scale: float, zero_point: int) -> tuple[int, int]:
+    """The int8 bounds of activation `node` on the grid (scale, zero_point), as XNNPACK quantises them:
+    lrintf(clamp(v / scale + zp, -128, 127)) in float32."""
+    low, high = clamp_range(node)
 
     def q(v: float) -> int:
         if math.isinf(v):
@@ -115,7 +118,7 @@ def _match(q) -> Kernel | None:
         return None
     if _is(src, CONVS):
         x, w = src.args[0], src.args[1]
-        if _dequantized(x) and _is(w, DQ_CHANNEL) or _is(w, DQ):
+        if _dequantized(x) and (_is(w, DQ_CHANNEL) or _is(w, DQ)):
             return Kernel("conv" if "conv" in str(src.target) else "linear", q, src, [x, w], activation, absorbed)
         return None  # float weights: a layer kept in float
     if _is(src, ("aten.add.Tensor", "aten.mul.Tensor")) and len(src.args) == 2 and all(
@@ -318,14 +321,9 @@ def _clamp(it: IntegerInterpreter, k: Kernel) -> torch.Tensor:
     if _f32(x_scale) == _f32(scale) and x_zp == zp:
         return torch.clamp(x.to(torch.int32), qmin, qmax).to(torch.int8)
     real = (x.to(torch.int32) - x_zp).to(F32) * torch.tensor(x_scale, dtype=F32)
-    low, high = clamp_bounds(k.activation, 1.0, 0)  # only for the infinite ends
-    target = str(k.activation.target)
-    lo, hi = ((0.0, 6.0) if target.startswith("aten.relu6") else (0.0, math.inf) if target.startswith("aten.relu")
-              else (float(k.activation.args[1]) if len(k.activation.args) > 1 else -1.0,
-                    float(k.activation.args[2]) if len(k.activation.args) > 2 else 1.0))
-    real = torch.clamp(real, lo, hi if not math.isinf(hi) else None)
+    low, high = clamp_range(k.activation)
+    real = torch.clamp(real, None if math.isinf(low) else low, None if math.isinf(high) else high)
     inverse = torch.tensor(1.0, dtype=F32) / torch.tensor(scale, dtype=F32)
-    del low, high
     return (_rne(torch.clamp(real * inverse, float(qmin - zp), float(qmax - zp))) + zp).to(torch.int8)
 
 
