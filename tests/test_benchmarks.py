@@ -89,3 +89,19 @@ def test_qat_step_cost_times_the_loops_that_train(demo_run, monkeypatch):
     assert calls["fit"] >= 3, "float timed through train.fit"
     assert r["float_step_s"] > 0 and r["qat_step_s"] > 0 and r["qat_over_float"] == r["qat_step_s"] / r["float_step_s"]
     assert r["batch_size"] == 16 and r["steps"] == 6
+
+
+def test_qat_markdown_gives_agreement_with_float_beside_accuracy():
+    from se_edge.benchmarks.qat import markdown
+
+    r = {"float": 0.52, "ptq": {"tflite": 0.51, "executorch": 0.51}, "qat": {"tflite": 0.53, "executorch": 0.52},
+         "ptq_agreement_with_float": {"tflite": 0.9277, "executorch": 0.9290},
+         "qat_agreement_with_float": {"tflite": 0.9812, "executorch": 0.9799},
+         "qat_agreement": {"tflite": 1.0, "executorch": 1.0}}
+    md = markdown({"dataset": "d", "unseen": "u", "unseen_fraction": 0.25,
+                   "models": {"m": {**r, "num_test": 761, "step_time": {"qat_over_float": 3.1}, "epochs": 20,
+                                    "qat_epochs": 4, "unseen": {**r, "num_images": 900}}}})
+    assert "QAT agreement with float (worst)" in md
+    assert "| m | 761 | 0.5200 | 0.5100 | 0.5100 | 0.5300 | 0.5200 | +0.0000 | 0.9277 | 0.9799 | 1.0000 | 3.10× |" in md
+    old = {k: v for k, v in r.items() if "with_float" not in k}  # a bench_qat.json made before the column
+    assert "| — | — |" in markdown({"dataset": "d", "models": {"m": {**old, "num_test": 1, "step_time": {"qat_over_float": 1}}}})

@@ -71,11 +71,14 @@ def step_time_ratio(run_dir: str | os.PathLike, steps: int = 10, warmup: int = 3
 
 
 def _accuracies(artifacts: dict) -> dict:
-    """float / PTQ / QAT accuracy of the exported files, and QAT files' agreement with the int8 reference."""
+    """float / PTQ / QAT accuracy of the exported files, their agreement with float (how many of float's decisions
+    int8 changes: what QAT is for), and the QAT files' agreement with the int8 reference."""
     return {
         "float": artifacts["float"]["accuracy"],
         "ptq": {k: artifacts[f"{k}_int8_ptq"]["accuracy"] for k in RUNTIMES},
         "qat": {k: artifacts[f"{k}_int8"]["accuracy"] for k in RUNTIMES},
+        "ptq_agreement_with_float": {k: artifacts[f"{k}_int8_ptq"]["agreement_with_float"] for k in RUNTIMES},
+        "qat_agreement_with_float": {k: artifacts[f"{k}_int8"]["agreement_with_float"] for k in RUNTIMES},
         "qat_agreement": {k: artifacts[f"{k}_int8"]["agreement_with_reference"] for k in RUNTIMES},
     }
 
@@ -112,15 +115,19 @@ def qat_bench(data: str, models: tuple[str, ...] = MODELS, out_dir: str | os.Pat
 
 def _row(name: str, n: int, r: dict, last: str) -> str:
     worst = min(r["qat"].values()) - r["float"]
+    with_float = {k: min(r[f"{k}_agreement_with_float"].values()) if f"{k}_agreement_with_float" in r else None
+                  for k in ("ptq", "qat")}
+    agree = " | ".join("—" if v is None else f"{v:.4f}" for v in with_float.values())
     return (f"| {name} | {n} | {r['float']:.4f} | {r['ptq']['tflite']:.4f} | {r['ptq']['executorch']:.4f} | "
-            f"{r['qat']['tflite']:.4f} | {r['qat']['executorch']:.4f} | {worst:+.4f} | "
+            f"{r['qat']['tflite']:.4f} | {r['qat']['executorch']:.4f} | {worst:+.4f} | {agree} | "
             f"{min(r['qat_agreement'].values()):.4f} | {last} |")
 
 
 def markdown(result: dict) -> str:
     header = ("| model | images | float | PTQ TFLite | PTQ ExecuTorch | QAT TFLite | QAT ExecuTorch | "
-              "QAT − float (worst) | QAT agreement with int8 reference (worst) | {} |\n"
-              "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+              "QAT − float (worst) | PTQ agreement with float (worst) | QAT agreement with float (worst) | "
+              "QAT agreement with int8 reference (worst) | {} |\n"
+              "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     lines = [f"# Float vs PTQ vs QAT on {result['dataset']} (int8 files in their runtimes)", "",
              "Each run's held-out test split:", "", header.format("QAT step ÷ float step")]
     for name, r in result["models"].items():
