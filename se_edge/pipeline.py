@@ -181,7 +181,7 @@ def ptq_stage(run: RunDir, qat: QatConfig = QatConfig(), progress: bool = True) 
     result = {"calibration_images": min(qat.calibration_images, len(splits.train)), "int8_reference_test_accuracy": acc,
               "seconds": time.perf_counter() - start}
     run.made("reference_int8_ptq", ptq=result)
-    _log(f"PTQ baseline ({result['calibration_images']} calibration images): int8 reference test accuracy {acc:.4f}",
+    _log(f"PTQ baseline ({result['calibration_images']} calibration images): reference_int8_ptq test accuracy {acc:.4f}",
          progress)
     return result
 

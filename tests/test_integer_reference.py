@@ -65,11 +65,30 @@ def _lsb(a, b, scale):
 def test_the_reference_finds_the_fused_forms(forms):
     reference, _ = forms
     counts = reference.coverage()
-    # stem conv, conv (+ its ReLU6, whose own rounding the file has not), fc1 (+ReLU), fc2 (+ReLU6), head linear
+    # stem conv, conv + ReLU6, fc1 + ReLU, fc2 + ReLU6 (one quantisation each, as the files have), head linear
     assert counts["conv"] == 4 and counts["linear"] == 1, counts
-    assert counts["fused_away"] == 2, counts  # conv -> q -> dq -> relu6 and fc2 -> q -> dq -> relu6
+    fused = [k.activation for k in reference.plan.kernels.values() if k.op == "conv" and k.activation is not None]
+    # nn.ReLU6 traces as hardtanh(0, 6), F.relu6 (the SE gate) as relu6
+    assert sorted(str(a.target) for a in fused) == ["aten.hardtanh.default", "aten.relu.default", "aten.relu6.default"]
+    assert counts["fused_away"] == 0, counts  # the quantizer put no quantisation between a conv and its ReLU6
     assert counts["mean"] == 2 and counts["add"] == 2 and counts["mul"] >= 4, counts  # hard-swish: add + 2 muls
     assert counts["float"] <= 1, counts  # only the head's flatten, a shape op
+
+
+def test_a_graph_quantised_before_fused_clamps_has_its_extra_rounding_fused_away():
+    """Runs made before quantizer.fuse_clamps observe a conv's output and its ReLU6's apart; the files still
+    round once (LiteRT fuses the RELU6, XNNPACK merges the clamp), and so does the reference."""
+    from se_edge.quantize import calibrate, prepare_ptq
+    from se_edge.quantize.convert import convert
+
+    torch.manual_seed(0)
+    x = (torch.randint(-4, 5, (8, 3, 6, 6)) / 4.0).numpy()
+    prepared = prepare_ptq(_Forms().eval(), torch.from_numpy(x[:1]), fused_clamps=False)
+    calibrate(prepared, x)
+    reference = Int8Reference(convert(prepared, "executorch"))
+    assert reference.coverage()["fused_away"] == 2  # conv -> q -> dq -> relu6 and fc2 -> q -> dq -> relu6
+    assert len(reference.points()) == len([n for n in reference.graph.nodes if "quantize_per_tensor" in str(n.target)
+                                           and "dequantize" not in str(n.target)]) - 2
 
 
 def test_both_runtimes_compute_what_the_reference_computes(forms):

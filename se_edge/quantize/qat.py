@@ -52,7 +52,8 @@ def _export_for_training(model: nn.Module, example: torch.Tensor) -> torch.fx.Gr
     return torch.export.export(model, (example,), dynamic_shapes=({0: batch},)).module()
 
 
-def prepare_qat(model: nn.Module, example: torch.Tensor, delegable_activations: bool = True) -> torch.fx.GraphModule:
+def prepare_qat(model: nn.Module, example: torch.Tensor, delegable_activations: bool = True,
+                fused_clamps: bool = True) -> torch.fx.GraphModule:
     """Insert fake-quant (symmetric int8, per-channel weights) into a copy of `model`'s graph; hard-swish
     and hard-sigmoid written out in the form every delegate takes unless `delegable_activations` is off."""
     from torchao.quantization.pt2e.quantize_pt2e import prepare_qat_pt2e
@@ -61,10 +62,11 @@ def prepare_qat(model: nn.Module, example: torch.Tensor, delegable_activations: 
 
     model = model.to("cpu").train()
     return prepare_qat_pt2e(_export_for_training(model, example),
-                            xnnpack_quantizer(is_qat=True, delegable_activations=delegable_activations))
+                            xnnpack_quantizer(True, delegable_activations, fused_clamps))
 
 
-def prepare_ptq(model: nn.Module, example: torch.Tensor, delegable_activations: bool = True) -> torch.fx.GraphModule:
+def prepare_ptq(model: nn.Module, example: torch.Tensor, delegable_activations: bool = True,
+                fused_clamps: bool = True) -> torch.fx.GraphModule:
     """Insert observers (same int8 scheme as QAT) for post-training calibration, the PTQ baseline."""
     from torchao.quantization.pt2e.quantize_pt2e import prepare_pt2e
 
@@ -72,7 +74,7 @@ def prepare_ptq(model: nn.Module, example: torch.Tensor, delegable_activations: 
 
     model = model.to("cpu").eval()
     return prepare_pt2e(_export_for_training(model, example),
-                        xnnpack_quantizer(is_qat=False, delegable_activations=delegable_activations))
+                        xnnpack_quantizer(False, delegable_activations, fused_clamps))
 
 
 @torch.no_grad()
@@ -83,9 +85,18 @@ def calibrate(prepared: torch.fx.GraphModule, x, batch_size: int = 64, max_image
 
 
 def load_prepared(model: nn.Module, state_dict: dict, example: torch.Tensor, kind: str = "qat") -> torch.fx.GraphModule:
-    """Rebuild a prepared graph (`qat` or `ptq`) from the float architecture and its checkpoint."""
-    prepared = (prepare_qat if kind == "qat" else prepare_ptq)(model, example)
-    prepared.load_state_dict(state_dict)
+    """Rebuild a prepared graph (`qat` or `ptq`) from the float architecture and its checkpoint. A checkpoint
+    made before a conv and its ReLU6 were quantised as one (quantizer.fuse_clamps) has an observer between
+    them: its graph is rebuilt as it was prepared."""
+    import copy
+
+    prepare = prepare_qat if kind == "qat" else prepare_ptq
+    prepared = prepare(copy.deepcopy(model), example)
+    try:
+        prepared.load_state_dict(state_dict)
+    except RuntimeError:
+        prepared = prepare(model, example, fused_clamps=False)
+        prepared.load_state_dict(state_dict)
     set_eval(prepared)
     return prepared
 

@@ -44,6 +44,7 @@ def _quantizer_class():
         """XNNPACKQuantizer that also quantises hard-swish and average pooling."""
 
         delegable_activations = True
+        fused_clamps = True
 
         def transform_for_annotation(self, model):
             if self.delegable_activations:
@@ -63,15 +64,49 @@ def _quantizer_class():
                     shared = SharedQuantizationSpec(node.args[0])
                     node.meta["quantization_annotation"] = QuantizationAnnotation(
                         input_qspec_map={node.args[0]: shared}, output_qspec=shared, _annotated=True)
-            return super().annotate(model)
+            model = super().annotate(model)
+            if self.fused_clamps:
+                fuse_clamps(model, config)
+            return model
 
     return SeEdgeQuantizer
 
 
-def xnnpack_quantizer(is_qat: bool = True, delegable_activations: bool = True):
+_PRODUCERS = ("aten.conv2d.default", "aten.linear.default", "aten.batch_norm.default")
+_CLAMPS = ("aten.relu6.default", "aten.relu6_.default", "aten.hardtanh.default", "aten.hardtanh_.default")
+
+
+def fuse_clamps(model, config) -> int:
+    """A conv (or its QAT batch norm, or a linear) followed by ReLU6/hardtanh gets one quantisation, at the
+    clamp's output, as the delegates compute it (LiteRT's fused CONV_2D + RELU6, XNNPACK's merged clamp); the
+    XNNPACK quantizer fuses only ReLU so and otherwise observes both, and QAT then trained through a rounding
+    the files do not have. Returns how many pairs."""
+    from executorch.backends.xnnpack.quantizer.xnnpack_quantizer_utils import get_output_act_qspec
+    from torchao.quantization.pt2e.quantizer import QuantizationAnnotation
+
+    count = 0
+    for node in model.graph.nodes:
+        if node.op != "call_function" or str(node.target) not in _CLAMPS:
+            continue
+        src = node.args[0]
+        if str(getattr(src, "target", "")) not in _PRODUCERS or len(src.users) != 1:
+            continue
+        producer = src.meta.get("quantization_annotation")
+        if producer is None or producer.output_qspec is None:
+            continue
+        producer.output_qspec = None
+        node.meta["quantization_annotation"] = QuantizationAnnotation(
+            input_qspec_map={}, output_qspec=get_output_act_qspec(config), _annotated=True)
+        count += 1
+    return count
+
+
+def xnnpack_quantizer(is_qat: bool = True, delegable_activations: bool = True, fused_clamps: bool = True):
+    """`fused_clamps=False`: a conv and its ReLU6 quantised apart, as runs made before fuse_clamps were."""
     from executorch.backends.xnnpack.quantizer.xnnpack_quantizer import get_symmetric_quantization_config
 
     config = get_symmetric_quantization_config(is_per_channel=True, is_qat=is_qat)
     quantizer = _quantizer_class()().set_global(config)
     quantizer.delegable_activations = delegable_activations
+    quantizer.fused_clamps = fused_clamps
     return quantizer
