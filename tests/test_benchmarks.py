@@ -1,4 +1,6 @@
 """The benchmark tables render what they were given, including a machine without Vela."""
+import pytest
+
 from se_edge.benchmarks import forms, runtimes
 from se_edge.benchmarks.gates import markdown as gates_markdown
 from se_edge.benchmarks.zoo import delegation_cell, zoo_markdown
@@ -105,3 +107,32 @@ def test_qat_markdown_gives_agreement_with_float_beside_accuracy():
     assert "| m | 761 | 0.5200 | 0.5100 | 0.5100 | 0.5300 | 0.5200 | +0.0000 | 0.9277 | 0.9799 | 1.0000 | 3.10× |" in md
     old = {k: v for k, v in r.items() if "with_float" not in k}  # a bench_qat.json made before the column
     assert "| — | — |" in markdown({"dataset": "d", "models": {"m": {**old, "num_test": 1, "step_time": {"qat_over_float": 1}}}})
+
+
+def test_recipe_variants_are_checked_before_any_training():
+    from conftest import assert_one_line_error, se_edge
+    from se_edge.benchmarks.recipe import parse_variant
+
+    assert parse_variant("epochs=8, temperature=4") == {"epochs": 8, "temperature": 4.0}
+    assert parse_variant("default") == {} and parse_variant("freeze_observers_after=none") == {"freeze_observers_after": None}
+    proc = se_edge("bench", "recipe", "--run", "nowhere", "--variant", "epochs=2")
+    assert_one_line_error(proc, "nowhere")
+    for bad, fragment in (("epoch=2", "FIELD=VALUE"), ("epochs=two", "takes a whole number"), ("temperature=0", "temperature")):
+        with pytest.raises(Exception) as e:
+            parse_variant(bad)
+        assert fragment in str(e.value), (bad, str(e.value))
+
+
+def test_recipe_sweep_measures_each_variant_s_int8_model_against_float(demo_run, tmp_path):
+    from se_edge.benchmarks.recipe import recipe_sweep
+
+    out, _ = demo_run
+    before = {p.name: p.stat().st_mtime_ns for p in out.iterdir()}
+    result = recipe_sweep(out, [{"epochs": 1}, {"epochs": 1, "distill": 0.0}], tmp_path / "recipe", train_images=64,
+                          progress=False)
+    assert [r["variant"] for r in result["variants"]] == [{"epochs": 1}, {"epochs": 1, "distill": 0.0}]
+    for r in result["variants"]:
+        for k in ("train", "val", "test"):
+            assert 0.8 <= r[f"{k}_agreement_with_float"] <= 1.0, r  # digits: int8 keeps most of float's decisions
+    assert result["images"]["train"] == 64 and "(best on val)" in (tmp_path / "recipe" / "recipe.md").read_text()
+    assert {p.name: p.stat().st_mtime_ns for p in out.iterdir()} == before, "the run is left as it was"

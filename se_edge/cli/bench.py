@@ -6,6 +6,7 @@
     gates     each SE gate and squeeze in int8: CPU latency, delegation, Ethos-U NPU time (needs Vela)
     zoo       purity and delegation of every zoo model's files
     qat       float vs PTQ vs QAT accuracy of exported files, and QAT's step cost
+    recipe    QAT recipe variants on a run's float model: how many of float's decisions each keeps
 """
 from __future__ import annotations
 
@@ -85,6 +86,15 @@ def add_parser(sub) -> None:
     p.add_argument("--unseen-fraction", type=o.between_0_and_1(inclusive=False), default=0.25,
                    help="share of --data set aside before training, for parity on unseen images (default 0.25)")
     p.set_defaults(func=cmd_qat)
+
+    p = modes.add_parser("recipe", help="QAT recipe variants on a run's float model: agreement of each int8 model "
+                                        "with float (train, val, test)")
+    p.add_argument("--run", required=True, help="run directory (its float.pt is fine-tuned; nothing in it changes)")
+    p.add_argument("--variant", action="append", metavar="FIELD=VALUE[,...]",
+                   help="QAT settings over the defaults, e.g. epochs=8,temperature=4 (repeatable; 'default' is the "
+                        "recipe as shipped; default: a standard set of six)")
+    p.add_argument("--out", default="runs/bench-recipe", help="output directory (default runs/bench-recipe)")
+    p.set_defaults(func=cmd_recipe)
 
 
 def _models_size_out(p, out: str, size: int, several: bool = True) -> None:
@@ -195,3 +205,16 @@ def cmd_latency(args: argparse.Namespace) -> None:
             n: {"path": str(run.artifact_path(n)), "runtime": ARTIFACTS[n].runtime, "dtype": ARTIFACTS[n].dtype,
                 "latency_ms": lat} for n, lat in latency.items()}})
         print(f"written {args.json}")
+
+
+def cmd_recipe(args: argparse.Namespace) -> None:
+    from se_edge.artifacts import RunDir
+    from se_edge.benchmarks.recipe import DEFAULT_VARIANTS, markdown, parse_variant, recipe_sweep
+    from se_edge.io import check_directory
+
+    run = RunDir(args.run)
+    run.require("float")
+    variants = [parse_variant(v) for v in (args.variant or DEFAULT_VARIANTS)]  # all checked before any training
+    check_directory(args.out, create=False)
+    print(markdown(recipe_sweep(run.path, variants, args.out, progress=not args.quiet)))
+    print(f"written {args.out}/recipe.json and recipe.md")

@@ -1,0 +1,108 @@
+"""`se-edge bench recipe`: which QAT recipe keeps float's decisions, measured on a run's own float model.
+
+For each variant (QatConfig fields over the recipe's defaults, `epochs=8,temperature=4`), QAT fine-tunes the
+run's float.pt afresh (seeded alike) and the resulting int8 reference, which computes what the exported files
+compute (quantize/integer.py), is held against float: top-1 agreement on the training images (what the loss
+sees), the validation split (to choose by) and the test split (to report), and its test accuracy. Nothing in
+the run is changed. The variants are chosen by validation agreement, not test.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+import time
+from pathlib import Path
+
+from se_edge.errors import SeEdgeError
+from se_edge.io import write_json, write_text
+
+DEFAULT_VARIANTS = ("", "temperature=4", "epochs=8", "lr=0.0003", "freeze_observers_after=2", "distill=0.5")
+_FIXED = {"device", "progress", "flip", "augment", "seed"}  # set by the bench, or the comparison is not fair
+
+
+def parse_variant(text: str) -> dict:
+    """`epochs=8,temperature=4` -> {"epochs": 8, "temperature": 4.0}, each value of its QatConfig field's type;
+    "" or "default" is the recipe as shipped. One line naming what is wrong otherwise."""
+    from se_edge.config import QatConfig
+
+    fields = {f.name: f for f in dataclasses.fields(QatConfig) if f.name not in _FIXED}
+    out = {}
+    for part in [p.strip() for p in text.split(",") if p.strip() and p.strip() != "default"]:
+        key, sep, value = part.partition("=")
+        key = key.strip().replace("-", "_")
+        if not sep or key not in fields:
+            raise SeEdgeError(f"bad variant part {part!r}: give FIELD=VALUE with FIELD one of {', '.join(sorted(fields))}")
+        kind = int if isinstance(fields[key].default, int) or fields[key].default is None else float
+        try:
+            out[key] = None if value.strip().lower() == "none" else kind(value)
+        except ValueError:
+            what = "a whole number" if kind is int else "a number"
+            raise SeEdgeError(f"bad value in variant {part!r}: {key} takes {what} (or none)") from None
+    QatConfig(**out)  # validates: one line naming the bad value
+    return out
+
+
+def agreement(model, float_top1, x, set_eval) -> float:
+    from se_edge.train import predict
+
+    return float((predict(model, x, set_eval=set_eval).argmax(1) == float_top1).mean())
+
+
+def recipe_sweep(run_dir: str | os.PathLike, variants: list[dict], out_dir: str | os.PathLike,
+                 train_images: int = 1000, progress: bool = True) -> dict:
+    from tqdm.auto import tqdm
+
+    from se_edge.artifacts import RunDir
+    from se_edge.config import QatConfig
+    from se_edge.quantize import prepare_qat, qat_finetune
+    from se_edge.quantize.integer import int8_reference
+    from se_edge.train import predict, seed_everything
+
+    run = RunDir(run_dir)
+    record = run.config()
+    splits = run.splits()
+    flip = record["preprocessing"]["in_chans"] == 3
+    seed = record["split"]["seed"]
+    teacher = run.load_float()
+    x = {"train": splits.train.x[:train_images], "val": splits.val.x, "test": splits.test.x}
+    float_top1 = {k: predict(teacher, v).argmax(1) for k, v in x.items()}
+    rows = []
+    for variant in tqdm(variants, desc="recipe", unit="variant", disable=not progress):
+        seed_everything(seed)
+        cfg = QatConfig(**{"device": "cpu", "progress": False, "flip": flip, "seed": seed, **variant})
+        start = time.perf_counter()
+        prepared = prepare_qat(run.load_float(), run.sample_input())
+        qat_finetune(prepared, splits.train, splits.val, cfg, teacher=run.load_float() if cfg.distill > 0 else None)
+        reference = int8_reference(prepared.to("cpu"))
+        keep = lambda m: None  # noqa: E731 (the reference has no train mode)
+        row = {"variant": variant, **{f"{k}_agreement_with_float": agreement(reference, float_top1[k], v, keep)
+                                      for k, v in x.items()},
+               "test_accuracy": float((predict(reference, x["test"], set_eval=keep).argmax(1) == splits.test.y).mean()),
+               "seconds": round(time.perf_counter() - start, 1)}
+        rows.append(row)
+    result = {"run": str(run_dir), "model": record["model"], "dataset": record["dataset"],
+              "images": {k: len(v) for k, v in x.items()}, "defaults": dataclasses.asdict(QatConfig()),
+              "variants": rows}
+    out_dir = Path(out_dir)
+    write_json(out_dir / "recipe.json", result)
+    write_text(out_dir / "recipe.md", markdown(result))
+    return result
+
+
+def _name(variant: dict) -> str:
+    return ", ".join(f"{k}={v}" for k, v in variant.items()) or "as shipped"
+
+
+def markdown(result: dict) -> str:
+    n = result["images"]
+    best = max(result["variants"], key=lambda r: r["val_agreement_with_float"])
+    lines = [f"# QAT recipes on {result['model']} / {result['dataset']}: agreement of the int8 model with float", "",
+             f"Top-1 agreement of each variant's int8 reference (what the files compute) with the float model, on "
+             f"{n['train']} training, {n['val']} validation and {n['test']} test images; chosen by validation.", "",
+             "| variant | train | val | test | test accuracy | seconds |", "|---|---:|---:|---:|---:|---:|"]
+    for r in result["variants"]:
+        mark = " (best on val)" if r is best else ""
+        lines.append(f"| {_name(r['variant'])}{mark} | {r['train_agreement_with_float']:.4f} | "
+                     f"{r['val_agreement_with_float']:.4f} | {r['test_agreement_with_float']:.4f} | "
+                     f"{r['test_accuracy']:.4f} | {r['seconds']:.0f} |")
+    return "\n".join(lines) + "\n"
