@@ -123,3 +123,37 @@ def test_a_graph_without_quantisation_points_runs_in_float():
     gm = torch.export.export(torch.nn.Sequential(torch.nn.Conv2d(1, 2, 1)), (torch.randn(1, 1, 4, 4),)).module()
     p = plan(gm.graph)
     assert p.kernels == {} and p.absorbed == set()
+
+
+def test_qat_files_use_the_trained_grid_and_load_with_a_dead_channel(tmp_path):
+    """convert quantises with the scales QAT trained with (the fake-quants' buffers); a channel whose weights
+    are all zero has 127 as its buffer zero point, which the file must not get: XNNPACK refuses it."""
+    from se_edge.export.int8 import to_tflite
+    from se_edge.quantize import prepare_qat
+    from se_edge.quantize.convert import convert
+    from se_edge.quantize.qat import set_eval
+    from se_edge.runner import open_model, predict
+
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3, padding=1), torch.nn.BatchNorm2d(4), torch.nn.ReLU(),
+                                torch.nn.Conv2d(4, 4, 1))
+    with torch.no_grad():
+        model[0].weight[1].zero_()
+    prepared = prepare_qat(model, torch.randn(2, 3, 8, 8))
+    for _ in range(3):
+        prepared(torch.randn(8, 3, 8, 8))  # observers follow the batches; then the ranges move on without them
+    from torchao.quantization.pt2e import disable_observer
+
+    prepared.apply(disable_observer)
+    set_eval(prepared)
+    fake_quants = [m for m in prepared.modules() if hasattr(m, "zero_point") and m.zero_point.numel() == 4]
+    assert any(int(m.zero_point[1]) == 127 for m in fake_quants)  # the buffer a dead channel gets
+    converted = convert(prepared)
+    zero_points = [getattr(converted, n.args[2].target) for n in converted.graph.nodes
+                   if "dequantize_per_channel" in str(n.target)]
+    assert len(zero_points) == 2 and all(int(z.abs().max()) == 0 for z in zero_points), zero_points
+    x = torch.randn(4, 3, 8, 8)
+    path = to_tflite(prepared, x[:1], tmp_path / "dead.tflite")
+    reference = Int8Reference(converted)
+    lsb = _lsb(predict(open_model(str(path)), x.numpy()), reference(x).numpy(), reference.output_scale())
+    assert lsb.max() <= 1.0 + 1e-3

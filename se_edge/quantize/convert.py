@@ -53,13 +53,22 @@ def pin_trained_qparams(model: torch.nn.Module) -> int:
     images. The buffers are what training saw: they are what the files get."""
     from torchao.quantization.pt2e.fake_quantize import FakeQuantizeBase
 
+    symmetric = (torch.per_channel_symmetric, torch.per_tensor_symmetric)
     count = 0
     for module in model.modules():
-        if isinstance(module, FakeQuantizeBase) and hasattr(module, "scale") and hasattr(module, "zero_point") \
-                and module.scale.numel() and bool(getattr(module, "fake_quant_enabled", torch.ones(1))[0]):
-            scale, zero_point = module.scale.detach().clone(), module.zero_point.detach().clone()
-            module.calculate_qparams = lambda s=scale, z=zero_point: (s, z)
-            count += 1
+        if not (isinstance(module, FakeQuantizeBase) and hasattr(module, "scale") and hasattr(module, "zero_point")
+                and bool(getattr(module, "fake_quant_enabled", torch.ones(1))[0])):
+            continue
+        observed_scale, observed_zero_point = module.calculate_qparams()
+        scale, zero_point = module.scale.detach().clone(), module.zero_point.detach().clone()
+        if scale.shape != observed_scale.shape or zero_point.shape != observed_zero_point.shape:
+            continue  # never ran (default buffers): the observer's are the only ones
+        if getattr(module, "qscheme", None) in symmetric:
+            # A symmetric grid's zero point is 0; a channel the fused fake-quant saw as all zeros got 127 in the
+            # buffer (a no-op on zeros in training), which XNNPACK refuses in a file.
+            zero_point = observed_zero_point.detach().clone()
+        module.calculate_qparams = lambda s=scale, z=zero_point: (s, z)
+        count += 1
     return count
 
 
