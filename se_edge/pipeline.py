@@ -13,6 +13,7 @@ runs them all.
 """
 from __future__ import annotations
 
+import copy
 import dataclasses
 import platform
 import time
@@ -212,7 +213,9 @@ def qat_stage(run: RunDir, qat: QatConfig = QatConfig(), resume: bool = False, p
     prepared.to("cpu")
     result = None
     if main:
-        test_acc = _test_accuracy(prepared, splits, set_eval=set_eval)
+        # On a copy: observers still running (--freeze-observers-after None, or later than the epochs) would
+        # otherwise take ranges from the test images into qat.pt.
+        test_acc = _test_accuracy(copy.deepcopy(prepared), splits, set_eval=set_eval)
         _save_state(run.artifact_path("reference_int8"), prepared)
         result = {**{k: v for k, v in dataclasses.asdict(qcfg).items() if k != "progress"}, "history": history,
                   "fake_quant_test_accuracy": test_acc, "seconds": time.perf_counter() - start,

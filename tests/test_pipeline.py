@@ -195,3 +195,20 @@ def test_corrupt_artifact_is_a_one_line_error(demo_run, tmp_path):
     (copy / "run.json").write_text(json.dumps(record))
     with pytest.raises(SeEdgeError, match="cannot load .*model_int8.tflite as a TFLite model"):
         open_artifact(RunDir(copy), "tflite_int8")
+
+
+def test_ptq_ranges_come_from_the_calibration_images_alone(demo_run):
+    """ptq.pt is the graph calibrated on the training images and nothing else: the PTQ stage's own accuracy
+    check once ran the test split through its running observers, which widened the ranges with test images."""
+    import torch
+
+    from se_edge.quantize import calibrate, prepare_ptq
+
+    out, _ = demo_run
+    run = RunDir(out)
+    record = run.config()
+    fresh = prepare_ptq(run.load_float(), run.sample_input())
+    calibrate(fresh, run.splits().train.x, max_images=record["ptq"]["calibration_images"])
+    saved = torch.load(run.artifact_path("reference_int8_ptq"), weights_only=True)
+    observed = {k: v for k, v in fresh.state_dict().items() if k.endswith(("min_val", "max_val"))}
+    assert observed and all(torch.equal(saved[k], v) for k, v in observed.items()), "ptq.pt saw other images"
