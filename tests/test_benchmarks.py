@@ -135,4 +135,20 @@ def test_recipe_sweep_measures_each_variant_s_int8_model_against_float(demo_run,
         for k in ("train", "val", "test"):
             assert 0.8 <= r[f"{k}_agreement_with_float"] <= 1.0, r  # digits: int8 keeps most of float's decisions
     assert result["images"]["train"] == 64 and "(best on val)" in (tmp_path / "recipe" / "recipe.md").read_text()
+    assert all(r["gap_moved_median"] >= 0 and r["test_apart"] >= 0 for r in result["variants"])
     assert {p.name: p.stat().st_mtime_ns for p in out.iterdir()} == before, "the run is left as it was"
+
+
+def test_near_ties_measures_how_far_int8_moves_float_s_top_two():
+    import numpy as np
+
+    from se_edge.benchmarks.recipe import near_ties
+
+    fl = np.array([[2.0, 1.9, 0.0], [5.0, 0.0, 1.0], [0.0, 3.0, 0.5]], np.float32)  # margins 0.1, 4.0, 2.5
+    q = fl.copy()
+    q[0] = [1.8, 2.0, 0.0]  # the near tie flips: its gap moves by 0.3
+    q[1, 0] = 4.5  # a gap moved by 0.5, the decision kept
+    r = near_ties(fl, q)
+    assert r["test_apart"] == 1 and r["float_margin_where_apart"] == pytest.approx(0.1)
+    assert r["images_at_or_below_that_margin"] == 1 and r["gap_moved_median"] == pytest.approx(0.3)
+    assert r["float_margin_median"] == pytest.approx(2.5)

@@ -48,6 +48,25 @@ def agreement(model, float_top1, x, set_eval) -> float:
     return float((predict(model, x, set_eval=set_eval).argmax(1) == float_top1).mean())
 
 
+def near_ties(float_logits, int8_logits) -> dict:
+    """What limits agreement: by how much int8 moves the gap between float's top two logits (median and 90th
+    percentile over the images), the largest float margin among the decisions it changes, and how many
+    images have a float margin no larger than that."""
+    import numpy as np
+
+    rows = np.arange(len(float_logits))
+    order = np.argsort(float_logits, axis=1)
+    first, second = order[:, -1], order[:, -2]
+    margin = float_logits[rows, first] - float_logits[rows, second]
+    moved = np.abs((int8_logits[rows, first] - int8_logits[rows, second]) - margin)
+    apart = int8_logits.argmax(1) != first
+    widest = float(margin[apart].max()) if apart.any() else None
+    return {"test_apart": int(apart.sum()), "gap_moved_median": float(np.median(moved)),
+            "gap_moved_p90": float(np.percentile(moved, 90)), "float_margin_where_apart": widest,
+            "images_at_or_below_that_margin": int((margin <= widest).sum()) if widest is not None else 0,
+            "float_margin_median": float(np.median(margin))}
+
+
 def recipe_sweep(run_dir: str | os.PathLike, variants: list[dict], out_dir: str | os.PathLike,
                  train_images: int = 1000, progress: bool = True) -> dict:
     from tqdm.auto import tqdm
@@ -66,6 +85,7 @@ def recipe_sweep(run_dir: str | os.PathLike, variants: list[dict], out_dir: str 
     teacher = run.load_float()
     x = {"train": splits.train.x[:train_images], "val": splits.val.x, "test": splits.test.x}
     float_top1 = {k: predict(teacher, v).argmax(1) for k, v in x.items()}
+    float_test = predict(teacher, x["test"])
     rows = []
     for variant in tqdm(variants, desc="recipe", unit="variant", disable=not progress):
         seed_everything(seed)
@@ -78,6 +98,7 @@ def recipe_sweep(run_dir: str | os.PathLike, variants: list[dict], out_dir: str 
         row = {"variant": variant, **{f"{k}_agreement_with_float": agreement(reference, float_top1[k], v, keep)
                                       for k, v in x.items()},
                "test_accuracy": float((predict(reference, x["test"], set_eval=keep).argmax(1) == splits.test.y).mean()),
+               **near_ties(float_test, predict(reference, x["test"], set_eval=keep)),
                "seconds": round(time.perf_counter() - start, 1)}
         rows.append(row)
     result = {"run": str(run_dir), "model": record["model"], "dataset": record["dataset"],
@@ -99,10 +120,17 @@ def markdown(result: dict) -> str:
     lines = [f"# QAT recipes on {result['model']} / {result['dataset']}: agreement of the int8 model with float", "",
              f"Top-1 agreement of each variant's int8 reference (what the files compute) with the float model, on "
              f"{n['train']} training, {n['val']} validation and {n['test']} test images; chosen by validation.", "",
-             "| variant | train | val | test | test accuracy | seconds |", "|---|---:|---:|---:|---:|---:|"]
+             "What limits it, on the test split: *gap moved* is by how much the int8 model moves the gap between "
+             "float's top two logits (median / 90th percentile); the decisions it changes sit at float margins up to "
+             "*margin apart*, and *images there* have a float margin no larger.", "",
+             "| variant | train | val | test | test accuracy | gap moved | margin apart (median margin) | images there "
+             "| seconds |", "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in result["variants"]:
         mark = " (best on val)" if r is best else ""
+        apart = "—" if r["float_margin_where_apart"] is None else f"{r['float_margin_where_apart']:.3g}"
         lines.append(f"| {_name(r['variant'])}{mark} | {r['train_agreement_with_float']:.4f} | "
                      f"{r['val_agreement_with_float']:.4f} | {r['test_agreement_with_float']:.4f} | "
-                     f"{r['test_accuracy']:.4f} | {r['seconds']:.0f} |")
+                     f"{r['test_accuracy']:.4f} | {r['gap_moved_median']:.3g} / {r['gap_moved_p90']:.3g} | "
+                     f"{apart} ({r['float_margin_median']:.3g}) | {r['images_at_or_below_that_margin']} | "
+                     f"{r['seconds']:.0f} |")
     return "\n".join(lines) + "\n"
