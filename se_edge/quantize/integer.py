@@ -190,8 +190,8 @@ def without_absorbed(converted: torch.fx.GraphModule) -> torch.fx.GraphModule:
 
 
 class IntegerInterpreter(torch.fx.Interpreter):
-    """Runs a converted PT2E graph with XNNPACK's integer kernels at the quantisation points `plan` found;
-    subclass it (and call `super().run_node`) to read or replace a point's int8 value."""
+    """Runs a converted PT2E graph with XNNPACK's integer kernels at the quantisation points `plan` found (the
+    graph's own ops elsewhere, and everywhere without a plan); `hook` reads or replaces each node's value."""
 
     def __init__(self, module: torch.fx.GraphModule, plan: Plan | None, hook=None):
         super().__init__(module)
