@@ -76,17 +76,25 @@ _PRODUCERS = ("aten.conv2d.default", "aten.linear.default", "aten.batch_norm.def
 _CLAMPS = ("aten.relu6.default", "aten.relu6_.default", "aten.hardtanh.default", "aten.hardtanh_.default")
 
 
+def _is_relu6(node) -> bool:
+    if str(node.target) in ("aten.relu6.default", "aten.relu6_.default"):
+        return True
+    bounds = tuple(node.args[1:3]) if len(node.args) >= 3 else ()
+    return bounds == (0.0, 6.0) or bounds == (0, 6)
+
+
 def fuse_clamps(model, config) -> int:
-    """A conv (or its QAT batch norm, or a linear) followed by ReLU6/hardtanh gets one quantisation, at the
-    clamp's output, as the delegates compute it (LiteRT's fused CONV_2D + RELU6, XNNPACK's merged clamp); the
-    XNNPACK quantizer fuses only ReLU so and otherwise observes both, and QAT then trained through a rounding
-    the files do not have. Returns how many pairs."""
+    """A conv (or its QAT batch norm, or a linear) followed by ReLU6 (or hardtanh(0, 6)) gets one quantisation,
+    at the ReLU6's output, as the files compute it (LiteRT's CONV_2D with a fused RELU6, XNNPACK's merged
+    clamp); the XNNPACK quantizer fuses only ReLU so and otherwise observes both, and QAT then trained through
+    a rounding the files do not have. Other clamps stay as they were: hardtanh(0, 1) is no activation a TFLite
+    conv can fuse, and its float conv output would become a float island. Returns how many pairs."""
     from executorch.backends.xnnpack.quantizer.xnnpack_quantizer_utils import get_output_act_qspec
     from torchao.quantization.pt2e.quantizer import QuantizationAnnotation
 
     count = 0
     for node in model.graph.nodes:
-        if node.op != "call_function" or str(node.target) not in _CLAMPS:
+        if node.op != "call_function" or str(node.target) not in _CLAMPS or not _is_relu6(node):
             continue
         src = node.args[0]
         if str(getattr(src, "target", "")) not in _PRODUCERS or len(src.users) != 1:
