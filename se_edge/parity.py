@@ -22,9 +22,6 @@ def predict(model, x: np.ndarray) -> np.ndarray:
     return runner_predict(model, x)
 
 
-YARDSTICKS = ("float", "reference", "runtime")  # what an artifact is held against, in report.json's "yardsticks"
-
-
 def compare(outputs: dict[str, np.ndarray], y: np.ndarray, lsb: dict[str, float] | None = None) -> dict[str, dict]:
     """Per artifact: accuracy, and three yardsticks (`yardsticks`): agreement with **float** (how many of
     float's decisions it changes: the user's question), with its **reference** (the int8 reference for an int8

@@ -51,7 +51,7 @@ def yardstick_cell(y: dict | None) -> str:
 
 
 def yardsticks_table(artifacts: dict) -> str:
-    """Each artifact against float, its reference and the other runtime (parity.YARDSTICKS)."""
+    """Each artifact against float, its reference and the other runtime (parity.compare's `yardsticks`)."""
     rows = ["| artifact | accuracy | vs float | vs its int8 reference | vs the other runtime |",
             "|---|---:|---|---|---|"]
     for name, a in artifacts.items():
