@@ -42,12 +42,6 @@ def parse_variant(text: str) -> dict:
     return out
 
 
-def agreement(model, float_top1, x, set_eval) -> float:
-    from se_edge.train import predict
-
-    return float((predict(model, x, set_eval=set_eval).argmax(1) == float_top1).mean())
-
-
 def near_ties(float_logits, int8_logits) -> dict:
     """What limits agreement: by how much int8 moves the gap between float's top two logits (median and 90th
     percentile over the images), the largest float margin among the decisions it changes, and how many
@@ -84,8 +78,8 @@ def recipe_sweep(run_dir: str | os.PathLike, variants: list[dict], out_dir: str 
     seed = record["split"]["seed"]
     teacher = run.load_float()
     x = {"train": splits.train.x[:train_images], "val": splits.val.x, "test": splits.test.x}
-    float_top1 = {k: predict(teacher, v).argmax(1) for k, v in x.items()}
-    float_test = predict(teacher, x["test"])
+    float_logits = {k: predict(teacher, v) for k, v in x.items()}
+    float_top1 = {k: v.argmax(1) for k, v in float_logits.items()}
     rows = []
     for variant in tqdm(variants, desc="recipe", unit="variant", disable=not progress):
         seed_everything(seed)
@@ -94,12 +88,11 @@ def recipe_sweep(run_dir: str | os.PathLike, variants: list[dict], out_dir: str 
         prepared = prepare_qat(run.load_float(), run.sample_input())
         qat_finetune(prepared, splits.train, splits.val, cfg, teacher=run.load_float() if cfg.distill > 0 else None)
         reference = int8_reference(prepared.to("cpu"))
-        keep = lambda m: None  # noqa: E731 (the reference has no train mode)
-        row = {"variant": variant, **{f"{k}_agreement_with_float": agreement(reference, float_top1[k], v, keep)
-                                      for k, v in x.items()},
-               "test_accuracy": float((predict(reference, x["test"], set_eval=keep).argmax(1) == splits.test.y).mean()),
-               **near_ties(float_test, predict(reference, x["test"], set_eval=keep)),
-               "seconds": round(time.perf_counter() - start, 1)}
+        logits = {k: predict(reference, v, set_eval=lambda m: None) for k, v in x.items()}  # no train mode
+        row = {"variant": variant,
+               **{f"{k}_agreement_with_float": float((logits[k].argmax(1) == float_top1[k]).mean()) for k in x},
+               "test_accuracy": float((logits["test"].argmax(1) == splits.test.y).mean()),
+               **near_ties(float_logits["test"], logits["test"]), "seconds": round(time.perf_counter() - start, 1)}
         rows.append(row)
     result = {"run": str(run_dir), "model": record["model"], "dataset": record["dataset"],
               "images": {k: len(v) for k, v in x.items()}, "defaults": dataclasses.asdict(QatConfig()),

@@ -245,12 +245,15 @@ def _requantize(acc: torch.Tensor, scale: torch.Tensor | float, zp: int, qmin: i
     return (_rne(x) + zp).to(torch.int8)
 
 
+def _inverse(scale: float) -> torch.Tensor:
+    """f32(1 / scale): an f32 -> qs8 convert multiplies by it (XNNPACK), then requantises as a kernel does."""
+    return torch.tensor(1.0, dtype=F32) / torch.tensor(scale, dtype=F32)
+
+
 def _quantize(it: IntegerInterpreter, k: Kernel) -> torch.Tensor:
     """f32 -> qs8 convert: rne(x * f32(1 / scale)) + zp."""
-    x = it.env[k.core].to(F32)
     scale, zp, qmin, qmax = _out(k)
-    inverse = torch.tensor(1.0, dtype=F32) / torch.tensor(scale, dtype=F32)
-    return (_rne(torch.clamp(x * inverse, float(qmin - zp), float(qmax - zp))) + zp).to(torch.int8)
+    return _requantize(it.env[k.core], _inverse(scale), zp, qmin, qmax)
 
 
 def _conv(it: IntegerInterpreter, k: Kernel) -> torch.Tensor:
@@ -323,8 +326,7 @@ def _clamp(it: IntegerInterpreter, k: Kernel) -> torch.Tensor:
     real = (x.to(torch.int32) - x_zp).to(F32) * torch.tensor(x_scale, dtype=F32)
     low, high = clamp_range(k.activation)
     real = torch.clamp(real, None if math.isinf(low) else low, None if math.isinf(high) else high)
-    inverse = torch.tensor(1.0, dtype=F32) / torch.tensor(scale, dtype=F32)
-    return (_rne(torch.clamp(real * inverse, float(qmin - zp), float(qmax - zp))) + zp).to(torch.int8)
+    return _requantize(real, _inverse(scale), zp, qmin, qmax)
 
 
 KERNELS = {"quantize": _quantize, "conv": _conv, "linear": _conv, "add": _add, "mul": _mul, "mean": _mean,
