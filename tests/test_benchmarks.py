@@ -86,11 +86,11 @@ def test_qat_step_cost_times_the_loops_that_train(demo_run, monkeypatch):
     monkeypatch.setattr(train, "fit", counting("fit", real_fit))
     monkeypatch.setattr(quantize, "qat_finetune", counting("qat_finetune", real_qat))
     out, _ = demo_run
-    r = step_time_ratio(out, steps=6, warmup=1, batch_size=16)
-    assert calls["qat_finetune"] == 3, "QAT through qat_finetune: an untimed pass, then a short epoch and a longer one"
-    assert calls["fit"] >= 3, "float timed through train.fit"
+    r = step_time_ratio(out, steps=8, warmup=1, batch_size=16, repeats=2)
+    assert calls["qat_finetune"] == 5, "QAT through qat_finetune: an untimed pass, then short and longer epochs, twice"
+    assert calls["fit"] >= 5, "float timed through train.fit"
     assert r["float_step_s"] > 0 and r["qat_step_s"] > 0 and r["qat_over_float"] == r["qat_step_s"] / r["float_step_s"]
-    assert r["batch_size"] == 16 and r["steps"] == 6
+    assert r["batch_size"] == 16 and r["steps"] == 8 and r["repeats"] == 2
 
 
 def test_qat_markdown_gives_agreement_with_float_beside_accuracy():

@@ -20,12 +20,15 @@ MODELS = ("se_resnet18", "se_mobilenetv3_small")
 RUNTIMES = ("tflite", "executorch")
 
 
-def step_time_ratio(run_dir: str | os.PathLike, steps: int = 10, warmup: int = 3, batch_size: int | None = None) -> dict:
+def step_time_ratio(run_dir: str | os.PathLike, steps: int = 10, warmup: int = 3, batch_size: int | None = None,
+                    repeats: int = 3) -> dict:
     """Seconds per training step of the loops that train: `train.fit` with the run's float recipe, and
     `qat_finetune` with the QAT recipe (prepared graph, the float teacher's forward pass when it distils,
     AdamW, augmentation), both on the run's own training images. Each loop runs one epoch of
     `warmup` steps and one of `warmup + steps` steps; the difference divided by `steps` is the step
-    time, so set-up, the validation pass and the first steps' warm-up are not counted."""
+    time, so set-up, the validation pass and the first steps' warm-up are not counted. Each epoch is timed
+    `repeats` times and the fastest kept (a busy machine only ever adds time); a difference that is still not
+    positive is reported as unmeasurable, never as a step time."""
 
     import torch
 
@@ -64,9 +67,14 @@ def step_time_ratio(run_dir: str | os.PathLike, steps: int = 10, warmup: int = 3
     per_step = {}
     for kind, quantised in (("float", False), ("qat", True)):
         loop_seconds(warmup, quantised)  # untimed: the process's first pass through this loop pays one-off costs
-        per_step[kind] = (loop_seconds(warmup + steps, quantised) - loop_seconds(warmup, quantised)) / steps
+        short = min(loop_seconds(warmup, quantised) for _ in range(repeats))
+        long = min(loop_seconds(warmup + steps, quantised) for _ in range(repeats))
+        if long <= short:
+            raise RuntimeError(f"{kind} step time not measurable: {warmup + steps} steps took {long:.3f} s, "
+                               f"{warmup} steps {short:.3f} s (the machine is too busy; time more steps)")
+        per_step[kind] = (long - short) / steps
     return {"float_step_s": per_step["float"], "qat_step_s": per_step["qat"],
-            "qat_over_float": per_step["qat"] / per_step["float"], "batch_size": batch_size, "steps": steps,
+            "qat_over_float": per_step["qat"] / per_step["float"], "batch_size": batch_size, "steps": steps, "repeats": repeats,
             "qat_distills": qat_cfg.distill > 0, "timed": "train.fit and quantize.qat_finetune"}
 
 
