@@ -265,16 +265,17 @@ def mixed_stage(run: RunDir, keep_float: list[str], progress: bool = True) -> di
 
 def export_stage(run: RunDir, progress: bool = True, keep_float: list[str] | None = None,
                  app_io=None) -> dict[str, str]:
-    """Export float and int8 (QAT, the PTQ baseline, and the mixed-precision and app-facing files where the
+    """Export float and int8 (QAT, the PTQ baseline, the app files, and the mixed-precision files where the
     run has them) to .tflite and .pte. With `keep_float`, the mixed-precision model is made (mixed_stage)
-    and only its two files are written; with a non-default `app_io` (export/app_io.AppIO), only the
-    app-facing pair. The others stay as they are. Returns {artifact: path}."""
+    and only its two files are written; with an `app_io` (export/app_io.AppIO) other than the app files' own,
+    only the app pair. The others stay as they are. Returns {artifact: path}."""
     from tqdm.auto import tqdm
 
     if keep_float:
         mixed_stage(run, keep_float, progress)
-    asked_app = app_io is not None and not app_io.default
-    io = app_io if asked_app else _recorded_app_io(run)
+    recorded = _recorded_app_io(run)
+    asked_app = app_io is not None and app_io != recorded
+    io = app_io if asked_app else recorded
     jobs = _export_jobs(run, io)
     only = (("_mixed",) if keep_float else ()) + (("_app",) if asked_app else ())
     if only:
@@ -289,19 +290,20 @@ def export_stage(run: RunDir, progress: bool = True, keep_float: list[str] | Non
 
 
 def _recorded_app_io(run: RunDir):
-    """The AppIO of the app-facing files the run already has (re-exported with the rest), or None."""
+    """The AppIO of the run's app files: as run.json records them where it has files of the app form
+    (RGB pixels in, probabilities out), the default otherwise."""
     from se_edge.export.app_io import AppIO
 
-    recorded = run.config().get("app_io")
-    if not recorded or not run.artifact_path("tflite_int8_app").is_file():
-        return None
-    return AppIO(recorded["layout"], recorded["input"])
+    recorded = run.config().get("app_io") or {}
+    if recorded.get("output") == "probabilities" and recorded.get("input") in ("uint8", "float"):
+        return AppIO(recorded["layout"], recorded["input"])
+    return AppIO()
 
 
 def _export_jobs(run: RunDir, io) -> dict:
     """{artifact: write(path) -> path} for every file the run can be exported to: fp32, the int8 files of each
-    quantised model it has (quantize/mixed.py's in LiteRT's strict QDQ mode), and the app-facing pair where
-    `io` (an AppIO) is given. The quantised graphs are loaded when a job runs (RunDir memoizes them)."""
+    quantised model it has (quantize/mixed.py's in LiteRT's strict QDQ mode), and the QAT model's app pair in
+    `io`'s form (an AppIO). The quantised graphs are loaded when a job runs (RunDir memoizes them)."""
     from se_edge.export import export_pte, export_tflite
     from se_edge.export.app_io import to_app_pte, to_app_tflite
     from se_edge.export.int8 import to_pte, to_tflite
@@ -318,17 +320,17 @@ def _export_jobs(run: RunDir, io) -> dict:
         jobs[f"tflite_int8{suffix}"] = lambda p, k=kind, n=f"tflite_int8{suffix}": to_tflite(
             run.load_prepared(k), sample, p, strict_qdq=k == "mixed", metadata=_metadata(run, n))
         jobs[f"executorch_int8{suffix}"] = lambda p, k=kind: to_pte(run.load_prepared(k), sample, p)
-    if io is not None:
-        prep = run.config()["preprocessing"]
-        jobs["tflite_int8_app"] = lambda p: to_app_tflite(run.load_prepared("qat"), prep, io, sample, p,
-                                                          _metadata(run, "tflite_int8_app"))
-        jobs["executorch_int8_app"] = lambda p: to_app_pte(run.load_prepared("qat"), prep, io, sample, p)
+    prep = run.config()["preprocessing"]
+    jobs["tflite_int8_app"] = lambda p: to_app_tflite(run.load_prepared("qat"), prep, io, sample, p,
+                                                      _metadata(run, "tflite_int8_app", io.input))
+    jobs["executorch_int8_app"] = lambda p: to_app_pte(run.load_prepared("qat"), prep, io, sample, p)
     return jobs
 
 
-def _metadata(run: RunDir, name: str):
+def _metadata(run: RunDir, name: str, app_input: str | None = None):
     """The TFLITE_METADATA a run's .tflite carries: model, version (se_edge's, and the first 12 hex digits of
-    the checkpoint the file is made from), normalisation and class names (export/metadata.py)."""
+    the checkpoint the file is made from), normalisation and class names (export/metadata.py); `app_input`:
+    the app file's, whose input is that type of RGB pixels."""
     from se_edge import __version__
     from se_edge.artifacts import ARTIFACTS
     from se_edge.export.metadata import classifier_info
@@ -340,7 +342,7 @@ def _metadata(run: RunDir, name: str):
     version = f"{__version__}+{file_sha256(run.artifact_path(parent.name))[:12]}"
     description = (f"{cfg['model']} trained on {cfg.get('dataset_name') or cfg['dataset']}, {a.dtype} "
                    f"({name}, from {parent.filename}), exported by se_edge")
-    return classifier_info(cfg, version, description)
+    return classifier_info(cfg, version, description, app_input)
 
 
 def graph_stage(run: RunDir) -> dict[str, dict]:

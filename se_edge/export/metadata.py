@@ -1,6 +1,8 @@
 """TFLite model metadata (the `TFLITE_METADATA` format of tflite-support's metadata_schema.fbs) for image
-classifiers, so that Android's Support library (`MetadataExtractor`), MediaPipe Tasks' `ImageClassifier`
-and Android Studio's model binding find the model's name, version, input normalisation and labels.
+classifiers: the model's name, version, input normalisation and labels, which Android's Support library
+(`MetadataExtractor`) and Android Studio's model binding read from every .tflite se_edge writes. MediaPipe
+Tasks' and the Task Library's `ImageClassifier` also check the tensors' form, which only the app file has
+(export/app_io.py; `make app-test` runs both clients on it).
 
 The metadata is a `ModelMetadata` flatbuffer (file identifier "M001") in one of the model's buffers,
 named by a `Metadata` entry "TFLITE_METADATA"; the label file it names is packed into the model as a
@@ -10,8 +12,13 @@ The runtimes ignore both. Only the fields an image classifier needs are written:
     ModelMetadata      name, description, version, subgraph_metadata, author, min_parser_version
     input tensor       name, description, content = ImageProperties(color space), process_units =
                        [NormalizationOptions(mean, std)] over pixel values 0..255, stats (min, max)
-    output tensor      name, description, content = FeatureProperties, associated_files =
+    output tensor      name, description, content = FeatureProperties, stats, associated_files =
                        [labels.txt, TENSOR_AXIS_LABELS]
+
+For the app file these are what tflite-support's `image_classifier.MetadataWriter.create_for_inference`
+writes for that input: RGB, the normalisation the file expects of its input (none: mean 0, std 1, since it
+takes pixels 0..255 and normalises inside), stats [0]/[255] for a uint8 input, (0 - mean) / std and
+(255 - mean) / std per channel for a float one, and [0]/[1] for a float32 probability output.
 
 No tflite-support (it needs TensorFlow): the flatbuffer is built here with `flatbuffers`, field by field
 from the schema (slot numbers below), and the model re-packed with LiteRT's own schema module.
@@ -44,13 +51,20 @@ class ClassifierInfo:
     channels: int
     labels: list[str]
     author: str = "se_edge"
+    input_type: str = "float"  # the input tensor's type: float | uint8
+    output: str = "logits"  # logits | probabilities
 
 
-def classifier_info(config: dict, version: str, description: str) -> ClassifierInfo:
+def classifier_info(config: dict, version: str, description: str, app_input: str | None = None) -> ClassifierInfo:
     """A run's model as the metadata describes it: run.json's preprocessing (images in 0..1, then
-    (x - mean) / std) rescaled to pixels 0..255, and its class names (label numbers where it has none)."""
+    (x - mean) / std) rescaled to pixels 0..255, and its class names (label numbers where it has none).
+    `app_input` ("uint8" or "float"): the app file's form instead, RGB pixels 0..255 in, probabilities out."""
     prep = config["preprocessing"]
     names = config.get("class_names") or [str(i) for i in range(config["num_classes"])]
+    if app_input is not None:
+        return ClassifierInfo(name=config["model"], version=version, description=description, mean=[0.0] * 3,
+                              std=[1.0] * 3, channels=3, labels=list(names), input_type=app_input,
+                              output="probabilities")
     channels = prep["in_chans"]
     return ClassifierInfo(name=config["model"], version=version, description=description,
                           mean=[255.0 * prep["mean"]] * channels, std=[255.0 * prep["std"]] * channels,
@@ -97,10 +111,16 @@ def metadata_buffer(info: ClassifierInfo) -> bytes:
     unit = _table(b, [(0, "uint8", _NORMALIZATION_OPTIONS), (1, "offset", norm)])
     image = _table(b, [(0, "int8", _GRAYSCALE if info.channels == 1 else _RGB)])
     in_content = _table(b, [(0, "uint8", _IMAGE_PROPERTIES), (1, "offset", image)])
-    low = [(0.0 - m) / d for m, d in zip(info.mean, info.std)]
-    high = [(255.0 - m) / d for m, d in zip(info.mean, info.std)]
+    if info.input_type == "uint8":
+        low, high = [0.0], [255.0]
+    else:
+        low = [(0.0 - m) / d for m, d in zip(info.mean, info.std)]
+        high = [(255.0 - m) / d for m, d in zip(info.mean, info.std)]
     stats = _table(b, [(0, "offset", _floats(b, high)), (1, "offset", _floats(b, low))])
-    in_name, in_desc = s("image"), s(f"{info.channels}-channel image; pixels 0..255 normalised as (x - mean) / std")
+    in_name = s("image")
+    in_desc = s(f"RGB image, pixels 0..255 ({info.input_type}); normalised inside the model"
+                if info.output == "probabilities" else
+                f"{info.channels}-channel image; pixels 0..255 normalised as (x - mean) / std")
     units = _offsets(b, [unit])
     tensor_in = _table(b, [(0, "offset", in_name), (1, "offset", in_desc), (3, "offset", in_content),
                            (4, "offset", units), (5, "offset", stats)])
@@ -110,10 +130,16 @@ def metadata_buffer(info: ClassifierInfo) -> bytes:
     b.StartObject(0)  # FeatureProperties has no fields
     feature = b.EndObject()
     out_content = _table(b, [(0, "uint8", _FEATURE_PROPERTIES), (1, "offset", feature)])
-    out_name, out_desc = s("logits"), s(f"unnormalised scores of the {len(info.labels)} classes (softmax for probabilities)")
     files = _offsets(b, [labels])
+    if info.output == "probabilities":
+        out_name, out_desc = s("probability"), s(f"probabilities of the {len(info.labels)} classes")
+        out_stats = _table(b, [(0, "offset", _floats(b, [1.0])), (1, "offset", _floats(b, [0.0]))])
+        out_fields = [(5, "offset", out_stats)]
+    else:
+        out_name, out_desc = s("logits"), s(f"unnormalised scores of the {len(info.labels)} classes (softmax for probabilities)")
+        out_fields = []
     tensor_out = _table(b, [(0, "offset", out_name), (1, "offset", out_desc), (3, "offset", out_content),
-                            (6, "offset", files)])
+                            *out_fields, (6, "offset", files)])
     inputs, outputs = _offsets(b, [tensor_in]), _offsets(b, [tensor_out])
     subgraph = _table(b, [(0, "offset", s(info.name)), (2, "offset", inputs), (3, "offset", outputs)])
     subgraphs = _offsets(b, [subgraph])
