@@ -10,7 +10,8 @@
       model_int8_ptq.tflite  model_int8_ptq.pte
       mixed.pt             the QAT result with the layers of `export --keep-float` in float (quantize/mixed.py)
       model_int8_mixed.tflite  model_int8_mixed.pte
-      model_int8_app.tflite  model_int8_app.pte   the QAT result as an app feeds it: export --io nhwc --input uint8
+      model_int8_app.tflite  model_int8_app.pte   the QAT result in the apps' form: RGB pixels in, probabilities
+                           out (export/app_io.py); `export --input float` for float pixels
       report.json  report.md  accuracy.png  latency.png
 """
 from __future__ import annotations
@@ -35,6 +36,8 @@ class Artifact:
     reference: str  # the artifact whose predictions this one is compared with
     parent: str | None = None  # the artifact it is made from, where that is not its reference
     peer: str | None = None  # the same model in the other runtime: the runtime-vs-runtime yardstick
+    fed: str = "normalised"  # normalised: the run's preprocessed float images; pixels: RGB pixels 0..255, as an app
+    output: str = "logits"  # logits | probabilities
 
 
 ARTIFACTS = {a.name: a for a in (
@@ -50,8 +53,12 @@ ARTIFACTS = {a.name: a for a in (
     Artifact("reference_int8_mixed", "mixed.pt", "pytorch", "int8", "float", parent="reference_int8"),
     Artifact("tflite_int8_mixed", "model_int8_mixed.tflite", "litert", "int8", "reference_int8_mixed", peer="executorch_int8_mixed"),
     Artifact("executorch_int8_mixed", "model_int8_mixed.pte", "executorch", "int8", "reference_int8_mixed", peer="tflite_int8_mixed"),
-    Artifact("tflite_int8_app", "model_int8_app.tflite", "litert", "int8", "reference_int8", peer="executorch_int8_app"),
-    Artifact("executorch_int8_app", "model_int8_app.pte", "executorch", "int8", "reference_int8", peer="tflite_int8_app"),
+    # The app files are held against their runtime's float-input int8 file fed the same pixels (normalised as the
+    # app file does it): both are the QAT graph, so any decision apart is the app form's doing.
+    Artifact("tflite_int8_app", "model_int8_app.tflite", "litert", "int8", "tflite_int8", parent="reference_int8",
+             peer="executorch_int8_app", fed="pixels", output="probabilities"),
+    Artifact("executorch_int8_app", "model_int8_app.pte", "executorch", "int8", "executorch_int8",
+             parent="reference_int8", peer="tflite_int8_app", fed="pixels", output="probabilities"),
 )}
 QUANTISED = {"qat": "reference_int8", "ptq": "reference_int8_ptq", "mixed": "reference_int8_mixed"}
 CHECKPOINTS = {"float": "float.ckpt", "qat": "qat.ckpt"}
@@ -222,6 +229,16 @@ class RunDir:
         # Seeded noise in the normalised input range: timing and tracing need a shape, not a digit.
         return torch.randn(1, prep["in_chans"], prep["size"], prep["size"], generator=torch.Generator().manual_seed(0))
 
+    def example_input(self, name: str) -> np.ndarray:
+        """One input in the form artifact `name` takes: seeded RGB pixels (N, H, W, 3) for an app file (uint8, or
+        float for `export --input float`), the seeded normalised noise of sample_input otherwise."""
+        if ARTIFACTS[name].fed != "pixels":
+            return self.sample_input().numpy()
+        from se_edge.export.app_io import app_sample, AppIO
+
+        io = AppIO(input=(self.config().get("app_io") or {}).get("input", "uint8"))
+        return app_sample(self.sample_input(), io).numpy()
+
     def splits(self):
         """The run's train/val/test splits, read and normalised exactly as training did (data.load_splits)."""
         from se_edge.data import Preprocessing, load_splits
@@ -360,10 +377,6 @@ def open_artifact(run: RunDir, name: str, threads: int = 1):
         if "lineage" not in run.config():  # nothing vouches for the file: a runtime crash on it must not kill us
             runner.probe(str(path))
         with captured_output():  # runtimes log delegate and threadpool set-up on stderr
-            if name == "executorch_int8_app" and (run.config().get("app_io") or {}).get("input") == "uint8":
-                from se_edge.export.app_io import pixel_quantization  # float test images in, as raw pixels
-
-                return runner.PteModel(str(path), threads, pixels=pixel_quantization(run.config()["preprocessing"]))
             return runner.open_model(str(path), threads)
     except runner.RunnerError as e:
         raise SeEdgeError(str(e)) from None

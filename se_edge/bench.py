@@ -12,9 +12,10 @@ from se_edge.artifacts import RunDir, open_artifact
 from se_edge.runner import summarize, time_once
 
 
-def measure_latency(models: dict, x1: np.ndarray, warmup: int = 10, runs: int = 50, threads: int = 1,
+def measure_latency(models: dict, x1: np.ndarray | dict, warmup: int = 10, runs: int = 50, threads: int = 1,
                     progress: bool = True) -> dict[str, dict]:
-    """`{name: {"p50", "p90", "p99", "mean", "min", "std", "count", "threads"}}` in milliseconds."""
+    """`{name: {"p50", "p90", "p99", "mean", "min", "std", "count", "threads"}}` in milliseconds; `x1`: one
+    input for every model, or one per model name."""
     import torch
 
     if runs < 1 or warmup < 0:
@@ -24,7 +25,7 @@ def measure_latency(models: dict, x1: np.ndarray, warmup: int = 10, runs: int = 
     try:
         names = list(models)
         for name in names:
-            models[name].set_input(x1)
+            models[name].set_input(x1[name] if isinstance(x1, dict) else x1)
             for _ in range(warmup):
                 models[name].invoke()
         times = {name: [] for name in names}
@@ -40,5 +41,4 @@ def measure_latency(models: dict, x1: np.ndarray, warmup: int = 10, runs: int = 
 def run_latency(run: RunDir, warmup: int = 10, runs: int = 50, threads: int = 1, progress: bool = True) -> dict:
     names = run.present()
     models = {n: open_artifact(run, n, threads) for n in names}
-    x1 = run.sample_input().numpy()
-    return measure_latency(models, x1, warmup, runs, threads, progress)
+    return measure_latency(models, {n: run.example_input(n) for n in names}, warmup, runs, threads, progress)

@@ -4,6 +4,11 @@ fp32 artifacts are compared with the PyTorch float model; int8 artifacts with th
 reference (the PT2E-converted graph run in the delegates' integer arithmetic, quantize/integer.py), with
 float, and with the same model in the other runtime: three yardsticks, each with its largest difference in
 LSB and float's margin where decisions part.
+
+The app files (RGB pixels in, probabilities out: export/app_io.py) are fed what an app feeds them: the
+dataset's images at the model's size as uint8 RGB pixels (`pixels`). Everything they are held against is fed
+the same pixels, normalised as the app file does it: float, and the float-input int8 file of their runtime
+(their reference). Logits they are compared with are turned into probabilities first.
 """
 from __future__ import annotations
 
@@ -36,7 +41,7 @@ def compare(outputs: dict[str, np.ndarray], y: np.ndarray, lsb: dict[str, float]
     for name, logits in outputs.items():
         a = ARTIFACTS[name]
         ref_name = a.reference
-        ref = outputs.get(ref_name)
+        ref = _as_output_of(name, ref_name, outputs.get(ref_name))
         m = {"accuracy": float((logits.argmax(1) == y).mean()), "reference": ref_name}
         if ref is not None:
             apart = logits.argmax(1) != ref.argmax(1)
@@ -50,7 +55,8 @@ def compare(outputs: dict[str, np.ndarray], y: np.ndarray, lsb: dict[str, float]
             m["agreement_with_float"] = float((logits.argmax(1) == outputs["float"].argmax(1)).mean())
         against = {"float": "float" if name != "float" else None,
                    "reference": ref_name if ref_name not in (name, "float") else None, "runtime": a.peer}
-        m["yardsticks"] = {k: yardstick(logits, outputs[other], other, lsb.get(name), float_margins)
+        m["yardsticks"] = {k: yardstick(logits, _as_output_of(name, other, outputs[other]), other, lsb.get(name),
+                                        float_margins)
                            for k, other in against.items() if other is not None and other in outputs}
         metrics[name] = m
     return metrics
@@ -68,6 +74,18 @@ def yardstick(logits: np.ndarray, other: np.ndarray, name: str, lsb: float | Non
         out["float_margin_median"] = float(np.median(float_margins))
         out["float_margin_where_apart"] = float(float_margins[apart].max()) if apart.any() else None
     return out
+
+
+def _as_output_of(name: str, other: str, values: np.ndarray | None) -> np.ndarray | None:
+    """`other`'s outputs as artifact `name` gives them: softmax of logits where `name` outputs probabilities."""
+    if values is None or ARTIFACTS[name].output != "probabilities" or ARTIFACTS[other].output == "probabilities":
+        return values
+    return softmax(values)
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    e = np.exp(logits - logits.max(1, keepdims=True))
+    return (e / e.sum(1, keepdims=True)).astype(np.float32)
 
 
 def _margins(logits: np.ndarray) -> np.ndarray:
@@ -88,11 +106,60 @@ def output_lsb(run: RunDir, names) -> dict[str, float]:
     return scales
 
 
-def evaluate_models(models: dict, images: ImageSet, progress: bool = True, lsb: dict | None = None) -> dict[str, dict]:
-    outputs = {}
-    for name, model in tqdm(models.items(), desc="parity", unit="artifact", disable=not progress):
+FED = {"normalised": "the run's normalised float images",
+       "pixels": "the images at the model's size as uint8 RGB pixels 0..255, as an app feeds them"}
+
+
+def evaluate_models(models: dict, images: ImageSet, progress: bool = True, lsb: dict | None = None,
+                    pixels: np.ndarray | None = None, prep: Preprocessing | None = None,
+                    outputs: dict | None = None) -> dict[str, dict]:
+    """Every model on `images`; the app files (fed pixels) on `pixels`, held against float and their reference
+    fed the same pixels (`prep` normalises them as the app file does). `outputs`, where given, receives each
+    model's outputs on its own input."""
+    apps = [n for n in models if ARTIFACTS[n].fed == "pixels"]
+    outputs = {} if outputs is None else outputs
+    for name, model in tqdm([(n, m) for n, m in models.items() if n not in apps], desc="parity", unit="artifact",
+                            disable=not progress):
         outputs[name] = predict(model, images.x)
-    return compare(outputs, images.y, lsb)
+    metrics = compare(outputs, images.y, lsb)
+    if apps:
+        if pixels is None or prep is None:
+            raise ValueError("the app files are fed pixels: give `pixels` and `prep`")
+        from se_edge.export.app_io import pixels_to_input
+
+        x = pixels_to_input(pixels, prep.to_dict())
+        beside = {"float"} | {ARTIFACTS[n].reference for n in apps}
+        same = {n: predict(models[n], x) for n in models if n in beside}
+        same.update({n: predict(models[n], _fed(models[n], pixels)) for n in apps})
+        metrics.update({n: m for n, m in compare(same, images.y).items() if n in apps})
+        outputs.update({n: same[n] for n in apps})
+    for name in metrics:
+        metrics[name]["fed"] = FED[ARTIFACTS[name].fed]
+    return metrics
+
+
+def _fed(model, pixels: np.ndarray) -> np.ndarray:
+    """`pixels` in the app file's input type (float32 for `export --input float`)."""
+    takes_uint8 = getattr(model, "takes_uint8", None)  # a PteModel; a TFLiteModel says it by its input's type
+    if takes_uint8 is None:
+        takes_uint8 = model.input["dtype"] == np.uint8
+    return pixels if takes_uint8 else pixels.astype(np.float32)
+
+
+def eval_pixels(raw: ImageSet, prep: Preprocessing, stress: int | None = None) -> np.ndarray:
+    """The images of `raw` (in [0, 1]) at the model's size as uint8 RGB pixels (N, H, W, 3), as an app has them:
+    resized with their own channels (a grey model's app file turns RGB into grey itself), shifted first under
+    `stress` as data.apply does."""
+    from se_edge.data import resize
+    from se_edge.export.app_io import to_pixels
+
+    channels = raw.x.shape[1]
+    x = resize(raw.x, prep.size, channels if channels in (1, 3) else prep.in_chans)
+    if stress is not None:
+        from se_edge.data.stress import shift_images
+
+        x = shift_images(x, stress)
+    return to_pixels(x)
 
 
 def run_parity(run: RunDir, data: str | None = None, threads: int = 1, progress: bool = True,
@@ -112,7 +179,8 @@ def run_parity(run: RunDir, data: str | None = None, threads: int = 1, progress:
     names = run.present()
     models = {n: open_artifact(run, n, threads) for n in names}
     lsb = output_lsb(run, names)
-    metrics = evaluate_models(models, images, progress, lsb)
+    apps = any(ARTIFACTS[n].fed == "pixels" for n in names)
+    metrics = evaluate_models(models, images, progress, lsb, eval_pixels(raw, prep) if apps else None, prep)
     artifacts = {}
     for name in names:
         a = ARTIFACTS[name]
@@ -121,5 +189,6 @@ def run_parity(run: RunDir, data: str | None = None, threads: int = 1, progress:
     if stress is not None:
         shifted = apply(raw, prep, stress)
         result["stress"] = {"seed": stress, "shift": Shift().to_dict(), "num_test": len(shifted),
-                            "artifacts": evaluate_models(models, shifted, progress, lsb)}
+                            "artifacts": evaluate_models(models, shifted, progress, lsb,
+                                                         eval_pixels(raw, prep, stress) if apps else None, prep)}
     return result

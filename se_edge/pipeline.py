@@ -267,15 +267,14 @@ def export_stage(run: RunDir, progress: bool = True, keep_float: list[str] | Non
                  app_io=None) -> dict[str, str]:
     """Export float and int8 (QAT, the PTQ baseline, the app files, and the mixed-precision files where the
     run has them) to .tflite and .pte. With `keep_float`, the mixed-precision model is made (mixed_stage)
-    and only its two files are written; with an `app_io` (export/app_io.AppIO) other than the app files' own,
-    only the app pair. The others stay as they are. Returns {artifact: path}."""
+    and only its two files are written; with an `app_io` (export/app_io.AppIO), only the app pair, in that
+    form. The others stay as they are. Returns {artifact: path}."""
     from tqdm.auto import tqdm
 
     if keep_float:
         mixed_stage(run, keep_float, progress)
-    recorded = _recorded_app_io(run)
-    asked_app = app_io is not None and app_io != recorded
-    io = app_io if asked_app else recorded
+    asked_app = app_io is not None
+    io = app_io if asked_app else _recorded_app_io(run)
     jobs = _export_jobs(run, io)
     only = (("_mixed",) if keep_float else ()) + (("_app",) if asked_app else ())
     if only:

@@ -144,9 +144,7 @@ class TFLiteModel:
 class PteModel:
     runtime = "executorch"
 
-    def __init__(self, path: str, threads: int = 1, pixels: tuple[float, int] | None = None):
-        """`pixels`: (scale, zero point) that read a uint8 input as the normalised float the model was trained
-        on, for a file that takes raw pixels (export --input uint8); float input is converted with them."""
+    def __init__(self, path: str, threads: int = 1):
         try:
             import torch  # the ExecuTorch Python runtime takes torch tensors
             from executorch.extension.pybindings import portable_lib
@@ -165,16 +163,12 @@ class PteModel:
         self.input_shape = tuple(int(d) for d in meta.sizes())
         self.takes_uint8 = int(meta.dtype()) == 0  # ExecuTorch's ScalarType::Byte
         self.dtype = None  # a .pte takes float input whether or not its kernels are int8
-        self.pixels = pixels
         self._x = None
 
     def set_input(self, x1: np.ndarray) -> None:
         x1 = _to_layout(x1, self.input_shape)
         if self.takes_uint8 and x1.dtype != np.uint8:
-            if self.pixels is None:
-                raise RunnerError("this .pte takes uint8 pixels (se-edge export --input uint8); give it uint8 input")
-            scale, zero = self.pixels
-            x1 = np.clip(np.round(x1 / scale) + zero, 0, 255).astype(np.uint8)
+            raise RunnerError(f"this .pte takes uint8 pixels {self.input_shape}; got {x1.dtype} input")
         if x1.dtype != np.uint8:
             x1 = np.ascontiguousarray(x1, dtype=np.float32)
         self._x = [self._torch.from_numpy(np.ascontiguousarray(x1))]

@@ -1,8 +1,8 @@
 """What a variant of the int8 files buys and costs against them: accuracy and decisions on the test split,
 the ops each file runs outside its delegate, and p50 latency.
 
-Variants: the mixed-precision files (`export --keep-float`, quantize/mixed.py) and the app-facing files
-(`export --io nhwc --input uint8`, export/app_io.py). Everything is measured on the run's files in their
+Variants: the mixed-precision files (`export --keep-float`, quantize/mixed.py) and the app files
+(export/app_io.py; fed the same images as RGB pixels, as parity feeds them). Everything is measured on the run's files in their
 runtimes (parity.py, graph.py, bench.py); `se-edge export` prints it and stores it in run.json.
 """
 from __future__ import annotations
@@ -17,25 +17,30 @@ def measure(run, pairs=MIXED, threads: int = 1, runs: int = 30, warmup: int = 5,
     """`{"accuracy": {artifact: acc}, "agreement_with_float": {...}, "agreement_with_twin": {variant: share of
     test images where it decides as its int8 twin}, "non_delegated": {file: {op: n}}, "partitions",
     "latency_p50_ms": {file: ms}}` for float, the int8 artifacts in `pairs` and their variants."""
-    from tqdm.auto import tqdm
-
-    from se_edge.artifacts import open_artifact
+    from se_edge.artifacts import ARTIFACTS, open_artifact
     from se_edge.bench import measure_latency
+    from se_edge.data import Preprocessing, apply, read_eval_images
     from se_edge.graph import graph_summary
-    from se_edge.parity import compare, predict
+    from se_edge.parity import eval_pixels, evaluate_models
 
     names = ["float"] + [n for pair in pairs for n in pair if run.artifact_path(n).is_file()]
     names = list(dict.fromkeys(names))
     models = {n: open_artifact(run, n, threads) for n in names}
-    test = run.splits().test
-    outputs = {n: predict(models[n], test.x) for n in tqdm(names, desc="evaluate", unit="artifact", disable=not progress)}
-    metrics = compare(outputs, test.y)
+    cfg = run.config()
+    prep = Preprocessing.from_dict(cfg["preprocessing"])
+    _, raw = read_eval_images(cfg["dataset"], run_spec=cfg["dataset"], seed=cfg["split"]["seed"],
+                              test_fraction=cfg["split"]["test_fraction"])
+    test = apply(raw, prep)
+    apps = any(ARTIFACTS[n].fed == "pixels" for n in names)
+    pixels = eval_pixels(raw, prep) if apps else None
+    outputs = {}
+    metrics = evaluate_models(models, test, progress, pixels=pixels, prep=prep, outputs=outputs)
     twins = {b: float((outputs[a].argmax(1) == outputs[b].argmax(1)).mean()) for a, b in pairs
              if a in outputs and b in outputs}
     files = [n for n in names if not n.startswith(("float", "reference"))]
     graphs = {n: graph_summary(run.artifact_path(n)) for n in files}
-    latency = measure_latency({n: models[n] for n in files}, run.sample_input().numpy(), warmup, runs, threads,
-                              progress)
+    latency = measure_latency({n: models[n] for n in files}, {n: run.example_input(n) for n in files}, warmup, runs,
+                              threads, progress)
     return {"accuracy": {n: metrics[n]["accuracy"] for n in names},
             "agreement_with_float": {n: metrics[n].get("agreement_with_float") for n in names if n != "float"},
             "agreement_with_twin": twins, "num_test": int(len(test.y)),

@@ -50,11 +50,12 @@ def add_parsers(sub) -> None:
                    help="also write model_int8_mixed.tflite/.pte with these modules left in float (mixed precision; "
                         "`se-edge debug` ranks the layers), and print what that buys and costs: accuracy, ops "
                         "outside the delegate, p50 latency")
-    p.add_argument("--io", choices=("nchw", "nhwc"), default="nchw",
-                   help="input layout of model_int8_app.tflite/.pte: nhwc (a camera frame's; no TRANSPOSE at the input)")
-    p.add_argument("--input", choices=("float", "uint8"), default="float",
-                   help="uint8: the app files take raw 0..255 pixels, the normalisation folded into the input's "
-                        "quantisation (.tflite) or done in the graph (.pte)")
+    p.add_argument("--io", choices=("nhwc",),
+                   help="input layout of the app files model_int8_app.tflite/.pte: nhwc, a camera frame's (the only one "
+                        "the apps' classifiers take)")
+    p.add_argument("--input", choices=("uint8", "float"),
+                   help="the app files' input: RGB pixels 0..255 as uint8 (default) or float32; re-exports only the app "
+                        "files and prints what they buy and cost against the float-input int8 files")
     p.add_argument("--target", metavar="NPU", help="instead: a .pte for a Cortex-M with this Ethos-U NPU through "
                    "ExecuTorch's Arm backend (ethos-u55-128, ...; runs in .venv-ethosu, `make ethosu-venv`)")
     p.set_defaults(func=cmd_export)
@@ -162,7 +163,7 @@ def cmd_export(args: argparse.Namespace) -> None:
         return
     from se_edge.export.app_io import AppIO
 
-    app_io = AppIO(args.io, args.input)
+    app_io = AppIO(args.io or "nhwc", args.input or "uint8") if (args.io or args.input) else None
     with locked(run):
         paths = export_stage(run, progress=not args.quiet, keep_float=keep_float, app_io=app_io)
         for name, path in paths.items():
@@ -170,7 +171,7 @@ def cmd_export(args: argparse.Namespace) -> None:
         from se_edge import tradeoff
 
         for wanted, pairs, key in ((keep_float, tradeoff.MIXED, "mixed_tradeoff"),
-                                   (not app_io.default, tradeoff.APP, "app_tradeoff")):
+                                   (app_io is not None, tradeoff.APP, "app_tradeoff")):
             if wanted:
                 result = tradeoff.measure(run, pairs, progress=not args.quiet)
                 run.save_config({**run.config(), key: result})
