@@ -58,7 +58,7 @@ ethosu-test: ethosu-venv
 	@test -f $(RUN)/run.json || $(MAKE) demo
 	$(BIN)/python -m pytest -q device_tests/test_ethosu.py --run-dir $(RUN) -rs -s
 
-.PHONY: native-runner old-runtime-venv old-runtime-test device-test-ssh ethosu-venv ethosu-test
+.PHONY: app-venv app-test native-runner old-runtime-venv old-runtime-test device-test-ssh ethosu-venv ethosu-test
 OLD_VENV := .venv-tflite-old
 
 ## The native ExecuTorch runner (native/pte_runner) against the executorch wheel: build/pte_runner/pte_runner.
@@ -81,6 +81,29 @@ old-runtime-test: $(STAMP) old-runtime-venv
 ## The README's benchmark tables, re-rendered from runs/*/...json (run the benchmarks first)
 readme-tables: $(STAMP)
 	$(BIN)/python -m se_edge.benchmarks.readme README.md runs
+
+## The apps' own classifier clients in their own venv: MediaPipe Tasks and tflite-support's Task Library (its
+## metadata library links libusb-1.0, installed from Debian's packages where missing). Where they cannot be
+## installed it says why, and app-test skips with that reason.
+APP_VENV := .venv-app
+app-venv: $(APP_VENV)/.installed-stamp
+
+$(APP_VENV)/.installed-stamp:
+	@ldconfig -p 2>/dev/null | grep -q libusb-1.0 || (command -v apt-get >/dev/null && apt-get install -y --no-install-recommends libusb-1.0-0 >/dev/null) \
+		|| echo "libusb-1.0 could not be installed: tflite-support's Task Library will not import (its test skips)"
+	@test -x $(APP_VENV)/bin/python || $(PYTHON) -m venv $(APP_VENV)
+	$(APP_VENV)/bin/python -m pip install --quiet --disable-pip-version-check 'mediapipe==1.2.2' 'tflite-support==0.4.4' \
+		&& touch $@ || echo "the app clients could not be installed; make app-test will skip"
+
+## The app files in MediaPipe's and the Task Library's ImageClassifier, on make demo's run (greyscale) and an RGB
+## run (APP_RGB_RUN, made from APP_RGB_DATA: CIFAR-10 where ../shared has it, digits as RGB otherwise)
+APP_RGB_RUN  ?= runs/app-rgb
+APP_RGB_DATA ?= $(if $(wildcard ../shared/data/cifar10-3k8),../shared/data/cifar10-3k8,digits)
+app-test: $(STAMP) app-venv
+	@test -f $(RUN)/run.json || $(MAKE) demo
+	@test -f $(APP_RGB_RUN)/run.json || $(BIN)/se-edge run --out $(APP_RGB_RUN) --data $(APP_RGB_DATA) --in-chans 3
+	$(BIN)/python -m pytest -q device_tests/test_app_clients.py --run-dir $(RUN) -rs -s -p no:cacheprovider
+	$(BIN)/python -m pytest -q device_tests/test_app_clients.py --run-dir $(APP_RGB_RUN) -rs -s -p no:cacheprovider
 
 clean:
 	rm -rf runs .pytest_cache

@@ -65,7 +65,7 @@ CHECKPOINTS = {"float": "float.ckpt", "qat": "qat.ckpt"}
 REQUIRED = ("float", "reference_int8")  # every run has these; the others when their stage ran
 EXPORTED = [a for a in ARTIFACTS.values() if a.runtime != "pytorch"]
 REPORTS = ("report.json", "report.md", "accuracy.png", "latency.png", "tradeoff.png", "debug.json", "debug.md",
-           "debug.png")
+           "debug.png", "app_clients.json")
 LOCK = ".se_edge.lock"
 # What each stage's output makes stale when it is made again: a new float.pt outdates every quantised
 # model, export and report; a new qat.pt/ptq.pt its exports and the report.

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from se_edge.io import atomic_path, write_json, write_text
 
+APP_CLIENTS = "app_clients.json"  # what `make app-test` measured the apps' classifiers to do with the app file
 REQUIRED_ARTIFACT_KEYS = ("path", "runtime", "dtype", "accuracy", "agreement_with_reference", "max_abs_diff",
                           "latency_ms", "graph")
 
@@ -75,7 +76,10 @@ def yardstick_lines(artifacts: dict) -> list[str]:
             "reference it is made from (run in the delegates' integer arithmetic: does the runtime compute what it "
             "should) and with the same model in the other runtime; the largest logit difference, in LSB of the "
             "int8 output scale; where decisions part, float's top-1 margin there and, in brackets, its median over "
-            "all images (a part at a near tie is rounding, not a fault).", "", yardsticks_table(artifacts)]
+            "all images (a part at a near tie is rounding, not a fault). The app files (`*_app`) are fed the "
+            "images as uint8 RGB pixels, as an app feeds them, and output probabilities: they are held against "
+            "float and their runtime's float-input int8 file fed the same pixels, and their differences are in "
+            "probability.", "", yardsticks_table(artifacts)]
 
 
 def stress_table(stress: dict) -> str:
@@ -161,11 +165,82 @@ def markdown(report: dict) -> str:
               "[debug.md](debug.md) here.", ""]
     for plot in report.get("plots", []):
         lines.append(f"![{Path(plot).stem}]({Path(plot).name})")
+    lines += app_lines(report)
     lines += model_source_lines(report)
     ops = {n: a["graph"]["ops"] for n, a in report["artifacts"].items() if a.get("graph", {}).get("ops")}
     for name, counts in ops.items():
         lines += ["", f"**{name} ops:** " + ", ".join(f"{k} {v}" for k, v in counts.items())]
     return "\n".join(lines) + "\n"
+
+
+CLIENT_NAMES = {"mediapipe": "MediaPipe Tasks `ImageClassifier`", "task_library": "Task Library `ImageClassifier` "
+                "(tflite-support)"}
+
+
+def app_lines(report: dict) -> list[str]:
+    """"In an app": the app file's form, which clients were measured to load it (`make app-test`), and snippets."""
+    app = report["artifacts"].get("tflite_int8_app")
+    if not app:
+        return []
+    name = Path(app["path"]).name
+    lines = ["", "## In an app", "",
+             f"`{name}` takes (1, H, W, 3) RGB pixels 0..255 and outputs class probabilities; its metadata names "
+             "the classes (labels.txt inside the file). Parity above feeds it the test images as such pixels.", ""]
+    measured = report.get("app_clients")
+    if measured:
+        lines += ["| client | loads it | top-1 equal to se_edge's | exact ties | accuracy |", "|---|---|---:|---:|---:|"]
+        for client, r in measured["clients"].items():
+            lines.append(f"| {CLIENT_NAMES.get(client, client)} {r['version']} | yes | {r['top1_equal']} of "
+                         f"{r['images']} | {len(r['exact_ties'])} | {r['accuracy']:.4f} |")
+        lines += ["", f"Measured by `make app-test` on this file (sha256 {measured['sha256'][:12]}), each client "
+                  "reading the test images from PNG files."]
+    else:
+        lines.append("No client measured on this file yet: `make app-test RUN=<this run>` runs MediaPipe and the "
+                     "Task Library on it.")
+    lines += ["", "MediaPipe (Python):", "", "```python",
+              "import mediapipe as mp",
+              "from mediapipe.tasks import python as tasks",
+              "from mediapipe.tasks.python import vision",
+              "",
+              "options = vision.ImageClassifierOptions(",
+              f"    base_options=tasks.BaseOptions(model_asset_path=\"{name}\"), max_results=3)",
+              "with vision.ImageClassifier.create_from_options(options) as classifier:",
+              "    result = classifier.classify(mp.Image.create_from_file(\"image.png\"))",
+              "    for c in result.classifications[0].categories:",
+              "        print(c.category_name, c.score)",
+              "```", "", "Android (Kotlin, Task Library `org.tensorflow:tensorflow-lite-task-vision`; the same C++ "
+              "classifier the Python client above measured):", "", "```kotlin",
+              "val options = ImageClassifier.ImageClassifierOptions.builder().setMaxResults(3).build()",
+              f"val classifier = ImageClassifier.createFromFileAndOptions(context, \"{name}\", options)",
+              "val categories = classifier.classify(TensorImage.fromBitmap(bitmap))[0].categories",
+              "categories.forEach { Log.i(\"se_edge\", \"${it.label} ${it.score}\") }",
+              "```"]
+    return lines
+
+
+def app_clients(out_dir: str | os.PathLike) -> dict | None:
+    """The run's app_clients.json where it measured the app file as it is now (same sha256), else None."""
+    from se_edge.io import read_json
+    from se_edge.lineage import file_sha256
+
+    path, app = Path(out_dir) / APP_CLIENTS, Path(out_dir) / "model_int8_app.tflite"
+    if not path.is_file() or not app.is_file():
+        return None
+    data = read_json(path)
+    return data if isinstance(data, dict) and data.get("sha256") == file_sha256(app) else None
+
+
+def refresh_markdown(out_dir: str | os.PathLike) -> None:
+    """report.json and report.md again from report.json, with what the app clients measured now."""
+    from se_edge.io import read_json
+
+    report = read_json(Path(out_dir) / "report.json")
+    report = {k: v for k, v in report.items() if k != "app_clients"}
+    measured = app_clients(out_dir)
+    if measured:
+        report["app_clients"] = measured
+    write_json(Path(out_dir) / "report.json", report)
+    write_text(Path(out_dir) / "report.md", markdown(report))
 
 
 def model_source_lines(report: dict) -> list[str]:
@@ -281,6 +356,9 @@ def _save(fig, path: Path) -> str:
 def write_report(report: dict, out_dir: str | os.PathLike) -> dict:
     """Write plots, report.json and report.md into `out_dir`; returns the report with plot paths."""
     report = dict(report, plots=plot(report, out_dir))
+    measured = app_clients(out_dir)
+    if measured:
+        report["app_clients"] = measured
     write_json(Path(out_dir) / "report.json", report)
     write_text(Path(out_dir) / "report.md", markdown(report))
     return report

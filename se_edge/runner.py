@@ -169,8 +169,7 @@ class PteModel:
         x1 = _to_layout(x1, self.input_shape)
         if self.takes_uint8 and x1.dtype != np.uint8:
             raise RunnerError(f"this .pte takes uint8 pixels {self.input_shape}; got {x1.dtype} input")
-        if x1.dtype != np.uint8:
-            x1 = np.ascontiguousarray(x1, dtype=np.float32)
+        x1 = np.ascontiguousarray(x1, dtype=np.uint8 if self.takes_uint8 else np.float32)
         self._x = [self._torch.from_numpy(np.ascontiguousarray(x1))]
 
     def invoke(self) -> None:
@@ -306,8 +305,9 @@ def memory(path: str) -> dict:
 
 
 def zeros_input(model) -> np.ndarray:
-    """An all-zero input in the model's own input type (uint8 pixels for a .pte that takes them)."""
-    return np.zeros(model.input_shape, np.uint8 if getattr(model, "takes_uint8", False) else np.float32)
+    """An all-zero input in the model's own input type (uint8 pixels for a file that takes them)."""
+    uint8 = getattr(model, "takes_uint8", False) or getattr(model, "input", {}).get("dtype") == np.uint8
+    return np.zeros(model.input_shape, np.uint8 if uint8 else np.float32)
 
 
 def measure_memory(path: str, timeout: float = 300.0) -> dict:
@@ -369,7 +369,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.check:
             model(zeros_input(model))
             return 0
-        x = np.load(args.inputs, allow_pickle=False).astype(np.float32) if args.inputs else np.zeros(model.input_shape, np.float32)
+        x = np.load(args.inputs, allow_pickle=False) if args.inputs else zeros_input(model)
+        x = x if x.dtype == np.uint8 else x.astype(np.float32)  # uint8: an app file's pixels, kept as they are
         if args.outputs:
             np.save(args.outputs, predict(model, x))
         stats = benchmark(args.model, x[:1], args.warmup, args.runs, args.threads)

@@ -1,80 +1,123 @@
-"""The app-facing int8 files (export --io nhwc --input uint8): camera-frame layout, raw pixels, the same
-decisions as the float-input files."""
+"""The app files (export/app_io.py): NHWC RGB pixels in, probabilities out, the run's normalisation done
+exactly in the graph, one XNNPACK partition, the same decisions as the float-input int8 files fed the same
+pixels. (MediaPipe and the Task Library themselves run in `make app-test`: device_tests/test_app_clients.py.)"""
 import json
 import shutil
 
 import numpy as np
+import pytest
 import torch
 
 from conftest import se_edge
 from se_edge.graph import graph_summary, tflite_graph
 
 
-def _input_ops(path) -> list[str]:
-    """The ops of a .tflite up to its first convolution, in execution order."""
+def _ops(path) -> list[str]:
     from ai_edge_litert.interpreter import Interpreter
 
-    ops = [o["op_name"] for o in Interpreter(model_path=str(path))._get_ops_details()]
-    first = next(i for i, op in enumerate(ops) if "CONV" in op)
-    return ops[:first]
+    return [o["op_name"] for o in Interpreter(model_path=str(path))._get_ops_details()]
 
 
-def test_app_files_take_nhwc_uint8_pixels_and_decide_as_the_float_input_files(demo_run, tmp_path):
+def test_a_run_exports_app_files_in_the_form_the_apps_take(demo_run):
     from se_edge.artifacts import RunDir
     from se_edge.runner import PteModel, TFLiteModel
+
+    out, report = demo_run
+    record = json.loads((out / "run.json").read_text())
+    prep, k = record["preprocessing"], record["num_classes"]
+    assert record["app_io"]["input"] == "uint8" and record["app_io"]["output"] == "probabilities"
+
+    # .tflite: uint8 (1, H, W, 3) -> DEQUANTIZE -> 1x1 CONV_2D (grey, normalised) -> QUANTIZE -> the int8 graph ->
+    # DEQUANTIZE -> SOFTMAX -> float32 (1, classes); one XNNPACK partition, nothing outside, no TRANSPOSE.
+    app = TFLiteModel(str(out / "model_int8_app.tflite"))
+    assert app.input["dtype"] == np.uint8 and tuple(app.input["shape"]) == (1, prep["size"], prep["size"], 3)
+    assert app.output["dtype"] == np.float32 and tuple(app.output["shape"]) == (1, k)
+    ops = _ops(out / "model_int8_app.tflite")
+    assert ops[:3] == ["DEQUANTIZE", "CONV_2D", "QUANTIZE"] and ops[-2:] == ["DEQUANTIZE", "SOFTMAX"], ops
+    graph = tflite_graph(out / "model_int8_app.tflite")
+    assert "TRANSPOSE" not in graph["ops"] and graph["non_delegated"] == {} and graph["partitions"] == 1, graph
+    pte = PteModel(str(out / "model_int8_app.pte"))
+    assert pte.takes_uint8 and pte.input_shape == (1, prep["size"], prep["size"], 3)
+    summary = graph_summary(out / "model_int8_app.pte")
+    assert summary["partitions"] == 1 and summary["non_delegated"] == {"dim_order_ops::_to_dim_order_copy": 1}, summary
+
+    # Parity fed them pixels, against the float-input files fed the same pixels: the acceptance's figures.
+    arts = report["artifacts"]
+    for name, base in (("tflite_int8_app", "tflite_int8"), ("executorch_int8_app", "executorch_int8")):
+        a = arts[name]
+        assert a["reference"] == base and "uint8 RGB pixels" in a["fed"], a
+        assert a["agreement_with_reference"] >= 0.999, (name, a["agreement_with_reference"])
+        assert a["agreement_with_float"] >= arts[base]["agreement_with_float"] - 0.002, (name, a, arts[base])
+        assert a["yardsticks"]["runtime"]["max_abs_diff"] < 1e-6, a["yardsticks"]  # the two runtimes alike
+    assert "tflite_int8_app" in (out / "report.md").read_text() and "## In an app" in (out / "report.md").read_text()
+
+    # Probabilities: in [0, 1], one per class, summing to 1, equal to the softmax of the float-input file's logits.
+    from se_edge.parity import eval_pixels, predict, softmax
+    from se_edge.data import Preprocessing, read_eval_images
+    from se_edge.export.app_io import pixels_to_input
+
+    run = RunDir(out)
+    _, raw = read_eval_images(record["dataset"], run_spec=record["dataset"], seed=record["split"]["seed"],
+                              test_fraction=record["split"]["test_fraction"])
+    pixels = eval_pixels(raw, Preprocessing.from_dict(prep))[:64]
+    probs = predict(app, pixels)
+    assert probs.min() >= 0 and probs.max() <= 1 and np.abs(probs.sum(1) - 1).max() < 1e-5
+    base = TFLiteModel(str(run.artifact_path("tflite_int8")))
+    logits = np.concatenate([base(x[None]) for x in pixels_to_input(pixels, prep)])
+    assert np.abs(probs - softmax(logits)).max() < 1e-6
+
+
+def test_export_input_float_rewrites_only_the_app_pair_and_measures_it(demo_run, tmp_path):
+    from se_edge.runner import TFLiteModel
 
     out, _ = demo_run
     copy = tmp_path / "run"
     shutil.copytree(out, copy, ignore=shutil.ignore_patterns("*.ckpt"))
-    proc = se_edge("export", "--run", copy, "--io", "nhwc", "--input", "uint8")
+    before = {p.name: p.stat().st_mtime_ns for p in copy.glob("model_*") if "_app" not in p.name}
+    proc = se_edge("export", "--run", copy, "--input", "float")
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert "tflite_int8_app:" in proc.stdout and "same decision as tflite_int8 on" in proc.stdout, proc.stdout
+    assert "tflite_int8_app:" in proc.stdout and "same decision as tflite_int8 on 1.0000" in proc.stdout, proc.stdout
+    assert before == {p.name: p.stat().st_mtime_ns for p in copy.glob("model_*") if "_app" not in p.name}
     record = json.loads((copy / "run.json").read_text())
-    prep = record["preprocessing"]
-    assert record["app_io"]["layout"] == "nhwc" and record["app_io"]["input"] == "uint8"
-    for name in ("tflite_int8_app", "executorch_int8_app"):
-        assert record["app_tradeoff"]["agreement_with_twin"][name] >= 0.999, record["app_tradeoff"]
-
-    # The .tflite: (1, H, W, C) uint8 whose quantisation is the run's normalisation, DEQUANTIZE -> QUANTIZE into
-    # the int8 graph, both inside XNNPACK's one partition, no TRANSPOSE.
+    assert record["app_io"]["input"] == "float"
     app = TFLiteModel(str(copy / "model_int8_app.tflite"))
-    assert app.input["dtype"] == np.uint8 and tuple(app.input["shape"]) == (1, prep["size"], prep["size"], 1)
-    scale, zero = app.input["quantization"]
-    assert abs(scale - 1 / (255 * prep["std"])) < 1e-6 * scale and zero == round(255 * prep["mean"])
-    assert _input_ops(copy / "model_int8_app.tflite") == ["DEQUANTIZE", "QUANTIZE"]
-    graph = tflite_graph(copy / "model_int8_app.tflite")
-    assert "TRANSPOSE" not in graph["ops"] and graph["ops"]["QUANTIZE"] == 1 and graph["float_ops"] == 0, graph
-    assert graph["non_delegated"] == {} and graph["partitions"] == 1, graph
-
-    # Raw pixels in, the float-input int8 file's decisions out.
-    run = RunDir(copy)
-    test = run.splits().test
-    pixels = np.clip(np.round((test.x * prep["std"] + prep["mean"]) * 255), 0, 255).astype(np.uint8)
-    pixels = np.ascontiguousarray(pixels.transpose(0, 2, 3, 1))
-    base = TFLiteModel(str(copy / "model_int8.tflite"))
-    pte = PteModel(str(copy / "model_int8_app.pte"))
-    assert pte.takes_uint8 and pte.input_shape == (1, prep["size"], prep["size"], 1)
-    base_top1 = np.array([base(test.x[i:i + 1]).argmax() for i in range(len(test.y))])
-    for model in (app, pte):
-        top1 = np.array([model(pixels[i:i + 1]).argmax() for i in range(len(test.y))])
-        assert (top1 == base_top1).mean() >= 0.999, (type(model).__name__, (top1 != base_top1).sum())
-    assert graph_summary(copy / "model_int8_app.pte")["partitions"] == 1
-    from se_edge.runner import measure_memory, probe
-
-    probe(str(copy / "model_int8_app.pte"))  # the child's load-and-run-once check feeds it uint8 zeros
-    assert measure_memory(str(copy / "model_int8_app.pte"))["peak_rss_mb"] > 0
-
+    assert app.input["dtype"] == np.float32 and app.input["shape"][-1] == 3
+    assert tflite_graph(copy / "model_int8_app.tflite")["partitions"] == 1
     parity = se_edge("parity", "--run", copy, "--json", tmp_path / "p.json")
     assert parity.returncode == 0, parity.stderr[-3000:]
     arts = json.loads((tmp_path / "p.json").read_text())["artifacts"]
-    assert arts["tflite_int8_app"]["agreement_with_reference"] >= 0.99
-    assert arts["executorch_int8_app"]["agreement_with_reference"] >= 0.99
+    assert arts["tflite_int8_app"]["agreement_with_reference"] >= 0.999
+    assert arts["executorch_int8_app"]["agreement_with_reference"] >= 0.999
+    bad = se_edge("export", "--run", copy, "--io", "nchw")
+    assert bad.returncode == 2 and "invalid choice: 'nchw'" in bad.stderr
 
 
-def test_an_rgb_model_in_nhwc_has_no_transpose_at_its_input(tmp_path):
-    from se_edge.export.app_io import AppIO, to_app_tflite
+@pytest.mark.parametrize("in_chans", [1, 3])
+def test_pixels_are_normalised_in_the_graph_as_the_run_normalises_images(in_chans):
+    """The 1x1 conv's arithmetic on pixels is the run's preprocessing (resize's grey = mean of RGB, then
+    (x - mean) / std) on the same pixels, to float32 rounding: no rounded zero point."""
+    from se_edge.data import resize
+    from se_edge.export.app_io import pixels_to_input, to_pixels
+
+    prep = {"mean": 0.30506, "std": 0.4173, "in_chans": in_chans, "size": 8}  # 255 * mean = 77.79
+    rng = np.random.default_rng(0)
+    pixels = rng.integers(0, 256, (5, 8, 8, 3), dtype=np.uint8)
+    ours = pixels_to_input(pixels, prep)
+    x01 = pixels.transpose(0, 3, 1, 2).astype(np.float32) / 255
+    theirs = (resize(x01, 8, in_chans) - prep["mean"]) / prep["std"]
+    assert ours.shape == (5, in_chans, 8, 8) and np.abs(ours - theirs).max() < 2e-6
+    grey = rng.random((2, 1, 8, 8)).astype(np.float32)
+    p = to_pixels(grey)
+    assert p.shape == (2, 8, 8, 3) and (p[..., 0] == p[..., 1]).all() and (p[..., 0] == p[..., 2]).all()
+    assert np.array_equal(p[..., 0], np.round(grey[:, 0] * 255).astype(np.uint8))
+
+
+def test_an_rgb_model_app_file_decides_as_its_float_input_file_and_has_no_transpose(tmp_path):
+    from se_edge.export.app_io import AppIO, pixels_to_input, to_app_tflite
     from se_edge.export.int8 import quantize_for_structure, to_tflite
     from se_edge.models import create_model
+    from se_edge.parity import softmax
+    from se_edge.runner import TFLiteModel
 
     torch.manual_seed(0)
     model = create_model("se_cnn", num_classes=4, in_chans=3).eval()
@@ -82,9 +125,20 @@ def test_an_rgb_model_in_nhwc_has_no_transpose_at_its_input(tmp_path):
     sample = torch.randn(1, 3, 16, 16)
     prep = {"mean": 0.45, "std": 0.25, "in_chans": 3, "size": 16}
     to_tflite(prepared, sample, tmp_path / "nchw.tflite")
-    to_app_tflite(prepared, prep, AppIO("nhwc", "float"), sample, tmp_path / "nhwc.tflite")
-    to_app_tflite(prepared, prep, AppIO("nhwc", "uint8"), sample, tmp_path / "u8.tflite")
-    assert "TRANSPOSE" in _input_ops(tmp_path / "nchw.tflite")  # what an app pays today
-    assert _input_ops(tmp_path / "nhwc.tflite") == []
-    assert _input_ops(tmp_path / "u8.tflite") == ["DEQUANTIZE", "QUANTIZE"]
-    assert "TRANSPOSE" not in tflite_graph(tmp_path / "u8.tflite")["ops"]
+    to_app_tflite(prepared, prep, AppIO(), sample, tmp_path / "app.tflite")
+    ops = _ops(tmp_path / "app.tflite")
+    assert "TRANSPOSE" in _ops(tmp_path / "nchw.tflite")  # what an NCHW file makes an app pay
+    assert "TRANSPOSE" not in ops and ops[:3] == ["DEQUANTIZE", "CONV_2D", "QUANTIZE"], ops
+    pixels = np.random.default_rng(1).integers(0, 256, (8, 16, 16, 3), dtype=np.uint8)
+    app, base = TFLiteModel(str(tmp_path / "app.tflite")), TFLiteModel(str(tmp_path / "nchw.tflite"))
+    probs = np.concatenate([app(p[None]) for p in pixels])
+    logits = np.concatenate([base(x[None]) for x in pixels_to_input(pixels, prep)])
+    assert np.abs(probs - softmax(logits)).max() < 1e-6 and (probs.argmax(1) == logits.argmax(1)).all()
+
+
+def test_a_model_that_is_neither_grey_nor_rgb_has_no_app_form():
+    from se_edge.errors import SeEdgeError
+    from se_edge.export.app_io import pixel_weights
+
+    with pytest.raises(SeEdgeError, match="1 or 3 channels"):
+        pixel_weights({"mean": 0.5, "std": 0.2, "in_chans": 4, "size": 8})

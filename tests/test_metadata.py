@@ -66,8 +66,9 @@ def test_every_tflite_of_a_run_carries_metadata_that_reads_back(demo_run):
     out, _ = demo_run
     run = json.loads((out / "run.json").read_text())
     prep = run["preprocessing"]
-    files = [a for a in ARTIFACTS.values() if a.runtime == "litert" and (out / a.filename).is_file()]
-    assert len(files) == 3, files  # fp32, int8, int8 PTQ
+    files = [a for a in ARTIFACTS.values() if a.runtime == "litert" and (out / a.filename).is_file()
+             and a.fed != "pixels"]
+    assert len(files) == 3, files  # fp32, int8, int8 PTQ (the app file: the next test)
     for a in files:
         path = out / a.filename
         buf = read_metadata(path)
@@ -75,7 +76,7 @@ def test_every_tflite_of_a_run_carries_metadata_that_reads_back(demo_run):
         meta = Reader.root(buf)
         assert meta.string(0) == run["model"]  # name
         assert a.name in meta.string(1) and "digits" in meta.string(1)  # description
-        parent = ARTIFACTS[a.reference].filename
+        parent = ARTIFACTS[a.parent or a.reference].filename
         assert meta.string(2).startswith("0.1.0+") and len(meta.string(2)) == len("0.1.0+") + 12, meta.string(2)
         assert parent in meta.string(1)
         assert meta.string(4) == "se_edge" and meta.string(7) == "1.0.0"  # author, min_parser_version
@@ -112,3 +113,27 @@ def test_metadata_carries_the_class_names_a_source_gives(tmp_path):
     image = meta.tables(3)[0].tables(2)[0]
     assert image.table(3).table(1).byte(0) == 1  # RGB
     assert image.tables(4)[0].table(1).floats(0) == [127.5] * 3
+
+
+def test_the_app_file_carries_what_tflite_supports_writer_writes_for_its_input(demo_run):
+    """The app file: RGB, no normalisation left to the client (mean 0, std 1: it takes pixels and normalises
+    inside), stats [0]/[255] for its uint8 input and [0]/[1] for its probabilities, as tflite-support's
+    image_classifier.MetadataWriter.create_for_inference writes them for such a model (device_tests/
+    test_app_clients.py checks the clients read it)."""
+    out, _ = demo_run
+    run = json.loads((out / "run.json").read_text())
+    meta = Reader.root(read_metadata(out / "model_int8_app.tflite"))
+    assert "tflite_int8_app" in meta.string(1) and "qat.pt" in meta.string(1)
+    (subgraph,) = meta.tables(3)
+    (image,), (probability,) = subgraph.tables(2), subgraph.tables(3)
+    assert image.string(0) == "image" and probability.string(0) == "probability"
+    assert image.table(3).byte(0) == 2 and image.table(3).table(1).byte(0) == 1  # ImageProperties, RGB
+    norm = image.tables(4)[0].table(1)
+    assert norm.floats(0) == [0.0] * 3 and norm.floats(1) == [1.0] * 3
+    assert image.table(5).floats(0) == [255.0] and image.table(5).floats(1) == [0.0]  # max, min: uint8 pixels
+    assert probability.table(3).byte(0) == 1  # FeatureProperties
+    assert probability.table(5).floats(0) == [1.0] and probability.table(5).floats(1) == [0.0]
+    (labels,) = probability.tables(6)
+    assert labels.string(0) == "labels.txt" and labels.byte(2) == 2
+    with zipfile.ZipFile(out / "model_int8_app.tflite") as z:
+        assert z.read("labels.txt").decode().splitlines() == [str(i) for i in range(run["num_classes"])]

@@ -74,16 +74,25 @@ def bench_on_device(run: RunDir, transport: Transport, config: DeviceBenchConfig
     cfg = run.config()
     names = selected_artifacts(run, config.artifacts)
     dataset, images = eval_images(run, config.images)
+    apps = [n for n in names if ARTIFACTS[n].fed == "pixels"]
+    pixels = app_pixels(run, config.images) if apps else None
     with tempfile.TemporaryDirectory(prefix="se_edge-bench-") as tmp, transport:  # reach the device before the slow host part
-        session = DeviceSession(transport, Path(tmp), images.x, config)
+        session = DeviceSession(transport, Path(tmp), images.x, config, pixels)
         device = session.probe()
         found = [f"{device[k]['module']} {device[k]['version']}" for k in ("litert", "executorch") if device.get(k)]
         _say(config, f"{transport.label} has {', '.join(found) or 'no runtime'}; host references on {len(images)} images")
-        references = host_references(run, images.x, {ARTIFACTS[n].reference for n in names})
+        references = host_references(run, images.x, {ARTIFACTS[n].reference for n in names if n not in apps})
+        if apps:  # the app files against their float-input twins fed the same pixels, as probabilities
+            from se_edge.export.app_io import pixels_to_input
+            from se_edge.parity import softmax
+
+            same = host_references(run, pixels_to_input(pixels, cfg["preprocessing"]), {ARTIFACTS[n].reference for n in apps})
+            references.update({n: softmax(same[ARTIFACTS[n].reference]) for n in apps})
         artifacts = {}
         for name in names:
             _say(config, f"{name} on {transport.label}")
-            artifacts[name] = session.run_artifact(run, name, references[ARTIFACTS[name].reference], images.y)
+            reference = references[name if name in apps else ARTIFACTS[name].reference]
+            artifacts[name] = session.run_artifact(run, name, reference, images.y)
     return {"model": cfg["model"], "dataset": dataset, "num_test": len(images), "device": device,
             "settings": {"runs": config.runs, "warmup": config.warmup, "threads": config.threads},
             "artifacts": artifacts}
@@ -112,6 +121,18 @@ def eval_images(run: RunDir, limit: int | None = None):
         images.x, images.y = images.x[:limit], images.y[:limit]
     images.x = np.ascontiguousarray(images.x, dtype=np.float32)
     return dataset, images
+
+
+def app_pixels(run: RunDir, limit: int | None = None) -> np.ndarray:
+    """The run's test split as the app files take it: uint8 RGB pixels (N, H, W, 3), as parity feeds them."""
+    from se_edge.data import Preprocessing, read_eval_images
+    from se_edge.parity import eval_pixels
+
+    cfg = run.config()
+    _, raw = read_eval_images(cfg["dataset"], run_spec=cfg["dataset"], seed=cfg["split"]["seed"],
+                              test_fraction=cfg["split"]["test_fraction"])
+    pixels = eval_pixels(raw, Preprocessing.from_dict(cfg["preprocessing"]))
+    return pixels[:limit] if limit is not None else pixels
 
 
 def host_references(run: RunDir, x: np.ndarray, names: set[str]) -> dict[str, np.ndarray]:

@@ -35,12 +35,17 @@ def compare(logits: np.ndarray, reference: np.ndarray, labels: np.ndarray) -> di
 class DeviceSession:
     """The device side of one bench: runner.py and inputs pushed once, then one call per file."""
 
-    def __init__(self, transport: Transport, tmp: Path, x: np.ndarray, config):
-        """`config`: a remote_bench.DeviceBenchConfig (runs, warmup, threads, native, runner_bin)."""
+    def __init__(self, transport: Transport, tmp: Path, x: np.ndarray, config, pixels: np.ndarray | None = None):
+        """`config`: a remote_bench.DeviceBenchConfig (runs, warmup, threads, native, runner_bin); `pixels`: the
+        same images as uint8 RGB pixels, for the app files."""
         self.t, self.tmp, self.config = transport, tmp, config
         np.save(tmp / "inputs.npy", x)
         self.runner = transport.push(RUNNER, "runner.py")
         self.inputs = transport.push(tmp / "inputs.npy", "inputs.npy")
+        self.pixels = None
+        if pixels is not None:
+            np.save(tmp / "pixels.npy", pixels)
+            self.pixels = transport.push(tmp / "pixels.npy", "pixels.npy")
         self.runtimes: dict = {}
         self.no_python: str | None = None
         self._binaries: dict[str, str] = {}
@@ -68,9 +73,10 @@ class DeviceSession:
         bench_tool = bool(self.config.runner_bin) and a.runtime == "litert"
         needed = native or bench_tool or not self._skip_reason(a.runtime)
         model = self.t.push(run.require(name), a.filename) if needed else ""
-        entry.update(self._python_runner(name, model, reference, labels))
+        inputs = self.pixels if a.fed == "pixels" else self.inputs
+        entry.update(self._python_runner(name, model, reference, labels, inputs))
         if native:
-            entry["native"] = self._native_runner(name, model, reference, labels)
+            entry["native"] = self._native_runner(name, model, reference, labels, inputs)
         if bench_tool:
             entry["benchmark_model"] = self._benchmark_model(model)
         return entry
@@ -83,19 +89,20 @@ class DeviceSession:
             return f"{NO_RUNTIME[runtime]} in {where}"
         return None
 
-    def _python_runner(self, name: str, model: str, reference: np.ndarray, labels: np.ndarray) -> dict:
+    def _python_runner(self, name: str, model: str, reference: np.ndarray, labels: np.ndarray, inputs: str) -> dict:
         runtime = ARTIFACTS[name].runtime
         if reason := self._skip_reason(runtime):
             return skipped(reason)
-        result = self._run_and_compare([self.t.python, self.runner, model], name, "runner.py", reference, labels)
+        result = self._run_and_compare([self.t.python, self.runner, model], name, "runner.py", reference, labels,
+                                       inputs)
         if result["status"] == "ok":
             info = self.runtimes[runtime]
             result["runtime_module"], result["runtime_version"] = info["module"], info["version"]
         return result
 
-    def _native_runner(self, name: str, model: str, reference: np.ndarray, labels: np.ndarray) -> dict:
+    def _native_runner(self, name: str, model: str, reference: np.ndarray, labels: np.ndarray, inputs: str) -> dict:
         binary = self._binary(self.config.native, "pte_runner")
-        result = self._run_and_compare([binary, model], f"{name}.native", "pte_runner", reference, labels)
+        result = self._run_and_compare([binary, model], f"{name}.native", "pte_runner", reference, labels, inputs)
         return {"binary": self.config.native, **result}
 
     def _benchmark_model(self, model: str) -> dict:
@@ -116,11 +123,11 @@ class DeviceSession:
         return self._binaries[local]
 
     def _run_and_compare(self, command: list[str], tag: str, program: str, reference: np.ndarray,
-                         labels: np.ndarray) -> dict:
+                         labels: np.ndarray, inputs: str) -> dict:
         """Run a runner (runner.py's options and exit codes) on the device, pull and compare its outputs."""
         c = self.config
         outputs, stats = self.t.path(f"{tag}.outputs.npy"), self.t.path(f"{tag}.stats.json")
-        proc = self.t.execute([*command, "--inputs", self.inputs, "--outputs", outputs, "--runs", str(c.runs),
+        proc = self.t.execute([*command, "--inputs", inputs, "--outputs", outputs, "--runs", str(c.runs),
                                "--warmup", str(c.warmup), "--threads", str(c.threads), "--json", stats])
         errors = [line[len("error: "):] for line in proc.stderr.splitlines() if line.startswith("error: ")]
         if proc.returncode == 2 and errors:  # the runner's own "cannot run this here", one line
