@@ -10,6 +10,7 @@ labels, and probabilities: scores in [0, 1] summing to 1. What was measured goes
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -46,7 +47,7 @@ def measured(run_dir, tmp_path_factory) -> dict:
     proc = subprocess.run([str(APP_PYTHON), str(CLIENT), str(path), str(images), str(out)], capture_output=True,
                           text=True, timeout=1800)
     assert proc.returncode == 0 and out.is_file(), proc.stderr[-3000:]
-    return {"run": run, "path": path, "labels": y_names(cfg), "y": raw.y, "ours": ours,
+    return {"run": run, "path": path, "labels": y_names(cfg), "y": raw.y, "ours": ours, "images": images,
             "clients": json.loads(out.read_text())}
 
 
@@ -139,3 +140,19 @@ def test_app_file_agrees_with_the_float_input_file_from_real_pixels(run_dir):
         print(f"\n{app}: same decision as {base} on {a['agreement_with_reference']:.4f} of the test split from "
               f"pixels; agreement with float {a['agreement_with_float']:.4f} ({base}: "
               f"{b['agreement_with_float']:.4f})")
+
+
+def test_the_reports_mediapipe_snippet_runs_as_written(run_dir, measured, tmp_path):
+    """report.md's "In an app" MediaPipe snippet, copied as a user would, run in the app venv beside the file."""
+    import re
+
+    report = (Path(run_dir) / "report.md").read_text()
+    (snippet,) = re.findall(r"```python\n(.*?)```", report, re.S)
+    shutil.copy(measured["path"], tmp_path / measured["path"].name)
+    shutil.copy(sorted(measured["images"].glob("*.png"))[0], tmp_path / "image.png")
+    proc = subprocess.run([str(APP_PYTHON), "-c", snippet], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    lines = [line.rsplit(" ", 1) for line in proc.stdout.strip().splitlines()]
+    assert len(lines) == 3 and all(name in measured["labels"] and 0 <= float(score) <= 1 for name, score in lines), \
+        proc.stdout
+    assert lines[0][0] == measured["labels"][int(measured["ours"][0].argmax())]

@@ -7,7 +7,7 @@
     ptq, qat                                               the quantisation stages' settings and results
     mixed, mixed_tradeoff                                  the layers `export --keep-float` left in float, and
                                                            what that bought and cost (se_edge/tradeoff.py)
-    app_io, app_tradeoff                                   the input of `export --io/--input`'s files, and theirs
+    app_io, app_tradeoff                                   the app files' form (export/app_io.py), and what `--input` bought
     lineage                                                what each artifact was made from (se_edge/lineage.py)
 
 `RunRecord.from_dict` checks a loaded run.json against this schema (a key missing or of the wrong

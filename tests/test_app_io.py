@@ -142,3 +142,21 @@ def test_a_model_that_is_neither_grey_nor_rgb_has_no_app_form():
 
     with pytest.raises(SeEdgeError, match="1 or 3 channels"):
         pixel_weights({"mean": 0.5, "std": 0.2, "in_chans": 4, "size": 8})
+
+
+def test_app_files_are_held_against_logits_as_probabilities():
+    """An app file outputs probabilities: the logits it is compared with (float, its float-input twin) are turned
+    into probabilities first, so max_abs_diff is a difference of probabilities, never of logits and probabilities."""
+    from se_edge.parity import compare, softmax
+
+    y = np.array([0, 1, 2])
+    fl = np.array([[4.0, 1.0, 0.0], [0.0, 3.0, 1.0], [0.0, 2.0, 2.5]], np.float32)
+    tfl = fl + np.float32(0.25)
+    app = softmax(tfl)
+    app[2] = softmax(np.array([[0.0, 2.6, 2.5]], np.float32))  # one decision apart from its twin
+    m = compare({"float": fl, "tflite_int8": tfl, "tflite_int8_app": app, "executorch_int8_app": app}, y)
+    a = m["tflite_int8_app"]
+    assert a["reference"] == "tflite_int8" and a["agreement_with_reference"] == pytest.approx(2 / 3)
+    assert 0 < a["max_abs_diff"] < 1 and a["yardsticks"]["float"]["max_abs_diff"] < 1, a
+    assert a["yardsticks"]["float"]["max_abs_diff"] == pytest.approx(np.abs(app - softmax(fl)).max())
+    assert a["yardsticks"]["runtime"] == {**a["yardsticks"]["runtime"], "against": "executorch_int8_app", "apart": 0}

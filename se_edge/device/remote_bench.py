@@ -137,8 +137,9 @@ def app_pixels(run: RunDir, limit: int | None = None) -> np.ndarray:
 
 def host_references(run: RunDir, x: np.ndarray, names: set[str]) -> dict[str, np.ndarray]:
     from se_edge.artifacts import open_artifact
+    from se_edge.parity import predict
 
-    return {name: open_artifact(run, name).predict(x) for name in sorted(names)}
+    return {name: predict(open_artifact(run, name), x) for name in sorted(names)}
 
 
 def _say(config: DeviceBenchConfig, message: str) -> None:

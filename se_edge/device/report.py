@@ -53,6 +53,7 @@ def markdown(result: dict, plot_name: str | None = None) -> str:
              "PyTorch reference named",
              f"- latency: single-image runs, {s['warmup']} warm-up then {s['runs']} timed, {s['threads']} thread(s)", "",
              markdown_table(result)]
+    lines += int8_vs_fp32_lines(result)
     skipped = [(n, e.get("reason")) for n, a in result["artifacts"].items()
                for e in (a, a.get("native"), a.get("benchmark_model")) if e and e.get("status") == "skipped"]
     if skipped:
@@ -62,10 +63,38 @@ def markdown(result: dict, plot_name: str | None = None) -> str:
     return "\n".join(lines) + "\n"
 
 
+OLD_TFLITE_RUNTIME = ("tflite_runtime", (2, 15))  # before this, se_edge measured its int8 on the builtin kernels
+
+
+def int8_vs_fp32_lines(result: dict) -> list[str]:
+    """Per runtime on the device, the int8 file's p50 against the fp32 file's, said plainly where int8 is the slower
+    (as on tflite-runtime 2.14, which runs se_edge's int8 files on its builtin, unaccelerated kernels)."""
+    arts, out = result["artifacts"], []
+    for runtime, fp32, int8 in (("litert", "tflite_fp32", "tflite_int8"), ("executorch", "executorch_fp32", "executorch_int8")):
+        a, b = _latency(arts.get(fp32), "p50"), _latency(arts.get(int8), "p50")
+        if not a or not b:
+            continue
+        module = arts[int8].get("runtime_module") or runtime
+        version = arts[int8].get("runtime_version") or ""
+        text = f"- {module} {version}: int8 p50 {b:.3f} ms, fp32 {a:.3f} ms (int8 / fp32 {b / a:.2f})".replace("  ", " ")
+        if b > a:
+            text += "; **int8 is slower than fp32 here**"
+            if module == OLD_TFLITE_RUNTIME[0] and _version(version) < OLD_TFLITE_RUNTIME[1]:
+                text += (f" ({module} before {'.'.join(map(str, OLD_TFLITE_RUNTIME[1]))} runs these int8 files on its "
+                         "builtin kernels, not XNNPACK: ship fp32 there, or a newer runtime)")
+        out.append(text)
+    return ["", "int8 against fp32 on this device:", *out] if out else []
+
+
+def _version(text: str) -> tuple[int, ...]:
+    return tuple(int(p) for p in re.findall(r"\d+", text)[:2]) or (0,)
+
+
 def summary(result: dict) -> str:
-    """What `se-edge bench --device` prints: a header, the table, one line per skipped measurement."""
+    """What `se-edge bench --device` prints: a header, the table, int8 against fp32, one line per skipped
+    measurement."""
     lines = [f"{result['model']} on {result['device']['spec']}: parity on {result['num_test']} images of {result['dataset']}",
-             markdown_table(result)]
+             markdown_table(result), *int8_vs_fp32_lines(result)]
     for name, a in result["artifacts"].items():
         for tool, entry in (("runner.py", a), ("pte_runner", a.get("native")), ("benchmark_model", a.get("benchmark_model"))):
             if entry and entry["status"] == "skipped":

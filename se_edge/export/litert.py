@@ -53,7 +53,7 @@ def export_tflite(model: torch.nn.Module, sample: torch.Tensor, path: str | os.P
     """Convert `model` (float module, or PT2E-converted graph if `quantized`) and write `path` atomically;
     `strict_qdq`: keep float the ops whose weights are float (a mixed-precision graph); `metadata`: a
     metadata.ClassifierInfo written into the file as TFLITE_METADATA (with its labels.txt); `edit`: bytes ->
-    bytes, applied to the converted flatbuffer first (app_io.uint8_pixel_input)."""
+    bytes, applied to the converted flatbuffer first (app_io.app_tflite)."""
     os.environ.setdefault("LITERT_TORCH_SHOW_PROGRESS", "n")
     with captured_output(), (_strict_qdq() if strict_qdq else contextlib.nullcontext()):
         import litert_torch
