@@ -373,6 +373,9 @@ def open_artifact(run: RunDir, name: str, threads: int = 1):
     from se_edge.quiet import captured_output
 
     path = run.require(name)
+    if ARTIFACTS[name].fed == "pixels" and (run.config().get("app_io") or {}).get("output") != "probabilities":
+        raise SeEdgeError(f"{path} is the earlier app form (normalised uint8 input, int8 logits), which the apps' "
+                          f"classifiers refuse; `se-edge export --run {run.path}` writes the app files again")
     try:
         if "lineage" not in run.config():  # nothing vouches for the file: a runtime crash on it must not kill us
             runner.probe(str(path))

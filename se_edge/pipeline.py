@@ -283,7 +283,7 @@ def export_stage(run: RunDir, progress: bool = True, keep_float: list[str] | Non
     for name in (bar := tqdm(jobs, desc="export", unit="file", disable=not progress)):
         bar.set_postfix_str(name)
         paths[name] = str(jobs[name](run.artifact_path(name)))
-        fields = {"app_io": io.record(run.config()["preprocessing"])} if name.endswith("_app") else {}
+        fields = {"app_io": io.record()} if name.endswith("_app") else {}
         run.made(name, **fields)
     return paths
 

@@ -188,10 +188,12 @@ def app_lines(report: dict) -> list[str]:
              "the classes (labels.txt inside the file). Parity above feeds it the test images as such pixels.", ""]
     measured = report.get("app_clients")
     if measured:
-        lines += ["| client | loads it | top-1 equal to se_edge's | exact ties | accuracy |", "|---|---|---:|---:|---:|"]
+        lines += ["| client | loads it | top-1 equal to se_edge's | exact ties | accuracy | scores unlike se_edge's "
+                  "(max difference) |", "|---|---|---:|---:|---:|---|"]
         for client, r in measured["clients"].items():
             lines.append(f"| {CLIENT_NAMES.get(client, client)} {r['version']} | yes | {r['top1_equal']} of "
-                         f"{r['images']} | {len(r['exact_ties'])} | {r['accuracy']:.4f} |")
+                         f"{r['images']} | {len(r['exact_ties'])} | {r['accuracy']:.4f} | "
+                         f"{r.get('images_scores_differ', '—')} image(s) ({r['max_score_diff']:.2g}) |")
         lines += ["", f"Measured by `make app-test` on this file (sha256 {measured['sha256'][:12]}), each client "
                   "reading the test images from PNG files."]
     else:

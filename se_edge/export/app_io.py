@@ -52,12 +52,10 @@ class AppIO:
         if self.input not in INPUTS:
             raise SeEdgeError(f"unknown --input {self.input!r}; valid: {', '.join(INPUTS)}")
 
-    @property
-    def default(self) -> bool:
-        return self == AppIO()
-
-    def record(self, prep: dict) -> dict:
-        """run.json's `app_io` for the app files: layout, input type, channels, what they output."""
+    def record(self) -> dict:
+        """run.json's `app_io` for the app files: layout, input type, channels, what they output (the output key
+        tells these files from the earlier form, whose input was a uint8 tensor with the normalisation as its
+        quantisation)."""
         return {"layout": self.layout, "input": self.input, "channels": CHANNELS, "pixels": "0..255 RGB",
                 "output": "probabilities", "normalisation": "in the graph: (p / 255 - mean) / std, float"}
 
