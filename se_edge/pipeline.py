@@ -271,9 +271,12 @@ def export_stage(run: RunDir, progress: bool = True, keep_float: list[str] | Non
     form. The others stay as they are. Returns {artifact: path}."""
     from tqdm.auto import tqdm
 
+    asked_app = app_io is not None
+    if asked_app and run.config()["preprocessing"]["in_chans"] not in (1, 3):
+        raise SeEdgeError(f"--input: app files take RGB images; this run's model takes "
+                          f"{run.config()['preprocessing']['in_chans']} channels (valid: 1 or 3)")
     if keep_float:
         mixed_stage(run, keep_float, progress)
-    asked_app = app_io is not None
     io = app_io if asked_app else _recorded_app_io(run)
     jobs = _export_jobs(run, io)
     only = (("_mixed",) if keep_float else ()) + (("_app",) if asked_app else ())
@@ -320,9 +323,10 @@ def _export_jobs(run: RunDir, io) -> dict:
             run.load_prepared(k), sample, p, strict_qdq=k == "mixed", metadata=_metadata(run, n))
         jobs[f"executorch_int8{suffix}"] = lambda p, k=kind: to_pte(run.load_prepared(k), sample, p)
     prep = run.config()["preprocessing"]
-    jobs["tflite_int8_app"] = lambda p: to_app_tflite(run.load_prepared("qat"), prep, io, sample, p,
-                                                      _metadata(run, "tflite_int8_app", io.input))
-    jobs["executorch_int8_app"] = lambda p: to_app_pte(run.load_prepared("qat"), prep, io, sample, p)
+    if prep["in_chans"] in (1, 3):  # an app file takes RGB: a model of other channels has no app form
+        jobs["tflite_int8_app"] = lambda p: to_app_tflite(run.load_prepared("qat"), prep, io, sample, p,
+                                                          _metadata(run, "tflite_int8_app", io.input))
+        jobs["executorch_int8_app"] = lambda p: to_app_pte(run.load_prepared("qat"), prep, io, sample, p)
     return jobs
 
 

@@ -10,7 +10,7 @@ from se_edge.parity import run_parity
 from se_edge.report import REQUIRED_ARTIFACT_KEYS
 
 EXPECTED = {"float", "reference_int8", "tflite_fp32", "tflite_int8", "executorch_fp32", "executorch_int8",
-            "reference_int8_ptq", "tflite_int8_ptq", "executorch_int8_ptq"}
+            "reference_int8_ptq", "tflite_int8_ptq", "executorch_int8_ptq", "tflite_int8_app", "executorch_int8_app"}
 
 
 def test_report_has_the_stable_shape(demo_run):
@@ -63,7 +63,7 @@ def test_int8_files_report_agreement_with_float_and_the_shifted_set(demo_run):
     out, report = demo_run
     a = report["artifacts"]
     int8 = [n for n in a if a[n]["dtype"] == "int8"]
-    assert len(int8) == 6
+    assert len(int8) == 8  # QAT, PTQ and the app files, and the two references
     for name in int8:
         assert 0.9 <= a[name]["agreement_with_float"] <= 1.0, (name, a[name])
     assert "agreement_with_float" not in a["float"]

@@ -72,7 +72,8 @@ def test_a_users_model_file_goes_through_the_whole_pipeline(user_model, tmp_path
     a = report["artifacts"]
     assert abs(a["float"]["accuracy"] - trained_accuracy) < 1e-9, "the float model is the user's, unchanged"
     assert "tflite_int8_ptq" not in a and set(a) == {"float", "reference_int8", "tflite_fp32", "tflite_int8",
-                                                     "executorch_fp32", "executorch_int8"}
+                                                     "executorch_fp32", "executorch_int8", "tflite_int8_app",
+                                                     "executorch_int8_app"}
     for name in ("tflite_fp32", "tflite_int8", "executorch_fp32", "executorch_int8"):
         assert (out / os.path.basename(a[name]["path"])).is_file(), name
         graph = a[name]["graph"]
