@@ -118,7 +118,8 @@ def test_own_arithmetic_puts_a_layer_s_own_error_on_that_layer_not_on_those_afte
 
 def _plant_fault(run: RunDir, layer: str) -> int:
     """Make one layer's output range 20x too small after QAT (so its activations clip), then make qat.pt and
-    the int8 .tflite and .pte again from it; returns the planted point's index."""
+    the int8 .tflite and .pte again from it (the app files, made from the old qat.pt, are removed: stale);
+    returns the planted point's index."""
     from se_edge.export.int8 import to_pte, to_tflite
 
     prepared, reference = run.load_prepared("qat"), run.int8_reference("qat")
@@ -134,7 +135,7 @@ def _plant_fault(run: RunDir, layer: str) -> int:
     fq.zero_point.copy_(zero_point)
     torch.save(prepared.state_dict(), run.artifact_path("reference_int8"))
     run.made("reference_int8")
-    for name in ("executorch_int8", "tflite_int8"):
+    for name in ("executorch_int8", "tflite_int8", "tflite_int8_app", "executorch_int8_app"):
         run.artifact_path(name).unlink(missing_ok=True)
     to_tflite(prepared, run.sample_input(), run.artifact_path("tflite_int8"))
     run.made("tflite_int8")
