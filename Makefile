@@ -61,10 +61,11 @@ ethosu-test: ethosu-venv
 .PHONY: app-venv app-test native-runner old-runtime-venv old-runtime-test device-test-ssh ethosu-venv ethosu-test
 OLD_VENV := .venv-tflite-old
 
-## The native ExecuTorch runner (native/pte_runner) against the executorch wheel: build/pte_runner/pte_runner.
+## The native runners: native/pte_runner against the executorch wheel (build/pte_runner/pte_runner) and
+## native/tflite_runner against ai-edge-litert's libLiteRt.so (build/tflite_runner/tflite_runner).
 ## Says why and does nothing where cmake or a C++ compiler is missing.
 native-runner: $(STAMP)
-	$(BIN)/python -m se_edge.device.native build --build-dir build/pte_runner
+	$(BIN)/python -m se_edge.device.native build
 
 ## A stand-in for a board with an older runtime: a venv with only numpy<2 and tflite-runtime 2.14 (no torch)
 old-runtime-venv: $(OLD_VENV)/.installed-stamp

@@ -105,4 +105,71 @@ def test_build_without_a_toolchain_says_why(monkeypatch):
     assert native.toolchain_problem() == "cmake not found on PATH (needed to build native/pte_runner)"
     proc = subprocess.run([sys.executable, "-m", "se_edge.device.native", "build"], capture_output=True, text=True,
                           env={"PATH": "/nonexistent"}, timeout=120)
-    assert proc.returncode == 0 and proc.stdout.startswith("native-runner: skipped: cmake not found"), proc.stdout
+    assert proc.returncode == 0 and proc.stdout.splitlines() == [
+        "native-runner: skipped pte_runner: cmake not found on PATH (needed to build native/pte_runner)",
+        "native-runner: skipped tflite_runner: cmake not found on PATH (needed to build native/tflite_runner)"], proc.stdout
+
+
+# ---------------------------------------------------------------- tflite_runner (LiteRT's C API, no Python)
+
+
+@pytest.fixture(scope="module")
+def tflite_runner(tmp_path_factory):
+    if problem := native.toolchain_problem("tflite_runner"):
+        pytest.skip(f"tflite_runner not buildable here: {problem}")
+    return native.build(tmp_path_factory.mktemp("build") / "tflite_runner", runner="tflite_runner")
+
+
+def test_tflite_runner_gives_the_python_runtimes_outputs_for_every_tflite(tflite_runner, demo_run, tmp_path):
+    """Float images (quantised by the runner for int8 inputs, as runner.py quantises) and an app file's uint8
+    pixels in; float32 outputs (int8 dequantised) equal to ai-edge-litert's Interpreter's, bit for bit."""
+    out, _ = demo_run
+    x = np.random.default_rng(0).standard_normal((6, 1, 32, 32)).astype(np.float32)
+    pixels = np.random.default_rng(1).integers(0, 256, (6, 32, 32, 3), dtype=np.uint8)
+    np.save(tmp_path / "x.npy", x)
+    np.save(tmp_path / "pixels.npy", pixels)
+    files = {"model_int8.tflite": x, "model_fp32.tflite": x, "model_int8_ptq.tflite": x, "model_int8_app.tflite": pixels}
+    for name, inputs in files.items():
+        npy = tmp_path / ("pixels.npy" if inputs is pixels else "x.npy")
+        proc = run_native(tflite_runner, out / name, "--inputs", npy, "--outputs", tmp_path / "y.npy", "--runs", 7,
+                          "--warmup", 2, "--json", tmp_path / "s.json")
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        y = np.load(tmp_path / "y.npy")
+        expected = runner.predict(runner.open_model(str(out / name)), inputs)
+        assert y.shape == (6, 10) and np.array_equal(y, expected), (name, np.abs(y - expected).max())
+        stats = json.loads((tmp_path / "s.json").read_text())
+        assert STATS_KEYS <= stats.keys() and stats["runtime"] == "litert-native" and stats["model"] == name
+        assert stats["count"] == 7 and stats["warmup"] == 2 and stats["threads"] == 1
+        assert 0 < stats["min"] <= stats["p50"] <= stats["p90"] <= stats["p99"] and stats["load_ms"] > 0
+        assert stats["first_ms"] > 0 and 0 < stats["peak_rss_mb"] < 200
+
+
+@pytest.mark.parametrize("args, message", [
+    (("--runs", "0"), "--runs must be an integer >= 1"),
+    (("--threads", "x"), "--threads must be an integer >= 1"),
+    (("--bogus", "1"), "unknown option --bogus"),
+    (("missing.tflite",), "model not found: missing.tflite"),
+    (("model_int8.pte",), "cannot load"),
+])
+def test_tflite_runner_errors_are_one_line_exit_2(tflite_runner, demo_run, args, message):
+    out, _ = demo_run
+    argv = (out / args[0],) if args[0].endswith(".pte") else args if args[0].endswith(".tflite") else (
+        out / "model_int8.tflite", *args)
+    proc = run_native(tflite_runner, *argv)
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("error: ")]
+    assert proc.returncode == 2 and len(errors) == 1 and message in errors[0], proc.stderr
+
+
+def test_bench_runs_both_native_runners_beside_the_python_runtime(pte_runner, tflite_runner, demo_run):
+    out, _ = demo_run
+    result = bench_on_device(RunDir(out), LocalTransport(), DeviceBenchConfig(
+        runs=20, warmup=3, images=IMAGES, artifacts=("tflite_int8", "tflite_int8_app", "executorch_int8"),
+        native=str(pte_runner), native_tflite=str(tflite_runner)))
+    for name, program in (("tflite_int8", "tflite_runner"), ("tflite_int8_app", "tflite_runner"),
+                          ("executorch_int8", "pte_runner")):
+        entry = result["artifacts"][name]
+        assert entry["status"] == "ok" and entry["native"]["status"] == "ok", (name, entry)
+        assert entry["native"]["agreement_with_reference"] == entry["agreement_with_reference"] >= 0.99, (name, entry)
+        assert entry["native"]["max_abs_diff"] == pytest.approx(entry["max_abs_diff"], abs=1e-6), (name, entry)
+        assert entry["native"]["latency_ms"]["count"] == 20 and entry["native"]["binary"].endswith(program), entry
+        print(f"{name} p50: native {entry['native']['latency_ms']['p50']:.4f} ms, runner.py {entry['latency_ms']['p50']:.4f} ms")

@@ -1,5 +1,7 @@
-// Minimal NumPy .npy (format 1.0/2.0/3.0) reader and writer for C-ordered little-endian float32
-// arrays: what se_edge's Python runner reads and writes, so both runners share input and output files.
+// Minimal NumPy .npy (format 1.0/2.0/3.0) reader and writer for C-ordered arrays of little-endian float32
+// ('<f4') or uint8 ('|u1', an app file's pixels; read as exact floats, `uint8` set): what se_edge's Python
+// runner reads and writes, so the runners share input and output files. Bounded by the file: the data the
+// header declares must be there before anything is allocated for it.
 #pragma once
 
 #include <cstdint>
@@ -15,6 +17,7 @@ namespace npy {
 struct Array {
   std::vector<int64_t> shape;
   std::vector<float> data;
+  bool uint8 = false;  // read from a uint8 array: every value a whole number 0..255
 };
 
 inline std::string header_value(const std::string& header, const std::string& key) {
@@ -43,8 +46,10 @@ inline Array load(const std::string& path) {
   }
   std::string header(header_len, '\0');
   f.read(header.data(), header_len);
-  if (header_value(header, "descr").rfind("'<f4'", 0) != 0)
-    throw std::runtime_error(path + ": only little-endian float32 ('<f4') arrays are supported");
+  const std::string descr = header_value(header, "descr");
+  const bool u8 = descr.rfind("'|u1'", 0) == 0;
+  if (!u8 && descr.rfind("'<f4'", 0) != 0)
+    throw std::runtime_error(path + ": only little-endian float32 ('<f4') and uint8 ('|u1') arrays are supported");
   if (header_value(header, "fortran_order").rfind("False", 0) != 0)
     throw std::runtime_error(path + ": Fortran-ordered arrays are not supported");
   std::string shape_text = header_value(header, "shape");
@@ -53,9 +58,25 @@ inline Array load(const std::string& path) {
   for (std::string d; std::getline(dims, d, ',');)
     if (d.find_first_not_of(' ') != std::string::npos) a.shape.push_back(std::stoll(d));
   int64_t n = 1;
-  for (auto d : a.shape) n *= d;
+  for (auto d : a.shape) {
+    if (d < 0 || (d > 0 && n > (int64_t{1} << 40) / d)) throw std::runtime_error(path + ": implausible shape");
+    n *= d;
+  }
+  const std::streamoff start = f.tellg();
+  f.seekg(0, std::ios::end);
+  const std::streamoff have = f.tellg() - start;
+  f.seekg(start);
+  const int64_t bytes = n * (u8 ? 1 : static_cast<int64_t>(sizeof(float)));
+  if (have < bytes) throw std::runtime_error(path + ": truncated data (the header declares more than the file holds)");
+  a.uint8 = u8;
   a.data.resize(static_cast<size_t>(n));
-  f.read(reinterpret_cast<char*>(a.data.data()), static_cast<std::streamsize>(n * sizeof(float)));
+  if (u8) {
+    std::vector<unsigned char> raw(static_cast<size_t>(n));
+    f.read(reinterpret_cast<char*>(raw.data()), static_cast<std::streamsize>(n));
+    for (size_t i = 0; i < raw.size(); ++i) a.data[i] = static_cast<float>(raw[i]);
+  } else {
+    f.read(reinterpret_cast<char*>(a.data.data()), static_cast<std::streamsize>(n * sizeof(float)));
+  }
   if (!f) throw std::runtime_error(path + ": truncated data");
   return a;
 }

@@ -40,8 +40,8 @@ def add_parser(sub) -> None:
     d = p.add_argument_group("on a device (runs each exported file there and checks it against the host reference)")
     d.add_argument("--device", metavar="SPEC", help="local | local:/path/to/python | adb | adb:SERIAL | ssh:[user@]host[:port]")
     d.add_argument("--native", nargs="?", const="", metavar="PTE_RUNNER",
-                   help="also time each .pte with the native runner: the one `make native-runner` built "
-                        "(local only), or PTE_RUNNER built for the device")
+                   help="also run each file with a native runner: the ones `make native-runner` built (pte_runner "
+                        "for .pte, tflite_runner for .tflite; local only), or PTE_RUNNER built for the device")
     d.add_argument("--runner-bin", metavar="BENCHMARK_MODEL",
                    help="also time each .tflite with TFLite's benchmark_model binary built for the device")
     d.add_argument("--device-python", metavar="PYTHON", help="Python on an adb/ssh device (default python3)")

@@ -1,11 +1,15 @@
-"""The native ExecuTorch runner (native/pte_runner): latency without Python, as executor_runner.
+"""The native runners: latency and outputs without Python, for both formats.
 
-Built with CMake against the executorch wheel: `find_package(executorch)` from the wheel's
-share/cmake, its headers (include/) and shared libraries (lib/: libexecutorch.so, the optimized and
-quantized kernels, the XNNPACK delegate, kept with --no-as-needed so their static registrars run).
+native/pte_runner (.pte), as executor_runner: built with CMake against the executorch wheel:
+`find_package(executorch)` from the wheel's share/cmake, its headers (include/) and shared libraries (lib/:
+libexecutorch.so, the optimized and quantized kernels, the XNNPACK delegate, kept with --no-as-needed so
+their static registrars run).
 
-    python -m se_edge.device.native build [--build-dir build/pte_runner]    (make native-runner)
-    python -m se_edge.device.native path                                     where the binary is
+native/tflite_runner (.tflite): LiteRT's CompiledModel C API in the ai-edge-litert wheel's libLiteRt.so (the
+CPU accelerator, XNNPACK), with the entry points declared in litert_c_api.h since the wheel has no headers.
+
+    python -m se_edge.device.native build [--runner pte_runner|tflite_runner] [--build-dir DIR]  (make native-runner)
+    python -m se_edge.device.native path [--runner ...]                          where a binary is
 
 Where cmake or a C++ compiler is missing, `build` says so and exits 0 (nothing to build here);
 `toolchain_problem()` gives that reason to tests, which skip with it.
@@ -25,11 +29,21 @@ from se_edge.errors import SeEdgeError
 REPO = Path(__file__).resolve().parents[2]
 SOURCE_DIR = REPO / "native" / "pte_runner"
 DEFAULT_BUILD_DIR = REPO / "build" / "pte_runner"
+RUNNERS = ("pte_runner", "tflite_runner")
 BUILD_TIMEOUT_S = 600
 
 
-def default_binary() -> Path:
-    return DEFAULT_BUILD_DIR / "pte_runner"
+def default_binary(runner: str = "pte_runner") -> Path:
+    return REPO / "build" / runner / runner
+
+
+def litert_package_dir() -> Path | None:
+    """The installed ai-edge-litert wheel's directory, if it ships libLiteRt.so (found without importing it)."""
+    spec = importlib.util.find_spec("ai_edge_litert")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    root = Path(list(spec.submodule_search_locations)[0])
+    return root if (root / "libLiteRt.so").is_file() else None
 
 
 def executorch_package_dir() -> Path | None:
@@ -46,32 +60,40 @@ def _compiler() -> str | None:
     return next((found for c in candidates if (found := shutil.which(c))), None)
 
 
-def toolchain_problem() -> str | None:
-    """Why the native runner cannot be built here (None when it can)."""
+def toolchain_problem(runner: str = "pte_runner") -> str | None:
+    """Why `runner` cannot be built here (None when it can)."""
+    source = REPO / "native" / runner
     if shutil.which("cmake") is None:
-        return "cmake not found on PATH (needed to build native/pte_runner)"
+        return f"cmake not found on PATH (needed to build native/{runner})"
     if _compiler() is None:
         return "no C++ compiler found (c++, g++, clang++ or $CXX)"
-    if not (SOURCE_DIR / "CMakeLists.txt").is_file():
-        return f"native runner sources not found at {SOURCE_DIR} (a source checkout of se_edge has them)"
-    if executorch_package_dir() is None:
+    if not (source / "CMakeLists.txt").is_file():
+        return f"native runner sources not found at {source} (a source checkout of se_edge has them)"
+    if runner == "pte_runner" and executorch_package_dir() is None:
         return "the installed executorch has no CMake package (share/cmake/executorch-config.cmake)"
+    if runner == "tflite_runner" and litert_package_dir() is None:
+        return "the installed ai-edge-litert has no libLiteRt.so"
     return None
 
 
-def build(build_dir: str | os.PathLike = DEFAULT_BUILD_DIR) -> Path:
-    """Configure and build pte_runner into `build_dir`; returns the binary. SeEdgeError if it cannot."""
-    if problem := toolchain_problem():
+def build(build_dir: str | os.PathLike | None = None, runner: str = "pte_runner") -> Path:
+    """Configure and build `runner` (pte_runner or tflite_runner) into `build_dir` (default build/RUNNER);
+    returns the binary. SeEdgeError if it cannot."""
+    if runner not in RUNNERS:
+        raise SeEdgeError(f"unknown native runner {runner!r}; valid: {', '.join(RUNNERS)}")
+    if problem := toolchain_problem(runner):
         raise SeEdgeError(f"cannot build the native runner: {problem}")
-    build_dir = Path(build_dir)
-    configure = ["cmake", "-S", str(SOURCE_DIR), "-B", str(build_dir), "-DCMAKE_BUILD_TYPE=Release",
-                 f"-DCMAKE_PREFIX_PATH={executorch_package_dir()}", f"-DCMAKE_CXX_COMPILER={_compiler()}"]
+    build_dir = Path(build_dir) if build_dir else default_binary(runner).parent
+    package = (f"-DCMAKE_PREFIX_PATH={executorch_package_dir()}" if runner == "pte_runner"
+               else f"-DLITERT_DIR={litert_package_dir()}")
+    configure = ["cmake", "-S", str(REPO / "native" / runner), "-B", str(build_dir), "-DCMAKE_BUILD_TYPE=Release",
+                 package, f"-DCMAKE_CXX_COMPILER={_compiler()}"]
     for argv, what in ((configure, "cmake configure"), (["cmake", "--build", str(build_dir), "-j", "2"], "cmake build")):
         proc = run_host_command(argv, BUILD_TIMEOUT_S, f"native runner {what}")
         if proc.returncode != 0:
             errors = [line for line in (proc.stdout + proc.stderr).splitlines() if "error" in line.lower()]
             raise SeEdgeError(f"native runner {what} failed: {errors[0].strip() if errors else last_line(proc.stderr)}")
-    binary = build_dir / "pte_runner"
+    binary = build_dir / runner
     if not binary.is_file():
         raise SeEdgeError(f"native runner build finished but {binary} is missing")
     return binary
@@ -98,21 +120,28 @@ def native_binary_for(transport, native: str | None) -> Path:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m se_edge.device.native", description="build or locate native/pte_runner")
+    p = argparse.ArgumentParser(prog="python -m se_edge.device.native",
+                                description="build or locate the native runners (native/pte_runner, native/tflite_runner)")
     p.add_argument("action", choices=("build", "path"))
-    p.add_argument("--build-dir", default=str(DEFAULT_BUILD_DIR))
+    p.add_argument("--runner", choices=RUNNERS, help="one runner (default: both)")
+    p.add_argument("--build-dir", help="where to build it (one runner only; default build/RUNNER)")
     args = p.parse_args(argv)
+    if args.build_dir and not args.runner:
+        args.runner = "pte_runner"  # as before there were two
+    runners = [args.runner] if args.runner else list(RUNNERS)
     if args.action == "path":
-        print(Path(args.build_dir) / "pte_runner")
+        for runner in runners:
+            print(Path(args.build_dir) / runner if args.build_dir else default_binary(runner))
         return 0
-    if problem := toolchain_problem():
-        print(f"native-runner: skipped: {problem}")
-        return 0
-    try:
-        print(f"native runner built: {build(args.build_dir)}")
-    except SeEdgeError as e:
-        print(f"native-runner: error: {e}", file=sys.stderr)
-        return 2
+    for runner in runners:
+        if problem := toolchain_problem(runner):
+            print(f"native-runner: skipped {runner}: {problem}")
+            continue
+        try:
+            print(f"native runner built: {build(args.build_dir, runner)}")
+        except SeEdgeError as e:
+            print(f"native-runner: error: {e}", file=sys.stderr)
+            return 2
     return 0
 
 

@@ -37,6 +37,7 @@ class DeviceBenchConfig:
     images: int | None = None  # parity on the first N test images (None: all)
     artifacts: tuple[str, ...] | None = None  # exported artifact names (None: every file the run has)
     native: str | None = None  # a pte_runner binary for the device, also run on each .pte
+    native_tflite: str | None = None  # a tflite_runner binary for the device, also run on each .tflite
     runner_bin: str | None = None  # TFLite's benchmark_model binary for the device, also run on each .tflite
     progress: bool = False
 
@@ -51,8 +52,8 @@ def device_bench(run_dir: str, device: str, *, json_path: str | None = None, dev
                  runner_bin: str | None = None, artifacts: str | None = None, **config) -> tuple[dict, dict]:
     """`se-edge bench --device`: bench `run_dir` on `device` (a SPEC) and write JSON, Markdown and the
     plot (at `json_path`, default RUN/device-DEVICE.json). `native` is a pte_runner path, or "" for
-    this host's build; `artifacts` a comma-separated list. Returns the result and the written paths."""
-    from se_edge.device.native import native_binary_for
+    this host's builds (pte_runner, and tflite_runner for the .tflite files where `make native-runner` built it); `artifacts` a comma-separated list. Returns the result and the written paths."""
+    from se_edge.device.native import default_binary, native_binary_for
     from se_edge.device.report import device_slug, write_device_report
     from se_edge.device.spec import parse_device_spec
 
@@ -61,9 +62,11 @@ def device_bench(run_dir: str, device: str, *, json_path: str | None = None, dev
     run.config()
     if runner_bin is not None and not Path(runner_bin).is_file():
         raise SeEdgeError(f"--runner-bin {runner_bin}: no such file; give the path of a benchmark_model built for the device")
+    host_tflite = default_binary("tflite_runner")  # `--native` on this host: its tflite_runner too, where built
     config = DeviceBenchConfig(
         **config, artifacts=tuple(n.strip() for n in artifacts.split(",") if n.strip()) if artifacts else None,
-        native=None if native is None else str(native_binary_for(transport, native or None)), runner_bin=runner_bin)
+        native=None if native is None else str(native_binary_for(transport, native or None)), runner_bin=runner_bin,
+        native_tflite=str(host_tflite) if native == "" and transport.kind == "local" and host_tflite.is_file() else None)
     result = bench_on_device(run, transport, config)
     return result, write_device_report(result, json_path or run.path / f"device-{device_slug(result['device'])}.json")
 

@@ -1,5 +1,6 @@
 """A device bench as a Markdown table and a latency plot (p50 bars, p90 whiskers) per artifact:
-the Python runtime there, and beside it the native pte_runner and TFLite's benchmark_model where run."""
+the Python runtime there, and beside it the native runners (pte_runner, tflite_runner) and TFLite's benchmark_model
+where run."""
 from __future__ import annotations
 
 import re
@@ -7,7 +8,7 @@ from pathlib import Path
 
 from se_edge.io import atomic_path, write_json, write_text
 
-TOOLS = (("runner.py", None), ("pte_runner", "native"), ("benchmark_model", "benchmark_model"))
+TOOLS = (("runner.py", None), ("native runner", "native"), ("benchmark_model", "benchmark_model"))
 
 
 def _fmt(v, spec: str = ".3f") -> str:
@@ -96,7 +97,7 @@ def summary(result: dict) -> str:
     lines = [f"{result['model']} on {result['device']['spec']}: parity on {result['num_test']} images of {result['dataset']}",
              markdown_table(result), *int8_vs_fp32_lines(result)]
     for name, a in result["artifacts"].items():
-        for tool, entry in (("runner.py", a), ("pte_runner", a.get("native")), ("benchmark_model", a.get("benchmark_model"))):
+        for tool, entry in (("runner.py", a), ("native runner", a.get("native")), ("benchmark_model", a.get("benchmark_model"))):
             if entry and entry["status"] == "skipped":
                 lines.append(f"skipped {name} ({tool}): {entry['reason']}")
     return "\n".join(lines)

@@ -69,14 +69,16 @@ class DeviceSession:
     def run_artifact(self, run: RunDir, name: str, reference: np.ndarray, labels: np.ndarray) -> dict:
         a = ARTIFACTS[name]
         entry = {"path": str(run.artifact_path(name)), "runtime": a.runtime, "dtype": a.dtype, "reference": a.reference}
-        native = bool(self.config.native) and a.runtime == "executorch"
+        native = {"executorch": (self.config.native, "pte_runner"),
+                  "litert": (getattr(self.config, "native_tflite", None), "tflite_runner")}[a.runtime]
+        native = native if native[0] else None
         bench_tool = bool(self.config.runner_bin) and a.runtime == "litert"
         needed = native or bench_tool or not self._skip_reason(a.runtime)
         model = self.t.push(run.require(name), a.filename) if needed else ""
         inputs = self.pixels if a.fed == "pixels" else self.inputs
         entry.update(self._python_runner(name, model, reference, labels, inputs))
         if native:
-            entry["native"] = self._native_runner(name, model, reference, labels, inputs)
+            entry["native"] = self._native_runner(name, model, reference, labels, inputs, *native)
         if bench_tool:
             entry["benchmark_model"] = self._benchmark_model(model)
         return entry
@@ -100,10 +102,12 @@ class DeviceSession:
             result["runtime_module"], result["runtime_version"] = info["module"], info["version"]
         return result
 
-    def _native_runner(self, name: str, model: str, reference: np.ndarray, labels: np.ndarray, inputs: str) -> dict:
-        binary = self._binary(self.config.native, "pte_runner")
-        result = self._run_and_compare([binary, model], f"{name}.native", "pte_runner", reference, labels, inputs)
-        return {"binary": self.config.native, **result}
+    def _native_runner(self, name: str, model: str, reference: np.ndarray, labels: np.ndarray, inputs: str,
+                       local: str, program: str) -> dict:
+        """`program` (pte_runner or tflite_runner, the local binary `local`) on the device for one file."""
+        binary = self._binary(local, program)
+        result = self._run_and_compare([binary, model], f"{name}.native", program, reference, labels, inputs)
+        return {"binary": local, **result}
 
     def _benchmark_model(self, model: str) -> dict:
         binary = self._binary(self.config.runner_bin, "benchmark_model")
