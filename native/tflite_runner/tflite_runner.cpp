@@ -31,82 +31,17 @@
 #include "latency_stats.h"
 #include "litert_c_api.h"
 #include "npy.h"
+#include "runner_cli.h"
 
-using Clock = std::chrono::steady_clock;
+using runner_cli::Clock;
+using runner_cli::ms_since;
+using runner_cli::Options;
 
 namespace {
-
-struct Options {
-  std::string model, inputs, outputs, json;
-  int runs = 50, warmup = 10, threads = 1;
-};
 
 const char* kUsage =
     "usage: tflite_runner MODEL.tflite [--inputs x.npy] [--outputs y.npy] [--runs N] [--warmup N] "
     "[--threads N] [--json FILE]";
-
-int to_int(const std::string& flag, const std::string& value, int minimum) {
-  try {
-    size_t used = 0;
-    int v = std::stoi(value, &used);
-    if (used == value.size() && v >= minimum) return v;
-  } catch (const std::exception&) {
-  }
-  throw std::invalid_argument(flag + " must be an integer >= " + std::to_string(minimum) + ", got '" + value + "'");
-}
-
-Options parse_args(int argc, char** argv) {
-  Options o;
-  for (int i = 1; i < argc; ++i) {
-    std::string arg = argv[i], value;
-    auto eq = arg.find('=');
-    bool is_flag = arg.rfind("--", 0) == 0;
-    if (is_flag && eq != std::string::npos) {
-      value = arg.substr(eq + 1);
-      arg = arg.substr(0, eq);
-    } else if (is_flag) {
-      if (arg == "--help" || arg == "-h") {
-        std::cout << kUsage << "\n";
-        std::exit(0);
-      }
-      if (i + 1 >= argc) throw std::invalid_argument(arg + " needs a value");
-      value = argv[++i];
-    }
-    if (!is_flag) {
-      if (!o.model.empty()) throw std::invalid_argument("more than one model given: " + arg);
-      o.model = arg;
-    } else if (arg == "--inputs") {
-      o.inputs = value;
-    } else if (arg == "--outputs") {
-      o.outputs = value;
-    } else if (arg == "--json") {
-      o.json = value;
-    } else if (arg == "--runs" || arg == "--num_runs") {
-      o.runs = to_int(arg, value, 1);
-    } else if (arg == "--warmup" || arg == "--warmup_runs") {
-      o.warmup = to_int(arg, value, 0);
-    } else if (arg == "--threads" || arg == "--num_threads") {
-      o.threads = to_int(arg, value, 1);
-    } else {
-      throw std::invalid_argument("unknown option " + arg + "; valid: --inputs --outputs --runs --warmup --threads --json");
-    }
-  }
-  if (o.model.empty()) throw std::invalid_argument(kUsage);
-  return o;
-}
-
-double ms_since(Clock::time_point start) {
-  return std::chrono::duration<double, std::milli>(Clock::now() - start).count();
-}
-
-double peak_rss_mb() {  // as pte_runner: VmHWM where there is /proc
-  std::ifstream status("/proc/self/status");
-  for (std::string line; std::getline(status, line);)
-    if (line.rfind("VmHWM:", 0) == 0) return std::stod(line.substr(6)) / 1024.0;
-  struct rusage usage {};
-  getrusage(RUSAGE_SELF, &usage);
-  return static_cast<double>(usage.ru_maxrss) / 1024.0;
-}
 
 const char* status_name(LiteRtStatus s) {  // libLiteRt.so exports no LiteRtGetStatusString
   switch (s) {
@@ -297,13 +232,11 @@ std::vector<float> to_layout(const npy::Array& x, const std::vector<int64_t>& wa
 std::string json_stats(const Options& o, double load_ms, double first_ms, const LatencyStats& s) {
   std::ostringstream j;
   j.precision(9);
-  std::string name = o.model.substr(o.model.find_last_of('/') + 1), escaped;
-  for (char c : name) escaped += (c == '"' || c == '\\') ? std::string("\\") + c : std::string(1, c);
   j << "{\n  \"load_ms\": " << load_ms << ",\n  \"first_ms\": " << first_ms << ",\n  \"warmup\": " << o.warmup
     << ",\n  \"threads\": " << o.threads << ",\n  \"runtime\": \"litert-native\",\n  \"count\": " << s.count
     << ",\n  \"min\": " << s.min << ",\n  \"mean\": " << s.mean << ",\n  \"std\": " << s.std << ",\n  \"p50\": " << s.p50
-    << ",\n  \"p90\": " << s.p90 << ",\n  \"p99\": " << s.p99 << ",\n  \"peak_rss_mb\": " << peak_rss_mb()
-    << ",\n  \"model\": \"" << escaped << "\"\n}\n";
+    << ",\n  \"p90\": " << s.p90 << ",\n  \"p99\": " << s.p99 << ",\n  \"peak_rss_mb\": " << runner_cli::peak_rss_mb()
+    << ",\n  \"model\": \"" << runner_cli::json_name(o.model) << "\"\n}\n";
   return j.str();
 }
 
@@ -357,14 +290,7 @@ int run(const Options& o) {
     model->run();
     times.push_back(ms_since(start));
   }
-  std::string text = json_stats(o, load_ms, first_ms, summarize(times));
-  if (o.json.empty()) {
-    std::cout << text;
-  } else {
-    std::string tmp = o.json + ".tmp";
-    std::ofstream(tmp) << text;
-    if (std::rename(tmp.c_str(), o.json.c_str()) != 0) throw std::runtime_error("cannot write " + o.json);
-  }
+  runner_cli::write_stats(o.json, json_stats(o, load_ms, first_ms, summarize(times)));
   return 0;
 }
 
@@ -372,7 +298,7 @@ int run(const Options& o) {
 
 int main(int argc, char** argv) {
   try {
-    return run(parse_args(argc, argv));
+    return run(runner_cli::parse_args(argc, argv, kUsage));
   } catch (const std::exception& e) {
     std::cerr << "error: " << e.what() << "\n";
     return 2;
