@@ -27,8 +27,6 @@ from se_edge.device.transport import last_line, run_host_command
 from se_edge.errors import SeEdgeError
 
 REPO = Path(__file__).resolve().parents[2]
-SOURCE_DIR = REPO / "native" / "pte_runner"
-DEFAULT_BUILD_DIR = REPO / "build" / "pte_runner"
 RUNNERS = ("pte_runner", "tflite_runner")
 BUILD_TIMEOUT_S = 600
 

@@ -51,8 +51,9 @@ def device_bench(run_dir: str, device: str, *, json_path: str | None = None, dev
                  device_dir: str | None = None, timeout: float = DEFAULT_TIMEOUT_S, native: str | None = None,
                  runner_bin: str | None = None, artifacts: str | None = None, **config) -> tuple[dict, dict]:
     """`se-edge bench --device`: bench `run_dir` on `device` (a SPEC) and write JSON, Markdown and the
-    plot (at `json_path`, default RUN/device-DEVICE.json). `native` is a pte_runner path, or "" for
-    this host's builds (pte_runner, and tflite_runner for the .tflite files where `make native-runner` built it); `artifacts` a comma-separated list. Returns the result and the written paths."""
+    plot (at `json_path`, default RUN/device-DEVICE.json). `native` is a pte_runner path, or "" for this
+    host's builds (pte_runner, and tflite_runner for the .tflite files where `make native-runner` built it);
+    `artifacts` a comma-separated list. Returns the result and the written paths."""
     from se_edge.device.native import default_binary, native_binary_for
     from se_edge.device.report import device_slug, write_device_report
     from se_edge.device.spec import parse_device_spec

@@ -70,7 +70,7 @@ class DeviceSession:
         a = ARTIFACTS[name]
         entry = {"path": str(run.artifact_path(name)), "runtime": a.runtime, "dtype": a.dtype, "reference": a.reference}
         native = {"executorch": (self.config.native, "pte_runner"),
-                  "litert": (getattr(self.config, "native_tflite", None), "tflite_runner")}[a.runtime]
+                  "litert": (self.config.native_tflite, "tflite_runner")}[a.runtime]
         native = native if native[0] else None
         bench_tool = bool(self.config.runner_bin) and a.runtime == "litert"
         needed = native or bench_tool or not self._skip_reason(a.runtime)
