@@ -58,14 +58,38 @@ ethosu-test: ethosu-venv
 	@test -f $(RUN)/run.json || $(MAKE) demo
 	$(BIN)/python -m pytest -q device_tests/test_ethosu.py --run-dir $(RUN) -rs -s
 
-.PHONY: app-venv app-test native-runner old-runtime-venv old-runtime-test device-test-ssh ethosu-venv ethosu-test
+.PHONY: app-venv app-test native-runner arm64-board device-test-arm64 old-runtime-venv old-runtime-test device-test-ssh ethosu-venv ethosu-test
 OLD_VENV := .venv-tflite-old
 
 ## The native runners: native/pte_runner against the executorch wheel (build/pte_runner/pte_runner) and
 ## native/tflite_runner against ai-edge-litert's libLiteRt.so (build/tflite_runner/tflite_runner).
 ## Says why and does nothing where cmake or a C++ compiler is missing.
+## ARCH=arm64: cross-built with Debian's aarch64 toolchain (installed here where missing) against the aarch64 wheels
+## of the same versions (pip download --platform, unpacked, never installed): build/arm64/{pte_runner,tflite_runner},
+## and build/arm64/bundle with both and their libraries, for `--native build/arm64/bundle` on an arm64 device.
+ARCH ?= host
+# Debian packages, installed where missing (the package lists refreshed once if the first try fails)
+apt_install = $(APT) $(1) >/dev/null || (apt-get update -qq && $(APT) $(1) >/dev/null)
+APT := DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends
 native-runner: $(STAMP)
-	$(BIN)/python -m se_edge.device.native build
+ifeq ($(ARCH),arm64)
+	@command -v aarch64-linux-gnu-g++ >/dev/null || $(call apt_install,g++-aarch64-linux-gnu)
+endif
+	$(BIN)/python -m se_edge.device.native build --arch $(ARCH)
+
+## An arm64 board on this machine (build/arm64-board): a Debian bookworm arm64 sysroot with no Python (libc6,
+## libstdc++6, libgcc-s1: apt-get download + dpkg -x, after `dpkg --add-architecture arm64`), the cross-built runners
+## in /opt/se_edge, an ARM /proc/cpuinfo and a pinned QEMU CPU model (cortex-a76); run with --device qemu-arm64
+arm64-board: $(STAMP)
+	@command -v qemu-aarch64-static >/dev/null && command -v aarch64-linux-gnu-g++ >/dev/null \
+		|| $(call apt_install,qemu-user-static g++-aarch64-linux-gnu)
+	@dpkg --print-foreign-architectures | grep -qx arm64 || (dpkg --add-architecture arm64 && apt-get update -qq)
+	$(BIN)/python -m se_edge.device.arm64 board
+
+## RUN's exported files on the arm64 board through the native runners, checked against this host bit by bit
+device-test-arm64: arm64-board
+	@test -f $(RUN)/run.json || $(MAKE) demo
+	$(BIN)/python -m pytest -q device_tests/test_arm64_board.py --run-dir $(RUN) -rs -s -p no:cacheprovider
 
 ## A stand-in for a board with an older runtime: a venv with only numpy<2 and tflite-runtime 2.14 (no torch)
 old-runtime-venv: $(OLD_VENV)/.installed-stamp

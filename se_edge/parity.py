@@ -94,13 +94,16 @@ def _margins(logits: np.ndarray) -> np.ndarray:
     return top2[:, 1] - top2[:, 0]
 
 
-def output_lsb(run: RunDir, names) -> dict[str, float]:
-    """One LSB of each int8 artifact's logits: the output scale of the int8 reference it is made from."""
+def output_lsb(run: RunDir, names, through_apps: bool = False) -> dict[str, float]:
+    """One LSB of each int8 artifact's logits: the output scale of the int8 reference it is made from (with
+    `through_apps`, an app file's too: the scale of the logits its softmax reads)."""
     kinds = {v: k for k, v in QUANTISED.items()}
     scales = {}
     for name in names:
         a = ARTIFACTS[name]
         source = name if name in kinds else a.reference
+        if through_apps and a.fed == "pixels":
+            source = ARTIFACTS[source].reference
         if a.dtype == "int8" and source in kinds:
             scales[name] = run.int8_reference(kinds[source]).output_scale()
     return scales

@@ -61,11 +61,46 @@ def _installed(module: str, distribution: str) -> dict | None:
     return {"module": module.split(".")[0], "version": version}
 
 
+# /proc/cpuinfo's names of the ISA features int8 speed depends on (arm64 HWCAPs, x86 flags), as the native runners
+# report them
+INT8_FEATURES = {"asimd": "asimd", "asimddp": "asimddp", "i8mm": "i8mm", "sve": "sve", "sve2": "sve2", "sme": "sme",
+                 "avx2": "avx2", "avx512f": "avx512f", "avx512_vnni": "avx512_vnni", "avx_vnni": "avxvnni"}
+_ARM_PARTS = {"0xd03": "Cortex-A53", "0xd04": "Cortex-A35", "0xd05": "Cortex-A55", "0xd07": "Cortex-A57",
+              "0xd08": "Cortex-A72", "0xd09": "Cortex-A73", "0xd0a": "Cortex-A75", "0xd0b": "Cortex-A76",
+              "0xd0c": "Neoverse-N1", "0xd0d": "Cortex-A77", "0xd41": "Cortex-A78", "0xd44": "Cortex-X1",
+              "0xd46": "Cortex-A510", "0xd47": "Cortex-A710", "0xd48": "Cortex-X2", "0xd4d": "Cortex-A715",
+              "0xd4e": "Cortex-X3", "0xd80": "Cortex-A520", "0xd81": "Cortex-A720", "0xd82": "Cortex-X4"}
+
+
+def device_info() -> dict:
+    """The machine as the native runners describe it: CPU model, online cores, int8 ISA features, load average."""
+    fields: dict[str, str] = {}
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
+            for line in f.read(1 << 20).splitlines():
+                key, sep, value = line.partition(":")
+                if sep and key.strip() not in fields:
+                    fields[key.strip()] = value.strip()
+    except OSError:
+        pass
+    flags = set((fields.get("flags") or fields.get("Features") or "").split())
+    model = fields.get("model name")
+    if model is None and fields.get("CPU implementer") == "0x41" and fields.get("CPU part") in _ARM_PARTS:
+        model = f"ARM {_ARM_PARTS[fields['CPU part']]}"
+    try:
+        load = list(os.getloadavg())
+    except OSError:
+        load = None
+    return {"machine": platform.machine(), "cpu_model": model or "unknown", "cores": os.cpu_count(),
+            "int8_features": [name for flag, name in INT8_FEATURES.items() if flag in flags], "load_average": load}
+
+
 def available_runtimes() -> dict:
     """Which runtimes this machine has, per runtime name (None where there is none), and where it runs."""
     litert = next(filter(None, (_installed(m, d) for m, d in TFLITE_INTERPRETERS)), None)
     return {"litert": litert, "executorch": _installed(*EXECUTORCH_RUNTIME), "python": platform.python_version(),
-            "numpy": np.__version__, "machine": platform.machine(), "system": platform.system()}
+            "numpy": np.__version__, "machine": platform.machine(), "system": platform.system(),
+            "device_info": device_info()}
 
 
 def _to_layout(x: np.ndarray, shape: tuple) -> np.ndarray:

@@ -17,10 +17,12 @@ from se_edge.device.local import LocalTransport
 from se_edge.device.remote_bench import DeviceBenchConfig, bench_on_device
 
 # a sibling test module: pytest puts tests/ on sys.path
-from test_remote_bench import IMAGES, reuse_host_references  # noqa: F401  (an autouse fixture)
+from test_remote_bench import IMAGES, fake_device, reuse_host_references  # noqa: F401  (fixtures)
+from test_transports import fakes  # noqa: F401  (fake_device needs it)
 
 STATS_KEYS = {"load_ms", "first_ms", "warmup", "threads", "runtime", "count", "min", "mean", "std", "p50", "p90", "p99",
-              "peak_rss_mb", "model"}
+              "peak_rss_mb", "model", "runtime_version", "device"}
+DEVICE_KEYS = {"machine", "system", "cpu_model", "cores", "int8_features", "load_average"}  # what a device report says
 
 
 @pytest.fixture(scope="module")
@@ -56,6 +58,8 @@ def test_native_outputs_match_the_python_runtime(pte_runner, demo_run, tmp_path)
         np.testing.assert_allclose(y, expected, atol=1e-5, rtol=1e-5, err_msg=name)
         stats = json.loads((tmp_path / "s.json").read_text())
         assert STATS_KEYS <= stats.keys() and stats["runtime"] == "executorch-native"
+        assert stats["device"].keys() == DEVICE_KEYS and stats["device"]["cores"] >= 1, stats["device"]
+        assert stats["runtime_version"] == __import__("importlib.metadata").metadata.version("executorch")
         assert stats["count"] == 7 and stats["warmup"] == 2 and stats["threads"] == 1
         assert 0 < stats["min"] <= stats["p50"] <= stats["p90"] <= stats["p99"] and stats["load_ms"] > 0
         assert 0 < stats["peak_rss_mb"] < 200, "its own memory, not the parent's"
@@ -139,6 +143,8 @@ def test_tflite_runner_gives_the_python_runtimes_outputs_for_every_tflite(tflite
         assert y.shape == (6, 10) and np.array_equal(y, expected), (name, np.abs(y - expected).max())
         stats = json.loads((tmp_path / "s.json").read_text())
         assert STATS_KEYS <= stats.keys() and stats["runtime"] == "litert-native" and stats["model"] == name
+        assert stats["device"].keys() == DEVICE_KEYS and stats["device"]["cpu_model"], stats["device"]
+        assert stats["runtime_version"] == __import__("importlib.metadata").metadata.version("ai-edge-litert")
         assert stats["count"] == 7 and stats["warmup"] == 2 and stats["threads"] == 1
         assert 0 < stats["min"] <= stats["p50"] <= stats["p90"] <= stats["p99"] and stats["load_ms"] > 0
         assert stats["first_ms"] > 0 and 0 < stats["peak_rss_mb"] < 200
@@ -173,3 +179,72 @@ def test_bench_runs_both_native_runners_beside_the_python_runtime(pte_runner, tf
         assert entry["native"]["max_abs_diff"] == pytest.approx(entry["max_abs_diff"], abs=1e-6), (name, entry)
         assert entry["native"]["latency_ms"]["count"] == 20 and entry["native"]["binary"].endswith(program), entry
         print(f"{name} p50: native {entry['native']['latency_ms']['p50']:.4f} ms, runner.py {entry['latency_ms']['p50']:.4f} ms")
+
+
+# ---------------------------------------------------------------- a phone: no Python, both formats native
+
+
+def test_adb_phone_without_python_runs_both_formats_through_a_native_directory(pte_runner, tflite_runner, demo_run,
+                                                                              fake_device, tmp_path):
+    """`--native DIR` on an adb device with no Python: both runners and the libraries beside them are pushed, every
+    file runs natively with parity and the output check; runner.py is skipped with the reason."""
+    import shutil
+
+    from se_edge.device.adb import AdbTransport
+
+    out, _ = demo_run
+    device_dir, calls = fake_device
+    phone_build = tmp_path / "android build"
+    phone_build.mkdir()
+    for binary in (pte_runner, tflite_runner):
+        shutil.copy2(binary, phone_build / binary.name)
+    (phone_build / "libLiteRt.so").write_bytes(b"stands for the phone's LiteRT library")
+    transport = AdbTransport("emulator-5554", python="/system/bin/no-python3", device_dir=device_dir)
+    runners, libs = native.runners_for(transport, str(phone_build))
+    result = bench_on_device(RunDir(out), transport, DeviceBenchConfig(
+        runs=3, warmup=1, images=IMAGES, artifacts=("tflite_int8", "executorch_int8", "tflite_int8_app"),
+        native=str(runners["pte_runner"]), native_tflite=str(runners["tflite_runner"]), native_libs=tuple(map(str, libs))))
+    for name in ("tflite_int8", "executorch_int8", "tflite_int8_app"):
+        entry = result["artifacts"][name]
+        assert entry["status"] == "skipped" and "cannot run runner.py" in entry["reason"], entry
+        n = entry["native"]
+        assert n["status"] == "ok" and n["agreement_with_reference"] >= 0.99 and n["check"]["within"], (name, n)
+        assert n["check"]["values"] == IMAGES * 10 and n["check"]["bit_identical"] == IMAGES * 10, (name, n["check"])
+        assert n["device"]["cores"] >= 1 and n["runtime_version"] not in ("", "unknown"), n
+    pushed = [c[-1].rsplit("/", 1)[-1] for c in calls() if "push" in c]
+    assert {"libLiteRt.so", "pte_runner", "tflite_runner"} <= set(pushed) and pushed.count("libLiteRt.so") == 1
+
+
+def test_a_device_output_off_by_two_lsb_is_reported_apart_and_fails_the_command(tflite_runner, demo_run, tmp_path):
+    """A runner whose outputs are wrong (here: the real tflite_runner, then one value moved) is a mismatch with the
+    figures, listed apart, and the command exits 1; one LSB apart is still within."""
+    from conftest import se_edge
+    from se_edge.parity import output_lsb
+
+    out, _ = demo_run
+    lsb = output_lsb(RunDir(out), ["tflite_int8"])["tflite_int8"]
+    for shift, expect in ((1, 0), (2, 1)):
+        wrapper = tmp_path / f"shift{shift}" / "tflite_runner"
+        wrapper.parent.mkdir()
+        wrapper.write_text(f"#!{sys.executable}\nimport subprocess, sys\nimport numpy as np\n"
+                           f"rc = subprocess.call([{str(tflite_runner)!r}, *sys.argv[1:]])\n"
+                           "path = sys.argv[sys.argv.index('--outputs') + 1]\ny = np.load(path)\n"
+                           f"y[0, 0] += np.float32({shift} * {lsb!r})\nnp.save(path, y)\nsys.exit(rc)\n")
+        wrapper.chmod(0o755)
+        report = tmp_path / f"shift{shift}" / "dev.json"
+        proc = se_edge("--quiet", "bench", "latency", "--run", out, "--device", "local", "--native", wrapper,
+                       "--artifacts", "tflite_int8", "--images", str(IMAGES), "--runs", "3", "--warmup", "0",
+                       "--json", report)
+        assert proc.returncode == expect, proc.stderr
+        entry = json.loads(report.read_text())["artifacts"]["tflite_int8"]
+        assert entry["status"] == "ok" and entry["check"]["within"]  # runner.py, untouched
+        c = entry["native"]["check"]
+        assert c["bit_identical"] == IMAGES * 10 - 1 and c["max_lsb"] == pytest.approx(shift, abs=1e-3), c
+        md = report.with_suffix(".md").read_text()
+        if shift == 1:
+            assert entry["native"]["status"] == "ok" and "Outputs that differ" not in md
+        else:
+            assert entry["native"]["status"] == "mismatch" and not c["within"]
+            assert "## Outputs that differ from this host's" in md and f"{IMAGES * 10 - 1} of {IMAGES * 10} values" in md
+            errors = [line for line in proc.stderr.splitlines() if line.strip()]
+            assert len(errors) == 1 and "1 output check(s) failed on local: tflite_int8:" in errors[0], proc.stderr

@@ -229,7 +229,7 @@ def test_cli_missing_adb(demo_run, tmp_path):
 def test_cli_native_host_build_is_for_local_devices_only(demo_run):
     out, _ = demo_run
     assert_one_line_error(se_edge("bench", "--run", out, "--device", "ssh:board", "--native"),
-                          "runs on --device local only", "--native PATH")
+                          "which run on --device local only", "--native PATH")
 
 
 # ---------------------------------------------------------------- runner.py --runtimes, benchmark_model output

@@ -7,7 +7,7 @@
 //
 // Same options and JSON keys as se_edge/runner.py (load_ms, first_ms, warmup, threads, count, min,
 // mean, std, p50, p90, p99, peak_rss_mb); executor_runner's spellings --num_executions and
-// --cpu_threads are accepted too. --inputs is a float32 .npy of shape (N, ...): every sample is
+// --cpu_threads are accepted too. --inputs is a float32 .npy of shape (N, ...) (uint8 pixels for a program that takes uint8): every sample is
 // run once and the outputs are written to --outputs; the timed runs use the first sample (zeros
 // without --inputs). Errors: one line on stderr, exit code 2.
 #include <executorch/extension/module/module.h>
@@ -59,10 +59,13 @@ std::string error_name(Error e) {
   return "error code 0x" + [&] { std::ostringstream s; s << std::hex << static_cast<int>(e); return s.str(); }();
 }
 
-// Runs `sample` (one input of the model's shape) and returns its first output as floats.
-std::vector<float> run_once(Module& module, float* sample, const std::vector<executorch::aten::SizesType>& sizes,
-                            std::vector<int64_t>* out_shape) {
-  auto input = from_blob(sample, sizes);
+using executorch::aten::ScalarType;
+
+// Runs `sample` (one input of the model's shape and `type`: float32, or uint8 pixels for an app file) and returns
+// its first output as floats.
+std::vector<float> run_once(Module& module, void* sample, const std::vector<executorch::aten::SizesType>& sizes,
+                            ScalarType type, std::vector<int64_t>* out_shape) {
+  auto input = from_blob(sample, sizes, type);
   auto result = module.forward(input);
   if (!result.ok()) throw std::runtime_error("forward failed: " + error_name(result.error()));
   const auto& out = result.get().at(0).toTensor();
@@ -77,7 +80,7 @@ std::string json_stats(const Options& o, double load_ms, double first_ms, const 
   j.precision(9);
   j << "{\n  \"load_ms\": " << load_ms << ",\n  \"first_ms\": " << first_ms << ",\n  \"warmup\": " << o.warmup
     << ",\n  \"threads\": " << o.threads << ",\n  \"threadpool_threads\": " << threads_used
-    << ",\n  \"runtime\": \"executorch-native\",\n  \"count\": " << s.count << ",\n  \"min\": " << s.min
+    << ",\n  \"runtime\": \"executorch-native\",\n  \"runtime_version\": \"" << runner_cli::json_escape(SE_EDGE_RUNTIME_VERSION) << "\",\n  \"device\": " << runner_cli::device_json() << ",\n  \"count\": " << s.count << ",\n  \"min\": " << s.min
     << ",\n  \"mean\": " << s.mean << ",\n  \"std\": " << s.std << ",\n  \"p50\": " << s.p50
     << ",\n  \"p90\": " << s.p90 << ",\n  \"p99\": " << s.p99 << ",\n  \"peak_rss_mb\": " << runner_cli::peak_rss_mb()
     << ",\n  \"model\": \"" << runner_cli::json_name(o.model) << "\"\n}\n";
@@ -105,8 +108,9 @@ int run(const Options& o) {
   auto meta = module->method_meta("forward");
   if (!meta.ok() || meta->num_inputs() < 1) throw std::runtime_error(o.model + ": no forward method with an input");
   auto in_meta = meta->input_tensor_meta(0);
-  if (!in_meta.ok() || in_meta->scalar_type() != executorch::aten::ScalarType::Float)
-    throw std::runtime_error(o.model + ": input 0 is not a float32 tensor");
+  if (!in_meta.ok() || (in_meta->scalar_type() != ScalarType::Float && in_meta->scalar_type() != ScalarType::Byte))
+    throw std::runtime_error(o.model + ": input 0 is neither a float32 nor a uint8 tensor");
+  const ScalarType type = in_meta->scalar_type();
   std::vector<executorch::aten::SizesType> sizes(in_meta->sizes().begin(), in_meta->sizes().end());
   size_t per_sample = 1;
   for (auto d : sizes) per_sample *= static_cast<size_t>(d);
@@ -120,12 +124,21 @@ int run(const Options& o) {
   } else {
     x.shape = {1};
     x.data.assign(per_sample, 0.0f);
+    x.uint8 = true;
   }
+  if (type == ScalarType::Byte && !x.uint8)
+    throw std::runtime_error(o.model + " takes uint8 pixels: give --inputs a uint8 .npy");
+  std::vector<uint8_t> pixels;  // the uint8 input's bytes, each a whole number 0..255 as read
+  if (type == ScalarType::Byte) pixels.assign(x.data.begin(), x.data.end());
+  auto sample_at = [&](int64_t i) -> void* {
+    return type == ScalarType::Byte ? static_cast<void*>(pixels.data() + i * per_sample)
+                                    : static_cast<void*>(x.data.data() + i * per_sample);
+  };
   if (!o.outputs.empty()) {
     npy::Array y;
     std::vector<int64_t> out_shape;
     for (int64_t i = 0; i < x.shape[0]; ++i) {
-      auto out = run_once(*module, x.data.data() + i * per_sample, sizes, &out_shape);
+      auto out = run_once(*module, sample_at(i), sizes, type, &out_shape);
       y.data.insert(y.data.end(), out.begin(), out.end());
     }
     y.shape = {x.shape[0]};  // (N, *out_shape[1:]): batch-1 outputs stacked, as runner.predict does
@@ -134,16 +147,16 @@ int run(const Options& o) {
     module = load(o.model, &load_ms);  // as runner.benchmark does: time load and first run on a fresh program
   }
 
-  float* sample = x.data.data();
+  void* sample = sample_at(0);
   auto start = Clock::now();
-  run_once(*module, sample, sizes, nullptr);
+  run_once(*module, sample, sizes, type, nullptr);
   const double first_ms = ms_since(start);
-  for (int i = 0; i < o.warmup; ++i) run_once(*module, sample, sizes, nullptr);
+  for (int i = 0; i < o.warmup; ++i) run_once(*module, sample, sizes, type, nullptr);
   std::vector<double> times;
   times.reserve(o.runs);
   for (int i = 0; i < o.runs; ++i) {
     start = Clock::now();
-    run_once(*module, sample, sizes, nullptr);
+    run_once(*module, sample, sizes, type, nullptr);
     times.push_back(ms_since(start));
   }
   runner_cli::write_stats(o.json, json_stats(o, load_ms, first_ms, summarize(times), pool ? pool->get_thread_count() : 0));

@@ -3,6 +3,11 @@
 #pragma once
 
 #include <sys/resource.h>
+#include <sys/utsname.h>
+#include <unistd.h>
+#if defined(__aarch64__) && defined(__linux__)
+#include <sys/auxv.h>
+#endif
 
 #include <chrono>
 #include <cstdio>
@@ -10,7 +15,9 @@
 #include <fstream>
 #include <iostream>
 #include <stdexcept>
+#include <sstream>
 #include <string>
+#include <vector>
 
 namespace runner_cli {
 
@@ -88,11 +95,94 @@ inline double peak_rss_mb() {
   return static_cast<double>(usage.ru_maxrss) / 1024.0;  // kilobytes on Linux
 }
 
+// `text` as a JSON string's content.
+inline std::string json_escape(const std::string& text) {
+  std::string out;
+  for (char c : text) {
+    if (c == '"' || c == '\\') out += std::string("\\") + c;
+    else if (static_cast<unsigned char>(c) >= 0x20) out += c;
+  }
+  return out;
+}
+
+// The CPU as /proc/cpuinfo names it: x86's "model name", or an ARM core from its implementer and part numbers.
+inline std::string cpu_model() {
+  std::ifstream info("/proc/cpuinfo");
+  std::string implementer, part, hardware;
+  for (std::string line; std::getline(info, line);) {
+    auto colon = line.find(':');
+    if (colon == std::string::npos) continue;
+    std::string key = line.substr(0, line.find_last_not_of(" \t", colon - 1) + 1), value = line.substr(colon + 1);
+    value.erase(0, value.find_first_not_of(' '));
+    if (key == "model name") return value;
+    if (key == "CPU implementer" && implementer.empty()) implementer = value;
+    if (key == "CPU part" && part.empty()) part = value;
+    if (key == "Hardware") hardware = value;
+  }
+  static const std::pair<const char*, const char*> arm[] = {
+      {"0xd03", "Cortex-A53"}, {"0xd04", "Cortex-A35"}, {"0xd05", "Cortex-A55"}, {"0xd07", "Cortex-A57"},
+      {"0xd08", "Cortex-A72"}, {"0xd09", "Cortex-A73"}, {"0xd0a", "Cortex-A75"}, {"0xd0b", "Cortex-A76"},
+      {"0xd0c", "Neoverse-N1"}, {"0xd0d", "Cortex-A77"}, {"0xd41", "Cortex-A78"}, {"0xd44", "Cortex-X1"},
+      {"0xd46", "Cortex-A510"}, {"0xd47", "Cortex-A710"}, {"0xd48", "Cortex-X2"}, {"0xd4d", "Cortex-A715"},
+      {"0xd4e", "Cortex-X3"}, {"0xd80", "Cortex-A520"}, {"0xd81", "Cortex-A720"}, {"0xd82", "Cortex-X4"}};
+  std::string name;
+  if (implementer == "0x41")
+    for (auto& [number, core] : arm)
+      if (part == number) name = std::string("ARM ") + core;
+  if (implementer == "0x46" && part == "0x001") name = "Fujitsu A64FX";
+  if (name.empty() && !part.empty()) name = "implementer " + implementer + " part " + part;
+  if (!hardware.empty()) name += (name.empty() ? "" : ", ") + hardware;
+  return name.empty() ? "unknown" : name;
+}
+
+// The ISA features int8 speed depends on, as this process sees them (the kernel's HWCAPs on arm64: under QEMU,
+// the emulated model's).
+inline std::vector<std::string> int8_features() {
+  std::vector<std::string> found;
+#if defined(__aarch64__) && defined(__linux__)
+  unsigned long hw = getauxval(AT_HWCAP), hw2 = getauxval(AT_HWCAP2);
+  if (hw & (1UL << 1)) found.push_back("asimd");
+  if (hw & (1UL << 20)) found.push_back("asimddp");
+  if (hw2 & (1UL << 13)) found.push_back("i8mm");
+  if (hw & (1UL << 22)) found.push_back("sve");
+  if (hw2 & (1UL << 1)) found.push_back("sve2");
+  if (hw2 & (1UL << 23)) found.push_back("sme");
+#elif defined(__x86_64__) && defined(__GNUC__)
+  __builtin_cpu_init();
+  if (__builtin_cpu_supports("avx2")) found.push_back("avx2");
+  if (__builtin_cpu_supports("avx512f")) found.push_back("avx512f");
+  if (__builtin_cpu_supports("avx512vnni")) found.push_back("avx512_vnni");
+#if __GNUC__ >= 11 || defined(__clang__)
+  if (__builtin_cpu_supports("avxvnni")) found.push_back("avxvnni");
+#endif
+#endif
+  return found;
+}
+
+// The machine the runner ran on, as the stats JSON's "device" object: architecture, CPU model, online cores, the
+// int8 ISA features and the load average when it started (a busy device times slower).
+inline std::string device_json() {
+  struct utsname u {};
+  uname(&u);
+  double load[3] = {-1, -1, -1};
+  getloadavg(load, 3);
+  std::ostringstream j;
+  j << "{\"machine\": \"" << json_escape(u.machine) << "\", \"system\": \"" << json_escape(u.sysname) << " "
+    << json_escape(u.release) << "\", \"cpu_model\": \"" << json_escape(cpu_model())
+    << "\", \"cores\": " << sysconf(_SC_NPROCESSORS_ONLN) << ", \"int8_features\": [";
+  auto features = int8_features();
+  for (size_t i = 0; i < features.size(); ++i) j << (i ? ", " : "") << '"' << features[i] << '"';
+  j << "], \"load_average\": [" << load[0] << ", " << load[1] << ", " << load[2] << "]}";
+  return j.str();
+}
+
+#ifndef SE_EDGE_RUNTIME_VERSION
+#define SE_EDGE_RUNTIME_VERSION "unknown"
+#endif
+
 // The model's file name as a JSON string's content.
 inline std::string json_name(const std::string& model) {
-  std::string name = model.substr(model.find_last_of('/') + 1), escaped;
-  for (char c : name) escaped += (c == '"' || c == '\\') ? std::string("\\") + c : std::string(1, c);
-  return escaped;
+  return json_escape(model.substr(model.find_last_of('/') + 1));
 }
 
 // `text` to stdout, or atomically to `path`.

@@ -233,7 +233,7 @@ std::string json_stats(const Options& o, double load_ms, double first_ms, const 
   std::ostringstream j;
   j.precision(9);
   j << "{\n  \"load_ms\": " << load_ms << ",\n  \"first_ms\": " << first_ms << ",\n  \"warmup\": " << o.warmup
-    << ",\n  \"threads\": " << o.threads << ",\n  \"runtime\": \"litert-native\",\n  \"count\": " << s.count
+    << ",\n  \"threads\": " << o.threads << ",\n  \"runtime\": \"litert-native\",\n  \"runtime_version\": \"" << runner_cli::json_escape(SE_EDGE_RUNTIME_VERSION) << "\",\n  \"device\": " << runner_cli::device_json() << ",\n  \"count\": " << s.count
     << ",\n  \"min\": " << s.min << ",\n  \"mean\": " << s.mean << ",\n  \"std\": " << s.std << ",\n  \"p50\": " << s.p50
     << ",\n  \"p90\": " << s.p90 << ",\n  \"p99\": " << s.p99 << ",\n  \"peak_rss_mb\": " << runner_cli::peak_rss_mb()
     << ",\n  \"model\": \"" << runner_cli::json_name(o.model) << "\"\n}\n";

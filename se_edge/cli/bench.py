@@ -7,10 +7,13 @@
     zoo       purity and delegation of every zoo model's files
     qat       float vs PTQ vs QAT accuracy of exported files, and QAT's step cost
     recipe    QAT recipe variants on a run's float model: how many of float's decisions each keeps
+    runners   native runner vs runner.py vs the runtime's bare invoke loop on a run's files
 """
 from __future__ import annotations
 
 import argparse
+import sys
+from pathlib import Path
 
 from se_edge.cli import options as o
 
@@ -38,10 +41,13 @@ def add_parser(sub) -> None:
                                   "FILE_latency.png; default RUN/device-DEVICE.json)")
     o.latency_options(p)
     d = p.add_argument_group("on a device (runs each exported file there and checks it against the host reference)")
-    d.add_argument("--device", metavar="SPEC", help="local | local:/path/to/python | adb | adb:SERIAL | ssh:[user@]host[:port]")
-    d.add_argument("--native", nargs="?", const="", metavar="PTE_RUNNER",
-                   help="also run each file with a native runner: the ones `make native-runner` built (pte_runner "
-                        "for .pte, tflite_runner for .tflite; local only), or PTE_RUNNER built for the device")
+    d.add_argument("--device", metavar="SPEC", help="local | local:/path/to/python | adb | adb:SERIAL | "
+                                                    "ssh:[user@]host[:port] | qemu-arm64[:CPU] (make arm64-board)")
+    d.add_argument("--native", nargs="?", const="", metavar="PATH",
+                   help="also run each file with a native runner (pte_runner for .pte, tflite_runner for .tflite): "
+                        "without PATH the ones `make native-runner` built (local) or the board's (qemu-arm64); PATH a "
+                        "runner built for the device, or a directory with both and their libraries (pushed beside "
+                        "them), e.g. build/arm64/bundle from `make native-runner ARCH=arm64`")
     d.add_argument("--runner-bin", metavar="BENCHMARK_MODEL",
                    help="also time each .tflite with TFLite's benchmark_model binary built for the device")
     d.add_argument("--device-python", metavar="PYTHON", help="Python on an adb/ssh device (default python3)")
@@ -95,6 +101,36 @@ def add_parser(sub) -> None:
                         "recipe as shipped; default: a standard set of six)")
     p.add_argument("--out", default="runs/bench-recipe", help="output directory (default runs/bench-recipe)")
     p.set_defaults(func=cmd_recipe)
+
+    p = modes.add_parser("runners", help="a run's files through the native runner, runner.py and the runtime's bare "
+                                         "invoke loop: how much of a p50 is the runner (needs make native-runner)")
+    p.add_argument("--run", required=True, help="run directory")
+    p.add_argument("--artifacts", metavar="NAME[,NAME]", default="tflite_int8,executorch_int8",
+                   help="files fed normalised images (default tflite_int8,executorch_int8)")
+    p.add_argument("--rounds", type=o.positive(int), default=5, help="interleaved rounds (default 5)")
+    p.add_argument("--runs", type=o.positive(int), default=200, help="timed runs per round and tool (default 200)")
+    p.add_argument("--warmup", type=o.non_negative, default=20, help="untimed runs first (default 20)")
+    p.add_argument("--threads", type=o.positive(int), default=1, help="CPU threads (default 1)")
+    p.add_argument("--json", help="also write the result here (and FILE.md)")
+    p.set_defaults(func=cmd_runners)
+
+
+def cmd_runners(args: argparse.Namespace) -> None:
+    from se_edge.benchmarks.runners import markdown, runners_bench
+    from se_edge.io import write_json, write_text
+
+    if args.json:
+        from se_edge.artifacts import RunDir
+
+        RunDir(args.run).check_output(args.json)
+    result = runners_bench(args.run, tuple(a.strip() for a in args.artifacts.split(",") if a.strip()), args.rounds,
+                           args.runs, args.warmup, args.threads, progress=not args.quiet)
+    text = markdown(result)
+    print(text, end="")
+    if args.json:
+        write_json(args.json, result)
+        write_text(Path(args.json).with_suffix(".md"), text)
+        print(f"written {args.json} and {Path(args.json).with_suffix('.md')}")
 
 
 def _models_size_out(p, out: str, size: int, several: bool = True) -> None:
@@ -179,13 +215,17 @@ def cmd_latency(args: argparse.Namespace) -> None:
                    "device_dir": "--device-dir", "artifacts": "--artifacts", "images": "--images"}
     if args.device is not None:
         from se_edge.device.remote_bench import device_bench
-        from se_edge.device.report import summary
+        from se_edge.device.report import mismatches, summary
 
         result, paths = device_bench(args.run, args.device, json_path=args.json, timeout=args.timeout,
                                      progress=not args.quiet, **lat_cfg, **{k: getattr(args, k) for k in device_only})
         print(summary(result))
         print("written " + ", ".join(paths.values()))
         entries = [e for a in result["artifacts"].values() for e in (a, a.get("native"), a.get("benchmark_model")) if e]
+        if apart := mismatches(result):  # outputs the device computed differently: a finding, never a silent row
+            print(f"se-edge bench latency: {len(apart)} output check(s) failed on {result['device']['spec']}: "
+                  f"{apart[0][0]}: {apart[0][1]}", file=sys.stderr)
+            raise SystemExit(1)
         if not any(e.get("status") == "ok" for e in entries):
             first = next((e.get("reason") for e in entries if e.get("reason")), "no file selected")
             raise SeEdgeError(f"nothing ran on {result['device']['spec']}: every file was skipped ({first}); "

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from se_edge.artifacts import ARTIFACTS, EXPORTED, RunDir
-from se_edge.device.session import RUNNER, DeviceSession
+from se_edge.device.session import RUNNER, Check, DeviceSession
 from se_edge.device.transport import DEFAULT_TIMEOUT_S, Transport
 from se_edge.errors import SeEdgeError
 
@@ -38,6 +38,7 @@ class DeviceBenchConfig:
     artifacts: tuple[str, ...] | None = None  # exported artifact names (None: every file the run has)
     native: str | None = None  # a pte_runner binary for the device, also run on each .pte
     native_tflite: str | None = None  # a tflite_runner binary for the device, also run on each .tflite
+    native_libs: tuple[str, ...] = ()  # shared libraries pushed beside the native runners (their RUNPATH has $ORIGIN)
     runner_bin: str | None = None  # TFLite's benchmark_model binary for the device, also run on each .tflite
     progress: bool = False
 
@@ -51,10 +52,10 @@ def device_bench(run_dir: str, device: str, *, json_path: str | None = None, dev
                  device_dir: str | None = None, timeout: float = DEFAULT_TIMEOUT_S, native: str | None = None,
                  runner_bin: str | None = None, artifacts: str | None = None, **config) -> tuple[dict, dict]:
     """`se-edge bench --device`: bench `run_dir` on `device` (a SPEC) and write JSON, Markdown and the
-    plot (at `json_path`, default RUN/device-DEVICE.json). `native` is a pte_runner path, or "" for this
-    host's builds (pte_runner, and tflite_runner for the .tflite files where `make native-runner` built it);
+    plot (at `json_path`, default RUN/device-DEVICE.json). `native` is `--native`'s value (native.runners_for):
+    "" for this host's builds or the board's runners, a runner's path, or a directory with both and their libraries;
     `artifacts` a comma-separated list. Returns the result and the written paths."""
-    from se_edge.device.native import default_binary, native_binary_for
+    from se_edge.device.native import runners_for
     from se_edge.device.report import device_slug, write_device_report
     from se_edge.device.spec import parse_device_spec
 
@@ -63,11 +64,14 @@ def device_bench(run_dir: str, device: str, *, json_path: str | None = None, dev
     run.config()
     if runner_bin is not None and not Path(runner_bin).is_file():
         raise SeEdgeError(f"--runner-bin {runner_bin}: no such file; give the path of a benchmark_model built for the device")
-    host_tflite = default_binary("tflite_runner")  # `--native` on this host: its tflite_runner too, where built
+    runners, libs = runners_for(transport, native)
     config = DeviceBenchConfig(
         **config, artifacts=tuple(n.strip() for n in artifacts.split(",") if n.strip()) if artifacts else None,
-        native=None if native is None else str(native_binary_for(transport, native or None)), runner_bin=runner_bin,
-        native_tflite=str(host_tflite) if native == "" and transport.kind == "local" and host_tflite.is_file() else None)
+        native=str(runners["pte_runner"]) if "pte_runner" in runners else None, runner_bin=runner_bin,
+        native_tflite=str(runners["tflite_runner"]) if "tflite_runner" in runners else None,
+        native_libs=tuple(map(str, libs)))
+    if getattr(transport, "emulated", False) and not runners:
+        raise SeEdgeError(f"{transport.label} has no Python: give --native (the board's runners) to run files there")
     result = bench_on_device(run, transport, config)
     return result, write_device_report(result, json_path or run.path / f"device-{device_slug(result['device'])}.json")
 
@@ -92,11 +96,18 @@ def bench_on_device(run: RunDir, transport: Transport, config: DeviceBenchConfig
 
             same = host_references(run, pixels_to_input(pixels, cfg["preprocessing"]), {ARTIFACTS[n].reference for n in apps})
             references.update({n: softmax(same[ARTIFACTS[n].reference]) for n in apps})
+        # each file run here too: what it computes on this host's kernels, which the device's outputs must match
+        here = {**host_references(run, images.x, {n for n in names if n not in apps}),
+                **(host_references(run, pixels, set(apps)) if apps else {})}
+        from se_edge.parity import output_lsb
+
+        lsb = output_lsb(run, names, through_apps=True)
         artifacts = {}
         for name in names:
             _say(config, f"{name} on {transport.label}")
             reference = references[name if name in apps else ARTIFACTS[name].reference]
-            artifacts[name] = session.run_artifact(run, name, reference, images.y)
+            artifacts[name] = session.run_artifact(run, name, reference, images.y, Check(here[name], lsb.get(name),
+                                                                                        name in apps))
     return {"model": cfg["model"], "dataset": dataset, "num_test": len(images), "device": device,
             "settings": {"runs": config.runs, "warmup": config.warmup, "threads": config.threads},
             "artifacts": artifacts}

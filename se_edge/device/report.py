@@ -29,39 +29,111 @@ def device_slug(device: dict) -> str:
     return re.sub(r"[^A-Za-z0-9.-]+", "_", spec.replace(":", "-", 1)).strip("._-") or "device"
 
 
+def emulated(result: dict) -> bool:
+    return bool(result["device"].get("emulated"))
+
+
 def markdown_table(result: dict) -> str:
-    rows = ["| artifact | runtime there | dtype | status | agreement | max abs diff | p50 ms | p90 ms | p99 ms "
-            "| native p50 ms | benchmark_model p50 ms |",
+    ms = "emulated ms" if emulated(result) else "ms"  # QEMU's time is never a device's, so never headed as one
+    rows = [f"| artifact | runtime there | dtype | status | agreement | max abs diff | p50 {ms} | p90 {ms} | p99 {ms} "
+            f"| native p50 {ms} | benchmark_model p50 {ms} |",
             "|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|"]
     for name, a in result["artifacts"].items():
-        module = f"{a['runtime_module']} {a.get('runtime_version') or ''}".strip() if a.get("runtime_module") else a["runtime"]
-        agreement = f"{_fmt(a.get('agreement_with_reference'), '.4f')} vs {a['reference']}"
-        rows.append(f"| {name} | {module} | {a['dtype']} | {a['status']} | {agreement} | "
-                    f"{_fmt(a.get('max_abs_diff'), '.3g')} | {_fmt(_latency(a, 'p50'))} | {_fmt(_latency(a, 'p90'))} | "
+        native = a.get("native") or {}
+        module = (f"{a['runtime_module']} {a.get('runtime_version') or ''}".strip() if a.get("runtime_module") else
+                  f"{a['runtime']} {native['runtime_version']} (native)" if native.get("runtime_version") else a["runtime"])
+        # where runner.py could not run (no Python there), status and parity are the native runner's
+        shown = native if a.get("status") == "skipped" and native.get("status") in ("ok", "mismatch") else a
+        agreement = f"{_fmt(shown.get('agreement_with_reference'), '.4f')} vs {a['reference']}"
+        rows.append(f"| {name} | {module} | {a['dtype']} | {shown['status']} | {agreement} | "
+                    f"{_fmt(shown.get('max_abs_diff'), '.3g')} | {_fmt(_latency(a, 'p50'))} | {_fmt(_latency(a, 'p90'))} | "
                     f"{_fmt(_latency(a, 'p99'))} | {_fmt(_latency(a.get('native'), 'p50'))} | "
                     f"{_fmt(_latency(a.get('benchmark_model'), 'p50'))} |")
     return "\n".join(rows)
+
+
+def device_facts(result: dict) -> dict:
+    """What the runners reported about the machine they ran on (the native runners' `device`, else runner.py's)."""
+    for a in result["artifacts"].values():
+        for e in (a.get("native"), a):
+            if e and isinstance(e.get("device"), dict):
+                return e["device"]
+    return result["device"].get("device_info") or {}
+
+
+def _device_line(facts: dict) -> str | None:
+    if not facts:
+        return None
+    load = facts.get("load_average")
+    features = ", ".join(map(str, facts.get("int8_features") or [])) or "none of asimddp, i8mm, sve, sme, avx512_vnni, avxvnni"
+    return (f"- CPU: {facts.get('cpu_model', '?')} ({facts.get('machine', '?')}), {facts.get('cores', '?')} cores; "
+            f"int8 ISA features: {features}"
+            + (f"; load average at start {load[0]:.2f}" if isinstance(load, list) and load and load[0] is not None
+               and load[0] >= 0 else ""))
+
+
+def check_rows(result: dict) -> list[str]:
+    """Each runner's outputs against the same file run on this host: bit-identical values, the largest difference."""
+    rows = []
+    for name, a in result["artifacts"].items():
+        for tool, entry in (("runner.py", a), ("native", a.get("native"))):
+            c = (entry or {}).get("check")
+            if c:
+                apart = f"{c['max_lsb']:.2f} LSB" if "max_lsb" in c else f"{c['max_abs_diff']:.3g}"
+                rows.append(f"| {name} | {tool} | {c['bit_identical']} of {c['values']} | {apart} | {c['tolerance']} | "
+                            f"{'yes' if c['within'] else '**no**'} |")
+    if not rows:
+        return []
+    return ["", "Outputs against the same file run on this host:", "",
+            "| artifact | runner | bit-identical | max apart | allowed | within |", "|---|---|---:|---:|---|---|", *rows]
+
+
+def mismatches(result: dict) -> list[tuple[str, str]]:
+    return [(n, e["reason"]) for n, a in result["artifacts"].items() for e in (a, a.get("native"))
+            if e and e.get("status") == "mismatch"]
 
 
 def markdown(result: dict, plot_name: str | None = None) -> str:
     d, s = result["device"], result["settings"]
     runtimes = ", ".join(f"{k} {v['module']} {v.get('version') or ''}".strip() for k in ("litert", "executorch")
                          if (v := d.get(k)))
-    lines = [f"# Device bench: {result['model']} on {d['spec']}", "",
-             f"- device: {d['spec']} ({d.get('machine', '?')}, {d.get('system', '?')}; Python {d.get('python', '?')} "
-             f"at {d['python_executable']}); runtimes: {runtimes or 'none'}",
+    where = (f"Python {d.get('python', '?')} at {d['python_executable']}" if d.get("python_executable") else
+             "no Python: native runners only")
+    lines = [f"# Device bench: {result['model']} on {d['spec']}" + (" (emulated)" if emulated(result) else ""), "",
+             f"- device: {d['spec']} ({d.get('machine', '?')}, {d.get('system', '?')}; {where}); "
+             f"Python runtimes: {runtimes or 'none'}",
+             *filter(None, [_device_line(device_facts(result))]),
              f"- parity images: {result['num_test']} of {result['dataset']}; agreement is top-1 agreement with the host's "
              "PyTorch reference named",
-             f"- latency: single-image runs, {s['warmup']} warm-up then {s['runs']} timed, {s['threads']} thread(s)", "",
-             markdown_table(result)]
+             f"- latency: single-image runs, {s['warmup']} warm-up then {s['runs']} timed, {s['threads']} thread(s); "
+             "load and first inference apart, below"]
+    if emulated(result):
+        lines.append(f"- **emulated**: {d.get('qemu', 'QEMU')} with CPU model {d.get('cpu_model_qemu', '?')} on this host; "
+                     "its times prove nothing about a device's speed (emulation is 150-900x slower) and are never "
+                     "plotted or tabled beside a device's. What it proves is the outputs on arm64 kernels, below.")
+    lines += ["", markdown_table(result), *load_rows(result)]
+    lines += check_rows(result)
+    if apart := mismatches(result):
+        lines += ["", "## Outputs that differ from this host's", ""] + [f"- {name}: {reason}" for name, reason in apart]
     lines += int8_vs_fp32_lines(result)
-    skipped = [(n, e.get("reason")) for n, a in result["artifacts"].items()
-               for e in (a, a.get("native"), a.get("benchmark_model")) if e and e.get("status") == "skipped"]
-    if skipped:
-        lines += ["", "Skipped:"] + [f"- {name}: {reason}" for name, reason in skipped]
+    if skipped := skipped_lines(result):
+        lines += ["", "Skipped:"] + [f"- {line}" for line in skipped]
     if plot_name:
         lines += ["", f"![device latency]({plot_name})"]
     return "\n".join(lines) + "\n"
+
+
+def load_rows(result: dict) -> list[str]:
+    """Load time and first inference per file and runner, beside the steady-state p50."""
+    rows = []
+    for name, a in result["artifacts"].items():
+        for tool, entry in (("runner.py", a), ("native", a.get("native")), ("benchmark_model", a.get("benchmark_model"))):
+            if entry and entry.get("status") in ("ok", "mismatch") and entry.get("load_ms") is not None:
+                rows.append(f"| {name} | {tool} | {_fmt(entry.get('load_ms'))} | {_fmt(entry.get('first_ms'))} | "
+                            f"{_fmt(_latency(entry, 'p50'))} |")
+    if not rows:
+        return []
+    return ["", "| artifact | runner | load ms | first inference ms | p50 ms |", "|---|---|---:|---:|---:|", *rows]
 
 
 OLD_TFLITE_RUNTIME = ("tflite_runtime", (2, 15))  # before this, se_edge measured its int8 on the builtin kernels
@@ -94,17 +166,33 @@ def _version(text: str) -> tuple[int, ...]:
 def summary(result: dict) -> str:
     """What `se-edge bench --device` prints: a header, the table, int8 against fp32, one line per skipped
     measurement."""
-    lines = [f"{result['model']} on {result['device']['spec']}: parity on {result['num_test']} images of {result['dataset']}",
-             markdown_table(result), *int8_vs_fp32_lines(result)]
-    for name, a in result["artifacts"].items():
-        for tool, entry in (("runner.py", a), ("native runner", a.get("native")), ("benchmark_model", a.get("benchmark_model"))):
-            if entry and entry["status"] == "skipped":
-                lines.append(f"skipped {name} ({tool}): {entry['reason']}")
+    lines = [f"{result['model']} on {result['device']['spec']}: parity on {result['num_test']} images of {result['dataset']}"
+             + (" (EMULATED: outputs on arm64 kernels, not a device's speed)" if emulated(result) else ""),
+             *filter(None, [_device_line(device_facts(result))]),
+             markdown_table(result), *check_rows(result), *int8_vs_fp32_lines(result)]
+    lines += [f"MISMATCH {name}: {reason}" for name, reason in mismatches(result)]
+    lines += [f"skipped {line}" for line in skipped_lines(result)]
     return "\n".join(lines)
 
 
+def skipped_lines(result: dict) -> list[str]:
+    """One line per runner and reason: 'NAME: REASON' (runner.py's), 'NAME (TOOL): REASON' (another runner's), with
+    'every file' for NAME where all share it."""
+    by_reason: dict[tuple[str, str], list[str]] = {}
+    for name, a in result["artifacts"].items():
+        for tool, entry in (("runner.py", a), ("native runner", a.get("native")), ("benchmark_model", a.get("benchmark_model"))):
+            if entry and entry["status"] == "skipped":
+                by_reason.setdefault((tool, entry["reason"]), []).append(name)
+    every = len(result["artifacts"])
+    return [f"{'every file' if len(names) == every > 1 else ', '.join(names)}"
+            f"{'' if tool == 'runner.py' else f' ({tool})'}: {reason}" for (tool, reason), names in by_reason.items()]
+
+
 def plot(result: dict, path: str | Path) -> str | None:
-    """Grouped bars per artifact: p50 of each tool that ran it, p90 as a whisker where measured."""
+    """Grouped bars per artifact: p50 of each tool that ran it, p90 as a whisker where measured. None for an emulated
+    device, whose times are not a device's."""
+    if emulated(result):
+        return None
     import matplotlib
 
     matplotlib.use("Agg")

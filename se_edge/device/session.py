@@ -8,6 +8,7 @@ when the file cannot run there), which the native pte_runner shares; benchmark_m
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +23,39 @@ RUNNER = Path(runner.__file__)
 LATENCY_KEYS = ("p50", "p90", "p99", "mean", "min", "std", "count")
 NO_RUNTIME = {"litert": "no TFLite interpreter (ai-edge-litert, tflite-runtime or tensorflow)",
               "executorch": "no ExecuTorch runtime (executorch)"}
+
+
+INT8_TOLERANCE_LSB = 1.0  # an int8 file on a device: every output within one LSB of the same file run here
+FP32_TOLERANCE = 1e-4  # an fp32 file: every output within this of the same file run here
+
+
+@dataclass(frozen=True)
+class Check:
+    """What a file's outputs on the device must match: the same file run on this host (`here`), within one output
+    LSB for int8 files (`lsb`, the logits' scale; an app file's probabilities within what one logit LSB can move
+    them), within FP32_TOLERANCE for fp32 files."""
+    here: np.ndarray
+    lsb: float | None = None
+    probabilities: bool = False
+
+    def __call__(self, outputs: np.ndarray) -> dict:
+        if outputs.shape != self.here.shape:
+            raise SeEdgeError(f"device outputs have shape {outputs.shape}, the same file here {self.here.shape}")
+        here = self.here.astype(np.float64)
+        diff = np.abs(outputs.astype(np.float64) - here)
+        out = {"against": "the same file on this host", "values": int(diff.size),
+               "bit_identical": int((outputs == self.here).sum()), "max_abs_diff": float(diff.max())}
+        if self.lsb is None:
+            return {**out, "tolerance": f"max abs diff <= {FP32_TOLERANCE:g}", "within": bool(diff.max() <= FP32_TOLERANCE)}
+        out["lsb"] = self.lsb
+        if not self.probabilities:
+            max_lsb = float(diff.max() / self.lsb)
+            return {**out, "max_lsb": max_lsb, "tolerance": f"<= {INT8_TOLERANCE_LSB:g} LSB",
+                    "within": max_lsb <= INT8_TOLERANCE_LSB + 1e-3}  # LSB multiples, up to float rounding
+        # softmax of int8 logits: logits each within one LSB move every probability by a factor within e^(+-2 LSB)
+        bound = here * np.expm1(2 * INT8_TOLERANCE_LSB * self.lsb) + 1e-6
+        return {**out, "tolerance": "the change 1 logit LSB can make to the probabilities",
+                "within": bool((diff <= bound).all())}
 
 
 def compare(logits: np.ndarray, reference: np.ndarray, labels: np.ndarray) -> dict:
@@ -49,9 +83,16 @@ class DeviceSession:
         self.runtimes: dict = {}
         self.no_python: str | None = None
         self._binaries: dict[str, str] = {}
+        self._libs_pushed = False
 
     def probe(self) -> dict:
         """What the device can run: `runner.py --runtimes` there (a missing Python is a reason, not an error)."""
+        described = self.t.describe() if hasattr(self.t, "describe") else {}
+        if self.t.python is None:  # a board without Python: the native runners only
+            self.no_python = f"{self.t.label} has no Python (as a phone or a board image has none): native runners only"
+            self.runtimes = {"litert": None, "executorch": None}
+            return {"spec": self.t.label, "kind": self.t.kind, "python_executable": None, **self.runtimes,
+                    "python_error": self.no_python, **described}
         proc = self.t.execute([self.t.python, self.runner, "--runtimes"])
         text = proc.stdout[proc.stdout.find("{"):proc.stdout.rfind("}") + 1]
         try:
@@ -64,9 +105,12 @@ class DeviceSession:
             info = {"litert": None, "executorch": None}
         self.runtimes = info
         return {"spec": self.t.label, "kind": self.t.kind, "python_executable": self.t.python, **info,
-                **({"python_error": self.no_python} if self.no_python else {})}
+                **({"python_error": self.no_python} if self.no_python else {}), **described}
 
-    def run_artifact(self, run: RunDir, name: str, reference: np.ndarray, labels: np.ndarray) -> dict:
+    def run_artifact(self, run: RunDir, name: str, reference: np.ndarray, labels: np.ndarray,
+                     check: Check | None = None) -> dict:
+        """Every runner that applies on one file; `check`, where given, holds each runner's outputs against the same
+        file run on this host (status "mismatch" where they are further apart than it allows)."""
         a = ARTIFACTS[name]
         entry = {"path": str(run.artifact_path(name)), "runtime": a.runtime, "dtype": a.dtype, "reference": a.reference}
         native = {"executorch": (self.config.native, "pte_runner"),
@@ -76,9 +120,9 @@ class DeviceSession:
         needed = native or bench_tool or not self._skip_reason(a.runtime)
         model = self.t.push(run.require(name), a.filename) if needed else ""
         inputs = self.pixels if a.fed == "pixels" else self.inputs
-        entry.update(self._python_runner(name, model, reference, labels, inputs))
+        entry.update(self._python_runner(name, model, reference, labels, inputs, check))
         if native:
-            entry["native"] = self._native_runner(name, model, reference, labels, inputs, *native)
+            entry["native"] = self._native_runner(name, model, reference, labels, inputs, *native, check=check)
         if bench_tool:
             entry["benchmark_model"] = self._benchmark_model(model)
         return entry
@@ -91,22 +135,28 @@ class DeviceSession:
             return f"{NO_RUNTIME[runtime]} in {where}"
         return None
 
-    def _python_runner(self, name: str, model: str, reference: np.ndarray, labels: np.ndarray, inputs: str) -> dict:
+    def _python_runner(self, name: str, model: str, reference: np.ndarray, labels: np.ndarray, inputs: str,
+                       check: Check | None = None) -> dict:
         runtime = ARTIFACTS[name].runtime
         if reason := self._skip_reason(runtime):
             return skipped(reason)
         result = self._run_and_compare([self.t.python, self.runner, model], name, "runner.py", reference, labels,
-                                       inputs)
+                                       inputs, check)
         if result["status"] == "ok":
             info = self.runtimes[runtime]
             result["runtime_module"], result["runtime_version"] = info["module"], info["version"]
         return result
 
     def _native_runner(self, name: str, model: str, reference: np.ndarray, labels: np.ndarray, inputs: str,
-                       local: str, program: str) -> dict:
-        """`program` (pte_runner or tflite_runner, the local binary `local`) on the device for one file."""
+                       local: str, program: str, check: Check | None = None) -> dict:
+        """`program` (pte_runner or tflite_runner, the local binary `local`) on the device for one file, its
+        shared libraries (config.native_libs) pushed beside it first."""
+        if not self._libs_pushed:
+            for lib in self.config.native_libs:
+                self.t.push(lib, Path(lib).name)
+            self._libs_pushed = True
         binary = self._binary(local, program)
-        result = self._run_and_compare([binary, model], f"{name}.native", program, reference, labels, inputs)
+        result = self._run_and_compare([binary, model], f"{name}.native", program, reference, labels, inputs, check)
         return {"binary": local, **result}
 
     def _benchmark_model(self, model: str) -> dict:
@@ -127,7 +177,7 @@ class DeviceSession:
         return self._binaries[local]
 
     def _run_and_compare(self, command: list[str], tag: str, program: str, reference: np.ndarray,
-                         labels: np.ndarray, inputs: str) -> dict:
+                         labels: np.ndarray, inputs: str, check: Check | None = None) -> dict:
         """Run a runner (runner.py's options and exit codes) on the device, pull and compare its outputs."""
         c = self.config
         outputs, stats = self.t.path(f"{tag}.outputs.npy"), self.t.path(f"{tag}.stats.json")
@@ -141,9 +191,19 @@ class DeviceSession:
                               f"{last_line(proc.stderr) or last_line(proc.stdout) or 'no output'}")
         logits = np.load(self.t.pull(outputs, self.tmp / f"{tag}.outputs.npy"), allow_pickle=False)
         s = json.loads(self.t.pull(stats, self.tmp / f"{tag}.stats.json").read_text())
-        return {"status": "ok", **compare(logits, reference, labels),
-                "latency_ms": {**{k: s[k] for k in LATENCY_KEYS}, "threads": s["threads"]},
-                **{k: s.get(k) for k in ("load_ms", "first_ms", "peak_rss_mb")}}
+        result = {"status": "ok", **compare(logits, reference, labels),
+                  "latency_ms": {**{k: s[k] for k in LATENCY_KEYS}, "threads": s["threads"]},
+                  **{k: s.get(k) for k in ("load_ms", "first_ms", "peak_rss_mb", "runtime_version")},
+                  **({"device": s["device"]} if isinstance(s.get("device"), dict) else {})}
+        if check is not None:
+            result["check"] = check(logits)
+            if not result["check"]["within"]:
+                c = result["check"]
+                apart = f"{c['max_lsb']:.2f} LSB" if "max_lsb" in c else f"{c['max_abs_diff']:.3g}"
+                result.update(status="mismatch", reason=f"{program} on {self.t.label}: outputs up to {apart} from the "
+                                                        f"same file on this host (allowed: {c['tolerance']}); "
+                                                        f"{c['bit_identical']} of {c['values']} values bit-identical")
+        return result
 
 
 def skipped(reason: str) -> dict:

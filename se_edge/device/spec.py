@@ -4,6 +4,8 @@
     local:/path/to/python      this host, another Python (e.g. a venv with only tflite-runtime)
     adb | adb:SERIAL           an Android device (`adb devices` lists serials; ip:port works too)
     ssh:[user@]host[:port]     a Linux board over ssh/scp
+    qemu-arm64[:CPU]           the arm64 board `make arm64-board` built (no Python: native runners only), under
+                               QEMU user mode on this host; CPU a QEMU model (default the board's pinned one)
 """
 from __future__ import annotations
 
@@ -12,7 +14,7 @@ import re
 from se_edge.device.transport import DEFAULT_TIMEOUT_S, Transport
 from se_edge.errors import SeEdgeError
 
-DEVICE_SPECS = ("local", "local:/path/to/python", "adb", "adb:SERIAL", "ssh:[user@]host[:port]")
+DEVICE_SPECS = ("local", "local:/path/to/python", "adb", "adb:SERIAL", "ssh:[user@]host[:port]", "qemu-arm64[:CPU]")
 # ssh:[user@]host[:port], strictly: a POSIX user name and a host name (or IPv4 address) as DNS spells them, so
 # nothing that reaches ssh's argv can be an option, a quote, `$` or a backtick, even though it is one argv word.
 _LABEL = r"[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?"
@@ -33,6 +35,13 @@ def parse_device_spec(spec: str, *, python: str | None = None, device_dir: str |
         if python is not None and rest:
             raise SeEdgeError("give the local Python once: --device local:PATH or --device-python, not both")
         return LocalTransport(rest or python, timeout=timeout)
+    if kind == "qemu-arm64":
+        from se_edge.device.qemu import QemuTransport
+
+        if python is not None or device_dir is not None:
+            raise SeEdgeError("--device-python and --device-dir do not apply to qemu-arm64: the board has no Python "
+                              "and works in a temp directory")
+        return QemuTransport(rest or None, timeout=timeout)
     remote = {"python": python or "python3", "timeout": timeout, **({"device_dir": device_dir} if device_dir else {})}
     if kind == "adb" and (spec == "adb" or _ADB_SERIAL.fullmatch(rest)):
         from se_edge.device.adb import AdbTransport
