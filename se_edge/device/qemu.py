@@ -14,17 +14,19 @@ import os
 import shutil
 import stat
 import subprocess
-import tempfile
 from pathlib import Path
 
 from se_edge.device import arm64
+from se_edge.device.local import LocalTransport
 from se_edge.device.transport import DEFAULT_TIMEOUT_S, Transport, run_host_command
 from se_edge.errors import SeEdgeError
 
 EMULATED = "emulated"
 
 
-class QemuTransport(Transport):
+class QemuTransport(LocalTransport):
+    """A working directory on this host, as `local` has, with every program run under QEMU in the board's sysroot."""
+
     kind = "qemu"
     emulated = True  # its latency is the emulator's, never a device's
 
@@ -39,7 +41,7 @@ class QemuTransport(Transport):
         self.qemu = shutil.which(arm64.QEMU) or self.board.get("qemu") or ""
         if not self.qemu or not os.access(self.qemu, os.X_OK):
             raise SeEdgeError(f"{arm64.QEMU} not found: install Debian's qemu-user-static (`make arm64-board` does)")
-        super().__init__(python=None, workdir="", timeout=timeout)
+        Transport.__init__(self, python=None, workdir="", timeout=timeout)
 
     @property
     def label(self) -> str:
@@ -52,27 +54,11 @@ class QemuTransport(Transport):
             raise SeEdgeError(f"the arm64 board has no {runner} at {path}: run `make arm64-board` again")
         return path
 
-    def setup(self) -> None:
-        if not self.workdir:
-            self.workdir = tempfile.mkdtemp(prefix="se_edge-qemu-")
-
     def push(self, local: str | Path, name: str | None = None) -> str:
         source = Path(local).resolve()
         if source.is_relative_to(self.sysroot):  # already on the board: its path there
             return "/" + source.relative_to(self.sysroot).as_posix()
-        target = self.path(name or source.name)
-        try:
-            shutil.copy2(source, target)
-        except OSError as e:
-            raise SeEdgeError(f"cannot copy {local} to {target}: {e.strerror or e}") from None
-        return target
-
-    def pull(self, device_path: str, local: str | Path) -> Path:
-        try:
-            shutil.copyfile(device_path, local)
-        except OSError as e:
-            raise SeEdgeError(f"cannot copy {device_path} from the board: {e.strerror or e}") from None
-        return Path(local)
+        return super().push(local, name)
 
     def execute(self, argv: list[str], timeout: float | None = None) -> subprocess.CompletedProcess:
         """`argv` on the board. QEMU opens the program itself on this host, so a program of the board's is named by
@@ -90,11 +76,6 @@ class QemuTransport(Transport):
         if not host.is_file():
             raise SeEdgeError(f"{device_path} is not on the board")
         host.chmod(host.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
-
-    def teardown(self) -> None:
-        if self.workdir:
-            shutil.rmtree(self.workdir, ignore_errors=True)
-            self.workdir = ""
 
     def describe(self) -> dict:
         """What the device report says about the board itself."""
