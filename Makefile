@@ -22,7 +22,7 @@ demo: $(STAMP)
 ## One worker per core (files kept whole, so a module's fixture is built once); one thread per worker,
 ## or two workers' OpenMP pools spin against each other on two cores.
 test: $(STAMP)
-	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -q -n auto --dist loadfile tests
+	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -q -n auto --dist loadfile --durations=40 tests
 
 ## Latency of an existing run's artifacts (not a test; run `make demo` first)
 bench: $(STAMP)

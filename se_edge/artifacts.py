@@ -17,7 +17,10 @@
 from __future__ import annotations
 
 import contextlib
+import copy
+import hashlib
 import os
+from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -77,20 +80,57 @@ DOWNSTREAM = {
 }
 
 
+# The PyTorch models loaded from runs, kept once per process and keyed by the content of the files they are made
+# from (the file itself, float.pt and run.json): a prepared graph is traced once however many RunDir objects,
+# stages or copies of a run directory ask for it, and a rewritten file is a new key. Each RunDir gets its own copy
+# (a deepcopy takes milliseconds, a re-trace about 20 s), so what one caller does to its model never reaches another.
+_MODELS: OrderedDict = OrderedDict()
+MODEL_CACHE_SIZE = 12
+_DIGESTS: dict = {}  # (path, mtime_ns, size, inode) -> sha256 of the content
+
+
+def file_digest(path: Path) -> str:
+    """sha256 of `path`'s content, computed once per version of the file (its stat) in this process."""
+    stat = path.stat()
+    key = (str(path.resolve()), stat.st_mtime_ns, stat.st_size, stat.st_ino)
+    if key not in _DIGESTS:
+        if len(_DIGESTS) > 4096:
+            _DIGESTS.clear()
+        h = hashlib.sha256()
+        with open(path, "rb") as f:
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                h.update(chunk)
+        _DIGESTS[key] = h.hexdigest()
+    return _DIGESTS[key]
+
+
 class RunDir:
     """A run's directory: paths, its recorded settings, and its PyTorch models."""
 
     def __init__(self, path: str | os.PathLike):
         self.path = Path(path)
-        self._memo: dict = {}  # (what, file stamp) -> object: one re-trace per prepared graph, not one per stage
+        self._memo: dict = {}  # (what, file stamp) -> this RunDir's model: the same object for every stage that asks
 
     def _memoized(self, what: str, path: Path, make):
+        """This RunDir's model `what` made from `path`: made once per file version, from the process's cache where
+        files of the same content made it before."""
         stat = path.stat()
-        key = (what, stat.st_mtime_ns, stat.st_size, stat.st_ino)
-        if key not in self._memo:
-            self._memo = {k: v for k, v in self._memo.items() if k[0] != what}  # a rewritten file replaces its entry
-            self._memo[key] = make()
-        return self._memo[key]
+        local = (what, stat.st_mtime_ns, stat.st_size, stat.st_ino)
+        if local in self._memo:
+            return self._memo[local]
+        key = (what, *(file_digest(p) if p.is_file() else None
+                       for p in (path, self.path / "run.json", self.path / ARTIFACTS["float"].filename)))
+        if key in _MODELS:
+            _MODELS.move_to_end(key)
+            model = copy.deepcopy(_MODELS[key])
+        else:
+            model = make()
+            _MODELS[key] = copy.deepcopy(model)
+            while len(_MODELS) > MODEL_CACHE_SIZE:
+                _MODELS.popitem(last=False)
+        self._memo = {k: v for k, v in self._memo.items() if k[0] != what}  # a rewritten file replaces its entry
+        self._memo[local] = model
+        return model
 
     def reserved(self) -> set[Path]:
         """The run's own files, which no --json or other output may replace."""
@@ -268,7 +308,6 @@ class RunDir:
         def load():
             state = _load_state(path)
             if kind == "mixed":
-                import copy
 
                 from se_edge.quantize.mixed import keep_float
 

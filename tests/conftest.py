@@ -19,6 +19,29 @@ def se_edge(*args, env=None, timeout=900) -> subprocess.CompletedProcess:
                           timeout=timeout, env={**os.environ, **(env or {})})
 
 
+def cli(*args, env=None) -> subprocess.CompletedProcess:
+    """The CLI in this process, reported as se_edge() reports a subprocess: for tests that check only an exit code
+    and the messages. A fresh interpreter importing the stack costs seconds per call; the real subprocess path keeps
+    its own smoke tests (test_cli.py)."""
+    import contextlib
+    import io
+
+    from se_edge.cli import main
+
+    out, err, saved = io.StringIO(), io.StringIO(), dict(os.environ)
+    os.environ.update(env or {})
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                code = main([str(a) for a in args])
+            except SystemExit as e:  # argparse's usage errors
+                code = e.code if isinstance(e.code, int) else 0 if e.code is None else 1
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+    return subprocess.CompletedProcess(["se-edge", *map(str, args)], code, out.getvalue(), err.getvalue())
+
+
 def assert_one_line_error(proc: subprocess.CompletedProcess, *fragments: str) -> None:
     """Exit code 2, exactly one non-empty line on stderr, no traceback, naming each fragment."""
     assert proc.returncode == 2, (proc.returncode, proc.stderr[-2000:])

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import se_edge
+from conftest import cli
 from se_edge.graph import graph_summary, tflite_graph
 
 
@@ -74,7 +74,7 @@ def test_export_input_float_rewrites_only_the_app_pair_and_measures_it(demo_run,
     copy = tmp_path / "run"
     shutil.copytree(out, copy, ignore=shutil.ignore_patterns("*.ckpt"))
     before = {p.name: p.stat().st_mtime_ns for p in copy.glob("model_*") if "_app" not in p.name}
-    proc = se_edge("export", "--run", copy, "--input", "float")
+    proc = cli("export", "--run", copy, "--input", "float")
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "tflite_int8_app:" in proc.stdout and "same decision as tflite_int8 on 1.0000" in proc.stdout, proc.stdout
     assert before == {p.name: p.stat().st_mtime_ns for p in copy.glob("model_*") if "_app" not in p.name}
@@ -83,12 +83,12 @@ def test_export_input_float_rewrites_only_the_app_pair_and_measures_it(demo_run,
     app = TFLiteModel(str(copy / "model_int8_app.tflite"))
     assert app.input["dtype"] == np.float32 and app.input["shape"][-1] == 3
     assert tflite_graph(copy / "model_int8_app.tflite")["partitions"] == 1
-    parity = se_edge("parity", "--run", copy, "--json", tmp_path / "p.json")
+    parity = cli("parity", "--run", copy, "--json", tmp_path / "p.json")
     assert parity.returncode == 0, parity.stderr[-3000:]
     arts = json.loads((tmp_path / "p.json").read_text())["artifacts"]
     assert arts["tflite_int8_app"]["agreement_with_reference"] >= 0.999
     assert arts["executorch_int8_app"]["agreement_with_reference"] >= 0.999
-    bad = se_edge("export", "--run", copy, "--io", "nchw")
+    bad = cli("export", "--run", copy, "--io", "nchw")
     assert bad.returncode == 2 and "invalid choice: 'nchw'" in bad.stderr
 
 

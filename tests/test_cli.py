@@ -5,7 +5,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from conftest import assert_one_line_error, se_edge
+from conftest import assert_one_line_error, cli, se_edge
 
 
 def test_help_is_fast_and_lists_subcommands():
@@ -31,12 +31,12 @@ def test_unknown_dataset(tmp_path):
 
 
 def test_missing_and_malformed_idx_directory(tmp_path):
-    assert_one_line_error(se_edge("train", "--data", tmp_path / "missing", "--out", tmp_path / "r"), "no such directory")
+    assert_one_line_error(cli("train", "--data", tmp_path / "missing", "--out", tmp_path / "r"), "no such directory")
     bad = tmp_path / "bad"
     bad.mkdir()
     (bad / "train-images-idx3-ubyte").write_bytes(b"\x00\x00\x08\x03\x00\x00\x00\x05")
     (bad / "train-labels-idx1-ubyte").write_bytes(b"\x00\x00\x08\x01\x00\x00\x00\x05abcde")
-    assert_one_line_error(se_edge("train", "--data", bad, "--out", tmp_path / "r"), "malformed IDX file")
+    assert_one_line_error(cli("train", "--data", bad, "--out", tmp_path / "r"), "malformed IDX file")
 
 
 def test_missing_run_directory(tmp_path):
@@ -51,17 +51,17 @@ def test_corrupt_artifacts_give_one_line(demo_run, tmp_path):
     data[4:8] = b"\x00\x13\x37\x00"  # ExecuTorch aborts the process on this (SIGABRT, no message) if it loads it
     (copy / "model_int8.pte").write_bytes(bytes(data))
     # The run's lineage catches it first: the file is not the one se_edge wrote.
-    assert_one_line_error(se_edge("parity", "--run", copy), "model_int8.pte has changed since se_edge made it",
+    assert_one_line_error(cli("parity", "--run", copy), "model_int8.pte has changed since se_edge made it",
                           "se-edge export")
     # Without lineage (a run from before it was recorded), the header check stops it before ExecuTorch loads it.
     record = json.loads((copy / "run.json").read_text())
     del record["lineage"]
     (copy / "run.json").write_text(json.dumps(record))
-    assert_one_line_error(se_edge("parity", "--run", copy), "model_int8.pte is not a valid .pte file", "ExecuTorch")
-    assert_one_line_error(se_edge("bench", "latency", "--run", copy, "--runs", "2"), "model_int8.pte is not a valid")
+    assert_one_line_error(cli("parity", "--run", copy), "model_int8.pte is not a valid .pte file", "ExecuTorch")
+    assert_one_line_error(cli("bench", "latency", "--run", copy, "--runs", "2"), "model_int8.pte is not a valid")
     (copy / "model_int8.pte").unlink()
     (copy / "float.pt").write_bytes(b"PK\x03\x04 truncated")
-    assert_one_line_error(se_edge("parity", "--run", copy), "cannot load checkpoint", "float.pt")
+    assert_one_line_error(cli("parity", "--run", copy), "cannot load checkpoint", "float.pt")
 
 
 def test_debug_shows_traceback(tmp_path):
@@ -71,7 +71,7 @@ def test_debug_shows_traceback(tmp_path):
 
 def test_parity_json_on_unseen_data(demo_run, idx_dir, tmp_path):
     out, _ = demo_run
-    proc = se_edge("--quiet", "parity", "--run", out, "--data", idx_dir, "--json", tmp_path / "p.json")
+    proc = cli("--quiet", "parity", "--run", out, "--data", idx_dir, "--json", tmp_path / "p.json")
     assert proc.returncode == 0, proc.stderr[-3000:]
     result = json.loads((tmp_path / "p.json").read_text())
     assert result["num_test"] == 297
@@ -82,7 +82,7 @@ def test_parity_json_on_unseen_data(demo_run, idx_dir, tmp_path):
 
 def test_parity_stress_prints_and_writes_the_shifted_set(demo_run, tmp_path):
     out, _ = demo_run
-    proc = se_edge("--quiet", "parity", "--run", out, "--stress", "3", "--json", tmp_path / "p.json")
+    proc = cli("--quiet", "parity", "--run", out, "--stress", "3", "--json", tmp_path / "p.json")
     assert proc.returncode == 0, proc.stderr[-3000:]
     stress = json.loads((tmp_path / "p.json").read_text())["stress"]
     assert stress["seed"] == 3 and stress["num_test"] == 360 and len(stress["artifacts"]) == 11
@@ -90,12 +90,12 @@ def test_parity_stress_prints_and_writes_the_shifted_set(demo_run, tmp_path):
     table = proc.stdout.split("seed 3)")[1]
     for name, a in stress["artifacts"].items():
         assert f"| {name} | {a['accuracy']:.4f} |" in table
-    assert_one_line_error(se_edge("parity", "--run", out, "--stress", "-1"), "--stress: must be 0 or more")
+    assert_one_line_error(cli("parity", "--run", out, "--stress", "-1"), "--stress: must be 0 or more")
 
 
 def test_bench_json(demo_run, tmp_path):
     out, _ = demo_run
-    proc = se_edge("--quiet", "bench", "latency", "--run", out, "--runs", "5", "--warmup", "1", "--json", tmp_path / "b.json")
+    proc = cli("--quiet", "bench", "latency", "--run", out, "--runs", "5", "--warmup", "1", "--json", tmp_path / "b.json")
     assert proc.returncode == 0, proc.stderr[-3000:]
     lat = json.loads((tmp_path / "b.json").read_text())["artifacts"]
     assert set(lat) >= {"tflite_int8", "executorch_int8"}

@@ -5,7 +5,7 @@ import shutil
 
 import pytest
 
-from conftest import assert_one_line_error, se_edge
+from conftest import assert_one_line_error, cli, se_edge
 from se_edge.artifacts import RunDir
 from se_edge.config import OPTIONS, QatConfig, RunConfig, TrainConfig
 from se_edge.errors import SeEdgeError
@@ -90,12 +90,12 @@ def test_quantize_and_run_agree_on_resume(demo_run, tmp_path, monkeypatch):
 
 
 def test_bench_subcommands_and_old_flags(tmp_path):
-    assert_one_line_error(se_edge("bench", "--zoo", "--size", "32"), "`se-edge bench --zoo` is now `se-edge bench zoo`",
+    assert_one_line_error(cli("bench", "--zoo", "--size", "32"), "`se-edge bench --zoo` is now `se-edge bench zoo`",
                           "se-edge bench zoo --size 32")
-    assert_one_line_error(se_edge("bench", "--compare-gates"), "is now `se-edge bench gates`")
-    assert_one_line_error(se_edge("bench", "zoo", "--model", "nope"), "unknown model 'nope'", "valid: se_cnn")
-    assert_one_line_error(se_edge("bench", "latency", "--run", tmp_path / "none"), "run directory not found")
-    assert_one_line_error(se_edge("bench", "--run", tmp_path / "none"), "run directory not found")  # old form still works
+    assert_one_line_error(cli("bench", "--compare-gates"), "is now `se-edge bench gates`")
+    assert_one_line_error(cli("bench", "zoo", "--model", "nope"), "unknown model 'nope'", "valid: se_cnn")
+    assert_one_line_error(cli("bench", "latency", "--run", tmp_path / "none"), "run directory not found")
+    assert_one_line_error(cli("bench", "--run", tmp_path / "none"), "run directory not found")  # old form still works
     proc = se_edge("bench", "--help")
     assert proc.returncode == 0 and all(m in proc.stdout for m in ("latency", "runtimes", "forms", "gates", "zoo", "qat"))
 
@@ -128,4 +128,4 @@ def test_run_json_is_checked_against_its_schema(demo_run, tmp_path):
         (run_dir / "run.json").write_text(json.dumps(broken))
         with pytest.raises(SeEdgeError, match=fragment):
             RunDir(run_dir).config()
-    assert_one_line_error(se_edge("export", "--run", run_dir), "expected a JSON object")
+    assert_one_line_error(cli("export", "--run", run_dir), "expected a JSON object")

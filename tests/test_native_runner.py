@@ -218,7 +218,7 @@ def test_adb_phone_without_python_runs_both_formats_through_a_native_directory(p
 def test_a_device_output_off_by_two_lsb_is_reported_apart_and_fails_the_command(tflite_runner, demo_run, tmp_path):
     """A runner whose outputs are wrong (here: the real tflite_runner, then one value moved) is a mismatch with the
     figures, listed apart, and the command exits 1; one LSB apart is still within."""
-    from conftest import se_edge
+    from conftest import cli
     from se_edge.parity import output_lsb
 
     out, _ = demo_run
@@ -232,7 +232,7 @@ def test_a_device_output_off_by_two_lsb_is_reported_apart_and_fails_the_command(
                            f"y[0, 0] += np.float32({shift} * {lsb!r})\nnp.save(path, y)\nsys.exit(rc)\n")
         wrapper.chmod(0o755)
         report = tmp_path / f"shift{shift}" / "dev.json"
-        proc = se_edge("--quiet", "bench", "latency", "--run", out, "--device", "local", "--native", wrapper,
+        proc = cli("--quiet", "bench", "latency", "--run", out, "--device", "local", "--native", wrapper,
                        "--artifacts", "tflite_int8", "--images", str(IMAGES), "--runs", "3", "--warmup", "0",
                        "--json", report)
         assert proc.returncode == expect, proc.stderr

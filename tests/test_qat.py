@@ -11,7 +11,7 @@ from se_edge.models import create_model
 from se_edge.quantize import QatConfig, prepare_qat, qat_finetune
 from se_edge.quantize.qat import distillation_loss
 
-from conftest import assert_one_line_error, se_edge
+from conftest import assert_one_line_error, cli, se_edge
 
 
 class _Fixed(torch.nn.Module):
@@ -125,9 +125,9 @@ def test_distillation_needs_the_float_model(tiny):
 
 @pytest.mark.parametrize("value", ["-0.1", "1.5", "much"])
 def test_distill_weight_is_checked(value):
-    assert_one_line_error(se_edge("run", "--distill", value), "--distill")
+    assert_one_line_error(cli("run", "--distill", value), "--distill")
 
 
 def test_calibration_images_zero_needs_no_ptq():
-    assert_one_line_error(se_edge("run", "--calibration-images", "0"), "--calibration-images 0", "--no-ptq")
-    assert_one_line_error(se_edge("run", "--freeze-bn-after", "-1"), "--freeze-bn-after")
+    assert_one_line_error(cli("run", "--calibration-images", "0"), "--calibration-images 0", "--no-ptq")
+    assert_one_line_error(cli("run", "--freeze-bn-after", "-1"), "--freeze-bn-after")

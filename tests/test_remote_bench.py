@@ -25,7 +25,7 @@ from se_edge.device.local import LocalTransport
 from se_edge.device.remote_bench import DeviceBenchConfig, bench_on_device
 from se_edge.device.report import markdown
 from se_edge.device.ssh import SshTransport
-from conftest import assert_one_line_error, se_edge
+from conftest import assert_one_line_error, cli, se_edge
 from se_edge.errors import SeEdgeError
 
 # a sibling test module: pytest puts tests/ on sys.path
@@ -89,7 +89,7 @@ def python_without_executorch(directory: Path) -> Path:
 
 def test_cli_bench_on_local_device_writes_json_markdown_and_plot(demo_run, tmp_path):
     out, _ = demo_run
-    proc = se_edge("--quiet", "bench", "--run", out, "--device", "local", "--runs", 4, "--warmup", 1,
+    proc = cli("--quiet", "bench", "--run", out, "--device", "local", "--runs", 4, "--warmup", 1,
                    "--json", tmp_path / "dev.json")
     assert proc.returncode == 0, proc.stderr[-3000:]
     result = json.loads((tmp_path / "dev.json").read_text())
@@ -211,24 +211,24 @@ def test_a_runner_crash_on_the_device_is_an_error(demo_run, fake_device, tmp_pat
 
 def test_cli_bad_device_spec(demo_run):
     out, _ = demo_run
-    assert_one_line_error(se_edge("bench", "--run", out, "--device", "usb:phone"), "unknown device 'usb:phone'",
+    assert_one_line_error(cli("bench", "--run", out, "--device", "usb:phone"), "unknown device 'usb:phone'",
                           "valid: local, local:/path/to/python, adb, adb:SERIAL, ssh:[user@]host[:port]")
 
 
 def test_cli_device_options_need_a_device(demo_run):
     out, _ = demo_run
-    assert_one_line_error(se_edge("bench", "--run", out, "--native"), "--native need --device SPEC")
+    assert_one_line_error(cli("bench", "--run", out, "--native"), "--native need --device SPEC")
 
 
 def test_cli_missing_adb(demo_run, tmp_path):
     out, _ = demo_run
-    assert_one_line_error(se_edge("bench", "--run", out, "--device", "adb:emulator-5554", env={"PATH": str(tmp_path)}),
+    assert_one_line_error(cli("bench", "--run", out, "--device", "adb:emulator-5554", env={"PATH": str(tmp_path)}),
                           "adb not found on PATH")
 
 
 def test_cli_native_host_build_is_for_local_devices_only(demo_run):
     out, _ = demo_run
-    assert_one_line_error(se_edge("bench", "--run", out, "--device", "ssh:board", "--native"),
+    assert_one_line_error(cli("bench", "--run", out, "--device", "ssh:board", "--native"),
                           "which run on --device local only", "--native PATH")
 
 

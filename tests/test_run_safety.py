@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import assert_one_line_error, se_edge
+from conftest import assert_one_line_error, cli, se_edge
 
 
 @pytest.fixture
@@ -25,19 +25,19 @@ def _snapshot(directory):
 
 def test_json_outputs_never_replace_the_runs_files_links_or_directories(run_copy, tmp_path):
     before = _snapshot(run_copy)
-    assert_one_line_error(se_edge("parity", "--run", run_copy, "--json", run_copy / "run.json"),
+    assert_one_line_error(cli("parity", "--run", run_copy, "--json", run_copy / "run.json"),
                           "refusing to write", "one of the run's own files")
-    assert_one_line_error(se_edge("bench", "latency", "--run", run_copy, "--json", run_copy / "float.pt"),
+    assert_one_line_error(cli("bench", "latency", "--run", run_copy, "--json", run_copy / "float.pt"),
                           "one of the run's own files")
     target = tmp_path / "kept.json"
     target.write_text("keep")
     (tmp_path / "link.json").symlink_to(target)
-    assert_one_line_error(se_edge("parity", "--run", run_copy, "--json", tmp_path / "link.json"), "it is a symlink")
-    assert_one_line_error(se_edge("parity", "--run", run_copy, "--json", tmp_path), "it is a directory")
-    assert_one_line_error(se_edge("parity", "--run", run_copy, "--json", tmp_path / ("x" * 300 + ".json")),
+    assert_one_line_error(cli("parity", "--run", run_copy, "--json", tmp_path / "link.json"), "it is a symlink")
+    assert_one_line_error(cli("parity", "--run", run_copy, "--json", tmp_path), "it is a directory")
+    assert_one_line_error(cli("parity", "--run", run_copy, "--json", tmp_path / ("x" * 300 + ".json")),
                           "longer than 255 bytes")
     if Path("/proc/self").is_dir():  # root passes os.access there; only creating a file tells
-        proc = se_edge("parity", "--run", run_copy, "--json", "/proc/x.json")
+        proc = cli("parity", "--run", run_copy, "--json", "/proc/x.json")
         assert_one_line_error(proc, "cannot write /proc/x.json")
         assert proc.stdout == "", "the --json path is checked before the evaluation, whose table goes to stdout"
     assert (tmp_path / "link.json").is_symlink() and target.read_text() == "keep"
@@ -46,13 +46,13 @@ def test_json_outputs_never_replace_the_runs_files_links_or_directories(run_copy
 
 def test_unusable_out_directories_fail_before_any_work(tmp_path):
     (tmp_path / "file").write_text("x")
-    assert_one_line_error(se_edge("train", "--out", tmp_path / "file", "--epochs", "0"), "exists and is not a directory")
-    assert_one_line_error(se_edge("train", "--out", tmp_path / "file" / "run", "--epochs", "0"),
+    assert_one_line_error(cli("train", "--out", tmp_path / "file", "--epochs", "0"), "exists and is not a directory")
+    assert_one_line_error(cli("train", "--out", tmp_path / "file" / "run", "--epochs", "0"),
                           "cannot create output directory")
     assert (tmp_path / "file").read_text() == "x"
     if not Path("/proc/self").is_dir():
         pytest.skip("no /proc here: a directory no one can create files in")
-    assert_one_line_error(se_edge("train", "--out", "/proc/se_edge_run", "--epochs", "0"),
+    assert_one_line_error(cli("train", "--out", "/proc/se_edge_run", "--epochs", "0"),
                           "cannot create output directory /proc/se_edge_run")
 
 
@@ -60,24 +60,24 @@ def test_a_second_run_into_a_busy_directory_refuses(tmp_path):
     busy = tmp_path / "busy"
     busy.mkdir()
     (busy / ".se_edge.lock").write_text(str(os.getpid()))  # this test process is alive: the directory is in use
-    assert_one_line_error(se_edge("train", "--out", busy, "--epochs", "0"), "is in use by another se-edge process")
+    assert_one_line_error(cli("train", "--out", busy, "--epochs", "0"), "is in use by another se-edge process")
     assert sorted(p.name for p in busy.iterdir()) == [".se_edge.lock"]
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
     (busy / ".se_edge.lock").write_text(dead.stdout.strip())  # left by a killed run
-    proc = se_edge("--quiet", "train", "--out", busy, "--epochs", "0")
+    proc = cli("--quiet", "train", "--out", busy, "--epochs", "0")
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert (busy / "float.pt").is_file() and not (busy / ".se_edge.lock").exists()
 
 
 def test_retraining_into_a_finished_run_removes_what_it_outdates(run_copy):
     assert (run_copy / "qat.pt").is_file() and (run_copy / "model_int8.tflite").is_file()
-    proc = se_edge("train", "--out", run_copy, "--epochs", "0")
+    proc = cli("train", "--out", run_copy, "--epochs", "0")
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "removed" in proc.stdout and "qat.pt" in proc.stdout
     stale = [n for n in ("qat.pt", "ptq.pt", "model_fp32.tflite", "model_int8.tflite", "model_int8.pte",
                          "model_int8_ptq.tflite", "report.json", "report.md") if (run_copy / n).exists()]
     assert stale == [] and (run_copy / "float.pt").is_file() and (run_copy / "run.json").is_file()
-    assert_one_line_error(se_edge("parity", "--run", run_copy), "qat.pt is missing", "se-edge quantize")
+    assert_one_line_error(cli("parity", "--run", run_copy), "qat.pt is missing", "se-edge quantize")
 
 
 @pytest.mark.parametrize("args, fragment", [
@@ -89,7 +89,7 @@ def test_retraining_into_a_finished_run_removes_what_it_outdates(run_copy):
     (("train", "--size", "100000", "--epochs", "0"), "size must be from 1 to 4096 pixels"),
 ])
 def test_arguments_are_checked_for_range_and_finiteness(args, fragment, tmp_path):
-    assert_one_line_error(se_edge(*args, "--out", tmp_path / "r") if args[0] != "bench" else se_edge(*args), fragment)
+    assert_one_line_error(cli(*args, "--out", tmp_path / "r") if args[0] != "bench" else cli(*args), fragment)
     assert not (tmp_path / "r").exists()
 
 
@@ -112,13 +112,13 @@ def test_each_file_records_its_parent_and_stale_or_foreign_files_are_refused(run
     state[key] = state[key] * 1.01
     torch.save(state, run_copy / "qat.pt")
     RunDir(run_copy).made("reference_int8")
-    assert_one_line_error(se_edge("parity", "--run", run_copy), "model_int8.tflite is stale",
+    assert_one_line_error(cli("parity", "--run", run_copy), "model_int8.tflite is stale",
                           "the qat.pt it was made from is another one now", "se-edge export")
-    assert_one_line_error(se_edge("bench", "latency", "--run", run_copy, "--runs", "2"), "is stale")
+    assert_one_line_error(cli("bench", "latency", "--run", run_copy, "--runs", "2"), "is stale")
     # A checkpoint of another graph in qat.pt's place (the PTQ one: histogram observers) is one line too.
     shutil.copy(run_copy / "ptq.pt", run_copy / "qat.pt")
     RunDir(run_copy).made("reference_int8")
-    assert_one_line_error(se_edge("parity", "--run", run_copy), "cannot load", "qat.pt into the run's model",
+    assert_one_line_error(cli("parity", "--run", run_copy), "cannot load", "qat.pt into the run's model",
                           "se-edge quantize")
 
 
@@ -126,18 +126,18 @@ def test_files_not_in_the_lineage_or_with_other_settings_are_refused(run_copy):
     record = _record(run_copy)
     entry = record["lineage"].pop("model_int8_ptq.pte")  # as if the file were copied in from another run
     (run_copy / "run.json").write_text(json.dumps(record))
-    assert_one_line_error(se_edge("parity", "--run", run_copy), "model_int8_ptq.pte is not in the run's lineage")
+    assert_one_line_error(cli("parity", "--run", run_copy), "model_int8_ptq.pte is not in the run's lineage")
     record["lineage"]["model_int8_ptq.pte"] = entry
     record["qat"]["epochs"] += 1  # run.json now describes another QAT than the one in qat.pt
     (run_copy / "run.json").write_text(json.dumps(record))
-    assert_one_line_error(se_edge("parity", "--run", run_copy), "qat.pt was made with other settings")
+    assert_one_line_error(cli("parity", "--run", run_copy), "qat.pt was made with other settings")
     import torch
 
     from se_edge.artifacts import RunDir
 
     torch.save({"conv.weight": torch.zeros(1)}, run_copy / "float.pt")  # a float.pt with the wrong keys
     RunDir(run_copy).made("float")
-    assert_one_line_error(se_edge("parity", "--run", run_copy), "cannot load", "float.pt into the run's model",
+    assert_one_line_error(cli("parity", "--run", run_copy), "cannot load", "float.pt into the run's model",
                           "se-edge train")
 
 
