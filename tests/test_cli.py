@@ -44,6 +44,8 @@ def test_missing_run_directory(tmp_path):
 
 
 def test_corrupt_artifacts_give_one_line(demo_run, tmp_path):
+    # se_edge, not cli: these commands load runtimes before they refuse, and a runtime another test already set
+    # up in this process logs lines ("Resetting threadpool") that a user's fresh command would not
     out, _ = demo_run
     copy = tmp_path / "run"
     shutil.copytree(out, copy)
@@ -51,17 +53,17 @@ def test_corrupt_artifacts_give_one_line(demo_run, tmp_path):
     data[4:8] = b"\x00\x13\x37\x00"  # ExecuTorch aborts the process on this (SIGABRT, no message) if it loads it
     (copy / "model_int8.pte").write_bytes(bytes(data))
     # The run's lineage catches it first: the file is not the one se_edge wrote.
-    assert_one_line_error(cli("parity", "--run", copy), "model_int8.pte has changed since se_edge made it",
+    assert_one_line_error(se_edge("parity", "--run", copy), "model_int8.pte has changed since se_edge made it",
                           "se-edge export")
     # Without lineage (a run from before it was recorded), the header check stops it before ExecuTorch loads it.
     record = json.loads((copy / "run.json").read_text())
     del record["lineage"]
     (copy / "run.json").write_text(json.dumps(record))
-    assert_one_line_error(cli("parity", "--run", copy), "model_int8.pte is not a valid .pte file", "ExecuTorch")
-    assert_one_line_error(cli("bench", "latency", "--run", copy, "--runs", "2"), "model_int8.pte is not a valid")
+    assert_one_line_error(se_edge("parity", "--run", copy), "model_int8.pte is not a valid .pte file", "ExecuTorch")
+    assert_one_line_error(se_edge("bench", "latency", "--run", copy, "--runs", "2"), "model_int8.pte is not a valid")
     (copy / "model_int8.pte").unlink()
     (copy / "float.pt").write_bytes(b"PK\x03\x04 truncated")
-    assert_one_line_error(cli("parity", "--run", copy), "cannot load checkpoint", "float.pt")
+    assert_one_line_error(se_edge("parity", "--run", copy), "cannot load checkpoint", "float.pt")
 
 
 def test_debug_shows_traceback(tmp_path):

@@ -77,7 +77,7 @@ def test_retraining_into_a_finished_run_removes_what_it_outdates(run_copy):
     stale = [n for n in ("qat.pt", "ptq.pt", "model_fp32.tflite", "model_int8.tflite", "model_int8.pte",
                          "model_int8_ptq.tflite", "report.json", "report.md") if (run_copy / n).exists()]
     assert stale == [] and (run_copy / "float.pt").is_file() and (run_copy / "run.json").is_file()
-    assert_one_line_error(cli("parity", "--run", run_copy), "qat.pt is missing", "se-edge quantize")
+    assert_one_line_error(se_edge("parity", "--run", run_copy), "qat.pt is missing", "se-edge quantize")
 
 
 @pytest.mark.parametrize("args, fragment", [
@@ -98,6 +98,7 @@ def _record(run):
 
 
 def test_each_file_records_its_parent_and_stale_or_foreign_files_are_refused(run_copy):
+    # the refusals below run in a fresh process (se_edge, not cli), as test_files_not_in_the_lineage... says why
     import torch
 
     from se_edge.artifacts import RunDir
@@ -112,32 +113,34 @@ def test_each_file_records_its_parent_and_stale_or_foreign_files_are_refused(run
     state[key] = state[key] * 1.01
     torch.save(state, run_copy / "qat.pt")
     RunDir(run_copy).made("reference_int8")
-    assert_one_line_error(cli("parity", "--run", run_copy), "model_int8.tflite is stale",
+    assert_one_line_error(se_edge("parity", "--run", run_copy), "model_int8.tflite is stale",
                           "the qat.pt it was made from is another one now", "se-edge export")
-    assert_one_line_error(cli("bench", "latency", "--run", run_copy, "--runs", "2"), "is stale")
+    assert_one_line_error(se_edge("bench", "latency", "--run", run_copy, "--runs", "2"), "is stale")
     # A checkpoint of another graph in qat.pt's place (the PTQ one: histogram observers) is one line too.
     shutil.copy(run_copy / "ptq.pt", run_copy / "qat.pt")
     RunDir(run_copy).made("reference_int8")
-    assert_one_line_error(cli("parity", "--run", run_copy), "cannot load", "qat.pt into the run's model",
+    assert_one_line_error(se_edge("parity", "--run", run_copy), "cannot load", "qat.pt into the run's model",
                           "se-edge quantize")
 
 
 def test_files_not_in_the_lineage_or_with_other_settings_are_refused(run_copy):
+    # se_edge, not cli: these commands load runtimes before they refuse, and a runtime another test already set
+    # up in this process logs lines ("Resetting threadpool") that a user's fresh command would not
     record = _record(run_copy)
     entry = record["lineage"].pop("model_int8_ptq.pte")  # as if the file were copied in from another run
     (run_copy / "run.json").write_text(json.dumps(record))
-    assert_one_line_error(cli("parity", "--run", run_copy), "model_int8_ptq.pte is not in the run's lineage")
+    assert_one_line_error(se_edge("parity", "--run", run_copy), "model_int8_ptq.pte is not in the run's lineage")
     record["lineage"]["model_int8_ptq.pte"] = entry
     record["qat"]["epochs"] += 1  # run.json now describes another QAT than the one in qat.pt
     (run_copy / "run.json").write_text(json.dumps(record))
-    assert_one_line_error(cli("parity", "--run", run_copy), "qat.pt was made with other settings")
+    assert_one_line_error(se_edge("parity", "--run", run_copy), "qat.pt was made with other settings")
     import torch
 
     from se_edge.artifacts import RunDir
 
     torch.save({"conv.weight": torch.zeros(1)}, run_copy / "float.pt")  # a float.pt with the wrong keys
     RunDir(run_copy).made("float")
-    assert_one_line_error(cli("parity", "--run", run_copy), "cannot load", "float.pt into the run's model",
+    assert_one_line_error(se_edge("parity", "--run", run_copy), "cannot load", "float.pt into the run's model",
                           "se-edge train")
 
 
