@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import hashlib
 import os
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -86,22 +85,6 @@ DOWNSTREAM = {
 # (a deepcopy takes milliseconds, a re-trace about 20 s), so what one caller does to its model never reaches another.
 _MODELS: OrderedDict = OrderedDict()
 MODEL_CACHE_SIZE = 12
-_DIGESTS: dict = {}  # (path, mtime_ns, size, inode) -> sha256 of the content
-
-
-def file_digest(path: Path) -> str:
-    """sha256 of `path`'s content, computed once per version of the file (its stat) in this process."""
-    stat = path.stat()
-    key = (str(path.resolve()), stat.st_mtime_ns, stat.st_size, stat.st_ino)
-    if key not in _DIGESTS:
-        if len(_DIGESTS) > 4096:
-            _DIGESTS.clear()
-        h = hashlib.sha256()
-        with open(path, "rb") as f:
-            for chunk in iter(lambda: f.read(1 << 20), b""):
-                h.update(chunk)
-        _DIGESTS[key] = h.hexdigest()
-    return _DIGESTS[key]
 
 
 class RunDir:
@@ -118,7 +101,9 @@ class RunDir:
         local = (what, stat.st_mtime_ns, stat.st_size, stat.st_ino)
         if local in self._memo:
             return self._memo[local]
-        key = (what, *(file_digest(p) if p.is_file() else None
+        from se_edge.lineage import file_sha256  # computed once per version of a file, and shared with the lineage
+
+        key = (what, *(file_sha256(p) if p.is_file() else None
                        for p in (path, self.path / "run.json", self.path / ARTIFACTS["float"].filename)))
         if key in _MODELS:
             _MODELS.move_to_end(key)
