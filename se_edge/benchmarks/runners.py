@@ -38,14 +38,12 @@ def _subprocess_p50(argv: list[str], stats: Path, timeout: float = 600) -> float
 def bare_loop_p50(path: Path, runtime: str, x1: np.ndarray, runs: int, warmup: int, threads: int) -> float:
     """p50 of the runtime's own call alone, in this process."""
     times = []
-    if runtime == "litert":
-        from ai_edge_litert.interpreter import Interpreter
+    if runtime == "litert":  # runner.py's interpreter, input set as runner.py sets it; then invoke() alone
+        from se_edge.runner import open_model
 
-        interpreter = Interpreter(model_path=str(path), num_threads=threads)
-        interpreter.allocate_tensors()
-        detail = interpreter.get_input_details()[0]
-        interpreter.set_tensor(detail["index"], _as_input(x1, detail))
-        call = interpreter.invoke
+        model = open_model(str(path), threads)
+        model.set_input(x1)
+        call = model.interpreter.invoke
     else:
         import torch
         from executorch.runtime import Runtime
@@ -62,18 +60,6 @@ def bare_loop_p50(path: Path, runtime: str, x1: np.ndarray, runs: int, warmup: i
         call()
         times.append((time.perf_counter() - start) * 1e3)
     return float(np.percentile(times, 50))
-
-
-def _as_input(x1: np.ndarray, detail: dict) -> np.ndarray:
-    """`x1` (1, C, H, W) float as the .tflite's input takes it: its layout, quantised where it is integer."""
-    from se_edge.runner import _to_layout
-
-    x = _to_layout(x1, tuple(detail["shape"]))
-    if detail["dtype"] in (np.int8, np.uint8):
-        scale, zero = detail["quantization"]
-        info = np.iinfo(detail["dtype"])
-        x = np.clip(np.round(x * np.float32(1 / scale)) + zero, info.min, info.max)
-    return np.ascontiguousarray(x.astype(detail["dtype"]))
 
 
 def runners_bench(run_dir: str, artifacts: tuple[str, ...] = DEFAULT_FILES, rounds: int = 5, runs: int = 200,
