@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from se_edge.artifacts import EXPORTED
+from se_edge.run import RUNNABLE
 
 
 def pytest_addoption(parser):
@@ -30,7 +30,7 @@ def pytest_addoption(parser):
 
 def pytest_generate_tests(metafunc):
     if "artifact" in metafunc.fixturenames:
-        metafunc.parametrize("artifact", [a.name for a in EXPORTED])
+        metafunc.parametrize("artifact", [a.name for a in RUNNABLE])
 
 
 @pytest.fixture(scope="session")
@@ -44,16 +44,16 @@ def run_dir(request) -> Path:
 def pytest_sessionstart(session):
     """Every exported file of the run is checked before a test loads one: a damaged or stale file (which
     ExecuTorch would answer with an abort of the whole session) stops the suite with one line, exit 2."""
-    from se_edge.artifacts import RunDir
+    from se_edge.run import Run
     from se_edge.errors import SeEdgeError
     from se_edge.runner import RunnerError, check_header
 
     path = Path(session.config.getoption("--run-dir"))
     if not (path / "run.json").is_file():
         return  # the tests skip with the reason
-    run = RunDir(path)
+    run = Run(path)
     try:
-        for a in EXPORTED:
+        for a in RUNNABLE:
             if run.artifact_path(a.name).is_file():
                 check_header(str(run.require(a.name)), run.artifact_path(a.name).suffix)
     except (SeEdgeError, RunnerError) as e:
@@ -63,10 +63,10 @@ def pytest_sessionstart(session):
 @pytest.fixture(scope="session")
 def eval_images(run_dir):
     """The run's own test split, preprocessed as the run was (first 200 images)."""
-    from se_edge.artifacts import RunDir
+    from se_edge.run import Run
     from se_edge.data import Preprocessing, load_eval_set
 
-    cfg = RunDir(run_dir).config()
+    cfg = Run(run_dir).config()
     _, images = load_eval_set(cfg["dataset"], Preprocessing.from_dict(cfg["preprocessing"]), run_spec=cfg["dataset"],
                               seed=cfg["split"]["seed"], test_fraction=cfg["split"]["test_fraction"])
     images.x, images.y = images.x[:200], images.y[:200]
@@ -102,9 +102,9 @@ def native_runner(request, device_spec) -> str | None:
 @pytest.fixture(scope="session")
 def device_bench(request, run_dir, native_runner, make_transport) -> dict:
     """Every exported file of the run, benched on --se-device once for the whole session."""
-    from se_edge.artifacts import RunDir
+    from se_edge.run import Run
     from se_edge.device.remote_bench import DeviceBenchConfig, bench_on_device
 
     config = DeviceBenchConfig(runs=request.config.getoption("--latency-runs"), warmup=5, threads=1, images=200,
                                native=native_runner, runner_bin=request.config.getoption("--runner-bin"))
-    return bench_on_device(RunDir(run_dir), make_transport(), config)
+    return bench_on_device(Run(run_dir), make_transport(), config)

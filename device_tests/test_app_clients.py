@@ -29,11 +29,13 @@ def measured(run_dir, tmp_path_factory) -> dict:
         pytest.skip(f"no app-clients venv at {APP_PYTHON.parents[1]} (make app-venv: mediapipe and tflite-support)")
     from PIL import Image
 
-    from se_edge.artifacts import RunDir, open_artifact
+    from se_edge.run import Run
+    from se_edge.evaluate.models import open_artifact
     from se_edge.data import Preprocessing, read_eval_images
-    from se_edge.parity import eval_pixels, predict
+    from se_edge.evaluate.parity import eval_pixels
+    from se_edge.evaluate.models import predict
 
-    run = RunDir(run_dir)
+    run = Run(run_dir)
     cfg = run.config()
     path = run.require("tflite_int8_app")
     _, raw = read_eval_images(cfg["dataset"], run_spec=cfg["dataset"], seed=cfg["split"]["seed"],
@@ -111,8 +113,8 @@ def test_the_app_client_classifies_as_se_edge_says(measured, client):
 def _record(measured: dict, client: str, record: dict) -> None:
     """Add `client`'s measurement to the run's app_clients.json (for the app file as it is now) and re-render
     report.md."""
-    from se_edge.lineage import file_sha256
-    from se_edge.report import APP_CLIENTS, refresh_markdown
+    from se_edge.io import file_sha256
+    from se_edge.report.run_report import APP_CLIENTS, refresh_markdown
 
     run, path = measured["run"], measured["path"]
     target = run.path / APP_CLIENTS

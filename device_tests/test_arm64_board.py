@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from se_edge.artifacts import EXPORTED, RunDir
+from se_edge.run import RUNNABLE, Run
 from se_edge.device import arm64
 
 BOARD = arm64.BOARD_DIR
@@ -54,7 +54,7 @@ def test_the_sysroot_the_runs_used_has_no_python(bench, board):
 
 def test_every_exported_file_runs_on_arm64_kernels_and_matches_this_host(bench, run_dir):
     result, _, _ = bench
-    exported = [a.name for a in EXPORTED if RunDir(run_dir).artifact_path(a.name).is_file()]
+    exported = [a.name for a in RUNNABLE if Run(run_dir).artifact_path(a.name).is_file()]
     assert list(result["artifacts"]) == exported and len(exported) >= 6
     lines = []
     for name, entry in result["artifacts"].items():
@@ -89,10 +89,11 @@ def test_a_wrong_output_on_the_board_is_reported_apart(board, run_dir, tmp_path)
     from se_edge.device.qemu import QemuTransport
     from se_edge.device.remote_bench import DeviceBenchConfig, eval_images
     from se_edge.device.session import Check, DeviceSession
-    from se_edge.parity import output_lsb, predict
-    from se_edge.artifacts import open_artifact
+    from se_edge.evaluate.parity import output_lsb
+    from se_edge.evaluate.models import predict
+    from se_edge.evaluate.models import open_artifact
 
-    run = RunDir(run_dir)
+    run = Run(run_dir)
     _, images = eval_images(run, 16)
     here = predict(open_artifact(run, "tflite_int8"), images.x)
     lsb = output_lsb(run, ["tflite_int8"])["tflite_int8"]

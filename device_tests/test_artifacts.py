@@ -6,13 +6,14 @@ import numpy as np
 import pytest
 
 from se_edge import runner
-from se_edge.artifacts import ARTIFACTS, RunDir, open_artifact
+from se_edge.run import ARTIFACTS, Run
+from se_edge.evaluate.models import open_artifact
 
 
 @pytest.fixture(scope="session")
 def references(run_dir, eval_images):
     """The host reference named, computed once (only those the run's files need: not every run has a PTQ one)."""
-    run, cache = RunDir(run_dir), {}
+    run, cache = Run(run_dir), {}
 
     def reference(name: str):
         if name not in cache:
@@ -23,7 +24,7 @@ def references(run_dir, eval_images):
 
 
 def _path(run_dir, artifact):
-    path = RunDir(run_dir).artifact_path(artifact)
+    path = Run(run_dir).artifact_path(artifact)
     if not path.is_file():
         pytest.skip(f"{path.name} was not exported in this run")
     return path
@@ -32,7 +33,7 @@ def _path(run_dir, artifact):
 def test_outputs_are_finite_with_the_right_shape(run_dir, artifact, eval_images):
     model = runner.open_model(str(_path(run_dir, artifact)))
     y = model(eval_images.x[:1])
-    num_classes = RunDir(run_dir).config()["num_classes"]
+    num_classes = Run(run_dir).config()["num_classes"]
     assert y.shape == (1, num_classes) and np.isfinite(y).all()
 
 

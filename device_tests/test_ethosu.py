@@ -31,3 +31,13 @@ def test_the_ethos_u_pte_is_made_and_says_where_its_ops_run(run_dir, tmp_path):
     assert report["relu6_as_hardtanh"] >= 1, report
     assert set(report["cpu_ops"]) <= {"quantized_decomposed.quantize_per_tensor.default",
                                       "quantized_decomposed.dequantize_per_tensor.default"}, report["cpu_ops"]
+    # An artifact of the run like the others: in its lineage (made from float.pt), and in its report's artifact
+    # table with the partitions and CPU ops read from the file and the NPU ops the export placed.
+    from se_edge.run import Run
+
+    assert Run(copy).require("ethosu_int8").stat().st_size == len(data)
+    if (copy / "report.json").is_file():
+        row = json.loads((copy / "report.json").read_text())["artifacts"]["ethosu_int8"]
+        assert row["graph"]["partitions"] == report["partitions"] and row["graph"]["delegates"] == {"EthosUBackend": 1}
+        assert row["graph"]["npu_ops"] == report["npu_ops"] and row["accuracy"] is None, row
+        assert "| ethosu_int8 | executorch | int8 |" in (copy / "report.md").read_text()

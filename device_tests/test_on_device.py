@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from se_edge.artifacts import ARTIFACTS
+from se_edge.run import ARTIFACTS
 
 
 def _entry(device_bench, artifact, key=None) -> dict:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import glob
+import hashlib
 import json
 import os
 import stat
@@ -196,3 +197,19 @@ def read_json(path: str | os.PathLike, what: str = "file") -> dict:
         raise SeEdgeError(f"{what} not found: {path}") from None
     except (OSError, ValueError) as e:
         raise SeEdgeError(f"{what} {path} is unreadable or not JSON: {e}") from None
+
+
+_HASHES: dict[tuple, str] = {}  # (path, mtime, size, inode) -> sha256: each file hashed once per change
+
+
+def file_sha256(path: Path) -> str:
+    """The file's sha256, computed once per version of it (path, mtime, size, inode) in a process."""
+    st = path.stat()
+    key = (str(path.resolve()), st.st_mtime_ns, st.st_size, st.st_ino)
+    if key not in _HASHES:
+        h = hashlib.sha256()
+        with open(path, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                h.update(block)
+        _HASHES[key] = h.hexdigest()
+    return _HASHES[key]

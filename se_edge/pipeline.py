@@ -5,7 +5,7 @@
       -> parity (each file in its runtime) -> latency -> report
 
 Every stage takes the run directory and its part of a RunConfig (se_edge/config.py); run.json
-(schema: se_edge/record.py) carries what a later stage needs, the model spec included.
+(schema: se_edge/run/record.py) carries what a later stage needs, the model spec included.
 
 Each stage reads what the earlier ones wrote to `runs/<name>/` and writes its own outputs there,
 so `se-edge train|quantize|export|parity|bench` can run one stage at a time and `se-edge run`
@@ -19,16 +19,16 @@ import platform
 import time
 from pathlib import Path
 
-from se_edge.artifacts import EXPORTED, QUANTISED, RunDir
+from se_edge.run import EXPORTED, QUANTISED, Run
 from se_edge.config import QatConfig, RunConfig
 from se_edge.errors import SeEdgeError
 
 
-def run_dir_for(cfg: RunConfig) -> RunDir:
-    return RunDir(cfg.out or default_out(cfg.model.spec, cfg.data.data))
+def run_dir_for(cfg: RunConfig) -> Run:
+    return Run(cfg.out or default_out(cfg.model.spec, cfg.data.data))
 
 
-def locked(run: RunDir):
+def locked(run: Run):
     """The run directory's lock, taken by rank 0 only (other torchrun ranks never write into it)."""
     import contextlib
 
@@ -86,7 +86,7 @@ def _float_model(cfg: RunConfig):
     return splits, model, record
 
 
-def train_stage(cfg: RunConfig) -> RunDir:
+def train_stage(cfg: RunConfig) -> Run:
     """The float model: built from its spec (and --weights), rewritten to hardware-aware blocks, trained for
     cfg.train.epochs (0: kept as given). Writes run.json first (an interrupted run can resume), then float.pt."""
     from se_edge import distributed
@@ -112,7 +112,7 @@ def train_stage(cfg: RunConfig) -> RunDir:
                 stale.append("float.ckpt")
             if stale:
                 _log(f"removed {len(stale)} file(s) an earlier run left in {run.path}: {', '.join(stale)}", cfg.progress)
-        run.save_config({  # the schema: se_edge/record.py
+        run.save_config({  # the schema: se_edge/run/record.py
             **model_record, "dataset": dataset, "dataset_name": splits.name,
             "num_classes": splits.num_classes, "class_names": splits.classes,
             "preprocessing": splits.preprocessing.to_dict(),
@@ -160,7 +160,7 @@ def _log_model(record: dict, progress: bool) -> None:
              f"{'n/a' if dev is None else f'{dev:.2e}'} on {rw['deviation_images']} images", progress)
 
 
-def ptq_stage(run: RunDir, qat: QatConfig = QatConfig(), progress: bool = True) -> dict:
+def ptq_stage(run: Run, qat: QatConfig = QatConfig(), progress: bool = True) -> dict:
     """The PTQ baseline: observers calibrated on `qat.calibration_images` training images, no training;
     writes ptq.pt."""
     from se_edge.quantize import calibrate, prepare_ptq
@@ -187,7 +187,7 @@ def ptq_stage(run: RunDir, qat: QatConfig = QatConfig(), progress: bool = True) 
     return result
 
 
-def qat_stage(run: RunDir, qat: QatConfig = QatConfig(), resume: bool = False, progress: bool = True) -> dict | None:
+def qat_stage(run: Run, qat: QatConfig = QatConfig(), resume: bool = False, progress: bool = True) -> dict | None:
     """PT2E QAT fine-tune from float.pt with `qat` (its batch size, device and seed as given; random flips when
     the run's images are RGB, as in float training): writes qat.pt; returns the record (rank 0)."""
     from se_edge import distributed
@@ -226,7 +226,7 @@ def qat_stage(run: RunDir, qat: QatConfig = QatConfig(), resume: bool = False, p
     return result
 
 
-def quantize_stages(run: RunDir, qat: QatConfig = QatConfig(), ptq: bool = True, resume: bool = False,
+def quantize_stages(run: Run, qat: QatConfig = QatConfig(), ptq: bool = True, resume: bool = False,
                     progress: bool = True) -> dict:
     """PTQ baseline (rank 0) then QAT: what `se-edge quantize` and `se-edge run` both do. With `resume`,
     QAT continues from qat.ckpt and an existing ptq.pt is kept (it is made when missing)."""
@@ -241,7 +241,7 @@ def quantize_stages(run: RunDir, qat: QatConfig = QatConfig(), ptq: bool = True,
     return out
 
 
-def mixed_stage(run: RunDir, keep_float: list[str], progress: bool = True) -> dict:
+def mixed_stage(run: Run, keep_float: list[str], progress: bool = True) -> dict:
     """The QAT result with the layers `keep_float` in float (quantize/mixed.py), their output ranges observed
     anew on the QAT stage's calibration images: writes mixed.pt; returns run.json's `mixed` record."""
     from se_edge.quantize.mixed import mixed_precision
@@ -263,7 +263,7 @@ def mixed_stage(run: RunDir, keep_float: list[str], progress: bool = True) -> di
     return record
 
 
-def export_stage(run: RunDir, progress: bool = True, keep_float: list[str] | None = None,
+def export_stage(run: Run, progress: bool = True, keep_float: list[str] | None = None,
                  app_io=None) -> dict[str, str]:
     """Export float and int8 (QAT, the PTQ baseline, the app files, and the mixed-precision files where the
     run has them) to .tflite and .pte. With `keep_float`, the mixed-precision model is made (mixed_stage)
@@ -291,7 +291,7 @@ def export_stage(run: RunDir, progress: bool = True, keep_float: list[str] | Non
     return paths
 
 
-def _recorded_app_io(run: RunDir):
+def _recorded_app_io(run: Run):
     """The AppIO of the run's app files: as run.json records them where it has files of the app form
     (RGB pixels in, probabilities out), the default otherwise."""
     from se_edge.export.app_io import AppIO
@@ -302,10 +302,10 @@ def _recorded_app_io(run: RunDir):
     return AppIO()
 
 
-def _export_jobs(run: RunDir, io) -> dict:
+def _export_jobs(run: Run, io) -> dict:
     """{artifact: write(path) -> path} for every file the run can be exported to: fp32, the int8 files of each
     quantised model it has (quantize/mixed.py's in LiteRT's strict QDQ mode), and the QAT model's app pair in
-    `io`'s form (an AppIO). The quantised graphs are loaded when a job runs (RunDir memoizes them)."""
+    `io`'s form (an AppIO). The quantised graphs are loaded when a job runs (Run memoizes them)."""
     from se_edge.export import export_pte, export_tflite
     from se_edge.export.app_io import to_app_pte, to_app_tflite
     from se_edge.export.int8 import to_pte, to_tflite
@@ -330,14 +330,14 @@ def _export_jobs(run: RunDir, io) -> dict:
     return jobs
 
 
-def _metadata(run: RunDir, name: str, app_input: str | None = None):
+def _metadata(run: Run, name: str, app_input: str | None = None):
     """The TFLITE_METADATA a run's .tflite carries: model, version (se_edge's, and the first 12 hex digits of
     the checkpoint the file is made from), normalisation and class names (export/metadata.py); `app_input`:
     the app file's, whose input is that type of RGB pixels."""
     from se_edge import __version__
-    from se_edge.artifacts import ARTIFACTS
+    from se_edge.run import ARTIFACTS
     from se_edge.export.metadata import classifier_info
-    from se_edge.lineage import file_sha256
+    from se_edge.io import file_sha256
 
     a = ARTIFACTS[name]
     parent = ARTIFACTS[a.parent or a.reference]
@@ -348,28 +348,62 @@ def _metadata(run: RunDir, name: str, app_input: str | None = None):
     return classifier_info(cfg, version, description, app_input)
 
 
-def graph_stage(run: RunDir) -> dict[str, dict]:
-    from se_edge.graph import graph_summary
+def graph_stage(run: Run) -> dict[str, dict]:
+    from se_edge.evaluate.structure import artifact_structure
 
-    return {a.name: graph_summary(run.artifact_path(a.name)) for a in EXPORTED if run.artifact_path(a.name).is_file()}
+    return {a.name: artifact_structure(run, a.name) for a in EXPORTED if run.artifact_path(a.name).is_file()}
 
 
-def footprint_stage(run: RunDir, progress: bool = True) -> dict[str, dict]:
-    """size_bytes, params, macs and peak_rss_mb per artifact (se_edge/footprint.py)."""
-    from se_edge.footprint import measure
+def ethosu_stage(run: Run, target: str) -> dict:
+    """model_int8_ethosu.pte for `target` (export/ethosu.py, in .venv-ethosu), recorded in run.json's lineage and
+    `ethosu`, ethosu.json beside it; a report the run has gains the file's row (its NPU partitions and CPU ops)."""
+    from se_edge.export import ethosu
+    from se_edge.io import write_json
+    from se_edge.run import ETHOSU_REPORT
+
+    if target not in ethosu.TARGETS:
+        raise SeEdgeError(f"unknown --target {target!r}; valid: {', '.join(ethosu.TARGETS)}")
+    run.require("float")
+    report = ethosu.run_in_env(str(run.path), target)
+    write_json(run.path / ETHOSU_REPORT, report)
+    run.made("ethosu_int8", ethosu={k: v for k, v in report.items() if k not in ("file", "vela_summary")})
+    if (run.path / "report.json").is_file():
+        from se_edge.io import read_json
+        from se_edge.report.run_report import write_report
+
+        old = read_json(run.path / "report.json", "the run's report")
+        write_report({**old, "artifacts": {**old["artifacts"], **_structure_rows(run, graph_stage(run))}}, run.path)
+    return report
+
+
+def _structure_rows(run: Run, graphs: dict[str, dict]) -> dict[str, dict]:
+    """report.json rows for the files that run on an accelerator: their structure, no figures measured here."""
+    from se_edge.run import ARTIFACTS
+
+    return {name: {"path": str(run.artifact_path(name)), "runtime": ARTIFACTS[name].runtime,
+                   "dtype": ARTIFACTS[name].dtype, "target": ARTIFACTS[name].target,
+                   "reference": ARTIFACTS[name].reference, "accuracy": None, "agreement_with_reference": None,
+                   "max_abs_diff": None, "latency_ms": None, "graph": graphs[name]}
+            for name in run.present(None) if ARTIFACTS[name].target != "cpu" and name in graphs}
+
+
+def footprint_stage(run: Run, progress: bool = True) -> dict[str, dict]:
+    """size_bytes, params, macs and peak_rss_mb per artifact (se_edge/evaluate/footprint.py)."""
+    from se_edge.evaluate.footprint import measure
 
     return measure(run, run.present(), progress)
 
 
-def report_stage(run: RunDir, parity: dict, latency: dict, graphs: dict, timings: dict | None = None,
+def report_stage(run: Run, parity: dict, latency: dict, graphs: dict, timings: dict | None = None,
                  footprint: dict | None = None) -> dict:
-    from se_edge.report import write_report
+    from se_edge.report.run_report import write_report
 
     cfg = run.config()
     artifacts = {}
     for name, a in parity["artifacts"].items():
         artifacts[name] = {**a, "latency_ms": latency.get(name), "graph": graphs.get(name, {}),
                            **(footprint or {}).get(name, {})}
+    artifacts.update(_structure_rows(run, graphs))
     report = {
         "model": parity["model"], "dataset": parity["dataset"], "num_test": parity["num_test"],
         "device": cfg.get("device", "cpu"), "artifacts": artifacts,
@@ -406,8 +440,8 @@ def run_all(cfg: RunConfig) -> dict | None:
     Under torchrun every rank trains; only rank 0 exports, evaluates and reports (others return None).
     """
     from se_edge import distributed
-    from se_edge.bench import run_latency
-    from se_edge.parity import run_parity
+    from se_edge.evaluate.latency import run_latency
+    from se_edge.evaluate.parity import run_parity
 
     timings, t0 = {}, time.perf_counter()
 

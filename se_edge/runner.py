@@ -115,7 +115,7 @@ class TFLiteModel:
 
     def __init__(self, path: str, threads: int = 1, keep_all_tensors: bool = False):
         """`keep_all_tensors`: every intermediate tensor stays readable, for per-layer comparisons
-        (se_edge/debug.py): computed by XNNPACK with one delegate partition per op where the interpreter can
+        (se_edge/evaluate/debug.py): computed by XNNPACK with one delegate partition per op where the interpreter can
         (each op's output is then a partition's output, in the arena), else by the builtin kernels."""
         import inspect
 

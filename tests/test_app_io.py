@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from conftest import cli
-from se_edge.graph import graph_summary, tflite_graph
+from se_edge.evaluate.structure import graph_summary, tflite_graph
 
 
 def _ops(path) -> list[str]:
@@ -19,7 +19,7 @@ def _ops(path) -> list[str]:
 
 
 def test_a_run_exports_app_files_in_the_form_the_apps_take(demo_run):
-    from se_edge.artifacts import RunDir
+    from se_edge.run import Run
     from se_edge.runner import PteModel, TFLiteModel
 
     out, report = demo_run
@@ -52,11 +52,12 @@ def test_a_run_exports_app_files_in_the_form_the_apps_take(demo_run):
     assert "tflite_int8_app" in (out / "report.md").read_text() and "## In an app" in (out / "report.md").read_text()
 
     # Probabilities: in [0, 1], one per class, summing to 1, equal to the softmax of the float-input file's logits.
-    from se_edge.parity import eval_pixels, predict, softmax
+    from se_edge.evaluate.parity import eval_pixels, softmax
+    from se_edge.evaluate.models import predict
     from se_edge.data import Preprocessing, read_eval_images
     from se_edge.export.app_io import pixels_to_input
 
-    run = RunDir(out)
+    run = Run(out)
     _, raw = read_eval_images(record["dataset"], run_spec=record["dataset"], seed=record["split"]["seed"],
                               test_fraction=record["split"]["test_fraction"])
     pixels = eval_pixels(raw, Preprocessing.from_dict(prep))[:64]
@@ -116,7 +117,7 @@ def test_an_rgb_model_app_file_decides_as_its_float_input_file_and_has_no_transp
     from se_edge.export.app_io import AppIO, pixels_to_input, to_app_tflite
     from se_edge.export.int8 import quantize_for_structure, to_tflite
     from se_edge.models import create_model
-    from se_edge.parity import softmax
+    from se_edge.evaluate.parity import softmax
     from se_edge.runner import TFLiteModel
 
     torch.manual_seed(0)
@@ -147,7 +148,7 @@ def test_a_model_that_is_neither_grey_nor_rgb_has_no_app_form():
 def test_app_files_are_held_against_logits_as_probabilities():
     """An app file outputs probabilities: the logits it is compared with (float, its float-input twin) are turned
     into probabilities first, so max_abs_diff is a difference of probabilities, never of logits and probabilities."""
-    from se_edge.parity import compare, softmax
+    from se_edge.evaluate.parity import compare, softmax
 
     y = np.array([0, 1, 2])
     fl = np.array([[4.0, 1.0, 0.0], [0.0, 3.0, 1.0], [0.0, 2.0, 2.5]], np.float32)

@@ -6,7 +6,7 @@ import shutil
 import pytest
 
 from conftest import assert_one_line_error, cli, se_edge
-from se_edge.artifacts import RunDir
+from se_edge.run import Run
 from se_edge.config import OPTIONS, QatConfig, RunConfig, TrainConfig
 from se_edge.errors import SeEdgeError
 
@@ -51,7 +51,7 @@ def test_qat_gets_the_batch_size_and_the_runs_flips(demo_run, tmp_path, monkeypa
         return []
 
     monkeypatch.setattr(quantize, "qat_finetune", fake_finetune)
-    qat_stage(RunDir(run_dir), RunConfig.from_options(batch_size=24, device="cpu").qat, progress=False)
+    qat_stage(Run(run_dir), RunConfig.from_options(batch_size=24, device="cpu").qat, progress=False)
     assert seen["cfg"].batch_size == 24 and seen["cfg"].flip is False  # digits: greyscale, never flipped
     record = json.loads((run_dir / "run.json").read_text())
     record["preprocessing"]["in_chans"] = 3  # the same run, as if its images were RGB photos
@@ -60,7 +60,7 @@ def test_qat_gets_the_batch_size_and_the_runs_flips(demo_run, tmp_path, monkeypa
     monkeypatch.setattr(quantize, "prepare_qat", lambda model, sample: model)  # the 1-channel model never sees RGB here
     monkeypatch.setattr("se_edge.pipeline._test_accuracy", lambda *a, **k: 0.0)
     monkeypatch.setattr("se_edge.pipeline._save_state", lambda *a, **k: None)
-    qat_stage(RunDir(run_dir), QatConfig(device="cpu"), progress=False)
+    qat_stage(Run(run_dir), QatConfig(device="cpu"), progress=False)
     assert seen["cfg"].flip is True, "RGB runs fine-tune with the flips float training used"
 
 
@@ -70,7 +70,7 @@ def test_quantize_and_run_agree_on_resume(demo_run, tmp_path, monkeypatch):
     import se_edge.pipeline as pipeline
 
     out, _ = demo_run
-    run = RunDir(tmp_path / "r")
+    run = Run(tmp_path / "r")
     shutil.copytree(out, run.path, ignore=shutil.ignore_patterns("*.tflite", "*.pte", "*.ckpt"))
     calls = []
     monkeypatch.setattr(pipeline, "ptq_stage", lambda run, qat, progress: calls.append("ptq") or {})
@@ -102,7 +102,7 @@ def test_bench_subcommands_and_old_flags(tmp_path):
 
 def test_bench_gates_without_vela_says_so_before_any_export(monkeypatch, capsys):
     import se_edge.benchmarks.gates as gates
-    import se_edge.npu as npu
+    import se_edge.evaluate.vela as npu
     from se_edge.cli import main
 
     monkeypatch.setattr(npu, "vela_executable", lambda: None)
@@ -113,10 +113,10 @@ def test_bench_gates_without_vela_says_so_before_any_export(monkeypatch, capsys)
 
 
 def test_run_json_is_checked_against_its_schema(demo_run, tmp_path):
-    from se_edge.record import RunRecord
+    from se_edge.run.record import RunRecord
 
     out, _ = demo_run
-    record = RunDir(out).record()
+    record = Run(out).record()
     assert isinstance(record, RunRecord) and record.model == "se_cnn" and record.rewrite["enabled"] is True
     run_dir = tmp_path / "r"
     shutil.copytree(out, run_dir, ignore=shutil.ignore_patterns("*.tflite", "*.pte", "*.ckpt"))
@@ -127,5 +127,5 @@ def test_run_json_is_checked_against_its_schema(demo_run, tmp_path):
                              ([1, 2], "expected a JSON object")):
         (run_dir / "run.json").write_text(json.dumps(broken))
         with pytest.raises(SeEdgeError, match=fragment):
-            RunDir(run_dir).config()
+            Run(run_dir).config()
     assert_one_line_error(cli("export", "--run", run_dir), "expected a JSON object")

@@ -2,14 +2,16 @@
 import json
 import math
 import shutil
+import sys
 
 import numpy as np
 import pytest
 import torch
 
 from conftest import assert_one_line_error, cli, se_edge
-from se_edge import debug
-from se_edge.artifacts import RunDir
+from se_edge.errors import SeEdgeError
+from se_edge.evaluate import debug
+from se_edge.run import Run
 
 
 def test_sqnr_has_the_known_values():
@@ -142,3 +144,71 @@ def test_export_for_an_ethos_u_target_says_what_it_needs(demo_run, tmp_path, mon
     assert_one_line_error(cli("export", "--run", copy, "--target", "ethos-u99"),
                           "unknown --target 'ethos-u99'; valid: ethos-u55-32", "ethos-u85-2048")
     assert not (copy / "model_int8_ethosu.pte").exists()
+
+
+_STAND_IN_CHILD = '''
+import json, shutil, sys
+from pathlib import Path
+args = dict(zip(sys.argv[1::2], sys.argv[2::2]))
+assert sys.argv[1:3] == ["-m", "se_edge.cli.ethosu_child"], sys.argv
+run = Path(args["--run"])
+out = run / "model_int8_ethosu.pte"
+shutil.copyfile(run / "model_int8.pte", out)
+print("Vela: cycles 1234 (a line Vela prints)")
+print(json.dumps({"target": args["--target"], "file": str(out), "size_bytes": out.stat().st_size,
+                  "calibration_images": 256, "relu6_as_hardtanh": 3, "partitions": 1, "ops_on_npu": 40,
+                  "npu_ops": {"aten.convolution.default": 12, "aten.hardtanh.default": 3}, "ops_on_cpu": 2,
+                  "cpu_ops": {"quantized_decomposed.quantize_per_tensor.default": 1}, "seconds": 0.1}))
+'''
+
+
+def test_the_ethos_u_file_is_an_artifact_of_the_run_in_its_lineage_and_report(demo_run, tmp_path, monkeypatch):
+    """`export --target` with a stand-in for .venv-ethosu's Python (this machine has no Arm backend; make ethosu-test
+    runs the real one): the file joins the lineage, and the report's artifact table gains its row, with the
+    partitions and CPU ops read from the file itself and the NPU ops the export recorded. No accuracy or latency is
+    claimed for it: this host cannot run an Ethos-U program."""
+    from se_edge.evaluate.structure import graph_summary
+    from se_edge.run import Run
+
+    out, _ = demo_run
+    copy = tmp_path / "run"
+    shutil.copytree(out, copy, ignore=shutil.ignore_patterns("*.ckpt"))
+    venv = tmp_path / "venv-ethosu"
+    (venv / "bin").mkdir(parents=True)
+    (venv / "child.py").write_text(_STAND_IN_CHILD)
+    python = venv / "bin" / "python"
+    python.write_text(f'#!/bin/sh\nexec "{sys.executable}" "{venv / "child.py"}" "$@"\n')
+    python.chmod(0o755)
+    monkeypatch.setenv("SE_EDGE_ETHOSU_VENV", str(venv))
+    before = json.loads((copy / "report.json").read_text())
+
+    proc = cli("export", "--run", copy, "--target", "ethos-u55-128")
+    assert proc.returncode == 0, proc.stderr
+    assert "40 ops in 1 NPU partition(s), 2 on the CPU" in proc.stdout, proc.stdout
+    run = Run(copy)
+    assert run.require("ethosu_int8") == copy / "model_int8_ethosu.pte"  # in the lineage, made from float.pt
+    assert json.loads((copy / "run.json").read_text())["lineage"]["model_int8_ethosu.pte"]["parent"] == "float.pt"
+    assert "ethosu_int8" in run.present(None) and "ethosu_int8" not in run.present()
+    assert json.loads((copy / "ethosu.json").read_text())["vela_summary"] == ["Vela: cycles 1234 (a line Vela prints)"]
+
+    report = json.loads((copy / "report.json").read_text())
+    row = report["artifacts"]["ethosu_int8"]
+    from_file = graph_summary(copy / "model_int8.pte")
+    assert row["target"] == "ethos-u" and row["accuracy"] is None and row["latency_ms"] is None, row
+    assert row["graph"]["partitions"] == from_file["partitions"] >= 1
+    assert row["graph"]["non_delegated"] == from_file["non_delegated"]
+    assert row["graph"]["npu_ops"] == {"aten.convolution.default": 12, "aten.hardtanh.default": 3}
+    assert {k: v for k, v in report["artifacts"].items() if k != "ethosu_int8"} == before["artifacts"]
+    md = (copy / "report.md").read_text()
+    assert f"| ethosu_int8 | executorch | int8 | — | — vs float |" in md
+    assert f"ethos-u55-128: {from_file['partitions']} NPU partition(s) with 40 ops" in md
+    assert "**ethosu_int8 ops on the NPU:** aten.convolution.default 12, aten.hardtanh.default 3" in md
+
+    # A changed file is refused by the lineage; a new qat.pt leaves the file (made from float.pt), a new float.pt not.
+    assert run.clear_downstream("quantize") and (copy / "model_int8_ethosu.pte").is_file()
+    run.require("ethosu_int8")
+    with open(copy / "model_int8_ethosu.pte", "ab") as f:
+        f.write(b"\0")
+    with pytest.raises(SeEdgeError, match="has changed since se_edge made it"):
+        run.require("ethosu_int8")
+    assert "model_int8_ethosu.pte" in run.clear_downstream("float")

@@ -7,11 +7,11 @@ import shutil
 import torch
 
 from conftest import cli
-from se_edge import debug
-from se_edge.artifacts import RunDir
+from se_edge.evaluate import debug
+from se_edge.run import Run
 
 
-def _plant_fault(run: RunDir, layer: str) -> int:
+def _plant_fault(run: Run, layer: str) -> int:
     """Make one layer's output range 20x too small after QAT (so its activations clip), then make qat.pt and
     the int8 .tflite and .pte again from it (the app files, made from the old qat.pt, are removed: stale);
     returns the planted point's index."""
@@ -40,7 +40,7 @@ def _plant_fault(run: RunDir, layer: str) -> int:
 
 
 def test_debug_ranks_a_planted_fault_first_and_keep_float_on_it_brings_accuracy_back(demo_run, tmp_path):
-    from se_edge.graph import graph_summary, tflite_graph
+    from se_edge.evaluate.structure import graph_summary, tflite_graph
 
     out, _ = demo_run
     copy = tmp_path / "run"
@@ -63,7 +63,7 @@ def test_debug_ranks_a_planted_fault_first_and_keep_float_on_it_brings_accuracy_
         assert len(own) >= len(result["points"]) // 2 and max(own) <= 1.0, (source, own)
     assert "own arithmetic" in (copy / "debug.md").read_text() and "within 1 LSB of the reference" in healthy.stdout
 
-    planted = _plant_fault(RunDir(copy), "stages.1.0.0")
+    planted = _plant_fault(Run(copy), "stages.1.0.0")
     proc = cli("debug", "--run", copy, "--images", "32", "--sensitivity", "2")
     assert proc.returncode == 0, proc.stderr[-3000:]
     result = json.loads((copy / "debug.json").read_text())

@@ -6,8 +6,8 @@ import sys
 
 import torch
 
-from se_edge.artifacts import RunDir
-from se_edge.parity import run_parity
+from se_edge.run import Run
+from se_edge.evaluate.parity import run_parity
 from se_edge.pipeline import export_stage
 
 
@@ -27,7 +27,7 @@ def test_two_process_gloo_qat_exports_and_evaluates(demo_run, tmp_path):
     state = torch.load(run_dir / "qat.ckpt", weights_only=True)
     assert len(state["history"]) == 1
 
-    run = RunDir(run_dir)
+    run = Run(run_dir)
     export_stage(run, progress=False)
     result = run_parity(run, progress=False)
     a = result["artifacts"]
@@ -43,7 +43,7 @@ def test_resume_continues_from_the_checkpoint(demo_run, tmp_path):
     out, _ = demo_run
     run_dir = tmp_path / "resume"
     shutil.copytree(out, run_dir, ignore=shutil.ignore_patterns("*.tflite", "*.pte", "*.ckpt"))
-    run = RunDir(run_dir)
+    run = Run(run_dir)
     first = qat_stage(run, QatConfig(epochs=1, device="cpu"), progress=False)
     assert len(first["history"]) == 1
     resumed = qat_stage(run, QatConfig(epochs=2, device="cpu"), resume=True, progress=False)

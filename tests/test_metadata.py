@@ -8,7 +8,7 @@ import flatbuffers
 import numpy as np
 from flatbuffers.table import Table
 
-from se_edge.artifacts import ARTIFACTS
+from se_edge.run import ARTIFACTS
 
 
 class Reader:

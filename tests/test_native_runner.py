@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from se_edge import runner
-from se_edge.artifacts import RunDir
+from se_edge.run import Run
 from se_edge.device import native
 from se_edge.device.local import LocalTransport
 from se_edge.device.remote_bench import DeviceBenchConfig, bench_on_device
@@ -93,7 +93,7 @@ def test_not_a_pte_file(pte_runner, demo_run):
 
 def test_bench_reports_native_p50_beside_the_python_runtime(pte_runner, demo_run):
     out, _ = demo_run
-    result = bench_on_device(RunDir(out), LocalTransport(), DeviceBenchConfig(
+    result = bench_on_device(Run(out), LocalTransport(), DeviceBenchConfig(
         runs=20, warmup=3, images=IMAGES, artifacts=("executorch_int8",), native=str(pte_runner)))
     entry = result["artifacts"]["executorch_int8"]
     assert entry["status"] == "ok" and entry["native"]["status"] == "ok"
@@ -168,7 +168,7 @@ def test_tflite_runner_errors_are_one_line_exit_2(tflite_runner, demo_run, args,
 
 def test_bench_runs_both_native_runners_beside_the_python_runtime(pte_runner, tflite_runner, demo_run):
     out, _ = demo_run
-    result = bench_on_device(RunDir(out), LocalTransport(), DeviceBenchConfig(
+    result = bench_on_device(Run(out), LocalTransport(), DeviceBenchConfig(
         runs=20, warmup=3, images=IMAGES, artifacts=("tflite_int8", "tflite_int8_app", "executorch_int8"),
         native=str(pte_runner), native_tflite=str(tflite_runner)))
     for name, program in (("tflite_int8", "tflite_runner"), ("tflite_int8_app", "tflite_runner"),
@@ -201,7 +201,7 @@ def test_adb_phone_without_python_runs_both_formats_through_a_native_directory(p
     (phone_build / "libLiteRt.so").write_bytes(b"stands for the phone's LiteRT library")
     transport = AdbTransport("emulator-5554", python="/system/bin/no-python3", device_dir=device_dir)
     runners, libs = native.runners_for(transport, str(phone_build))
-    result = bench_on_device(RunDir(out), transport, DeviceBenchConfig(
+    result = bench_on_device(Run(out), transport, DeviceBenchConfig(
         runs=3, warmup=1, images=IMAGES, artifacts=("tflite_int8", "executorch_int8", "tflite_int8_app"),
         native=str(runners["pte_runner"]), native_tflite=str(runners["tflite_runner"]), native_libs=tuple(map(str, libs))))
     for name in ("tflite_int8", "executorch_int8", "tflite_int8_app"):
@@ -219,10 +219,10 @@ def test_a_device_output_off_by_two_lsb_is_reported_apart_and_fails_the_command(
     """A runner whose outputs are wrong (here: the real tflite_runner, then one value moved) is a mismatch with the
     figures, listed apart, and the command exits 1; one LSB apart is still within."""
     from conftest import cli
-    from se_edge.parity import output_lsb
+    from se_edge.evaluate.parity import output_lsb
 
     out, _ = demo_run
-    lsb = output_lsb(RunDir(out), ["tflite_int8"])["tflite_int8"]
+    lsb = output_lsb(Run(out), ["tflite_int8"])["tflite_int8"]
     for shift, expect in ((1, 0), (2, 1)):
         wrapper = tmp_path / f"shift{shift}" / "tflite_runner"
         wrapper.parent.mkdir()

@@ -5,9 +5,10 @@ import shutil
 import numpy as np
 import pytest
 
-from se_edge.artifacts import ARTIFACTS, RunDir, open_artifact
-from se_edge.parity import run_parity
-from se_edge.report import REQUIRED_ARTIFACT_KEYS
+from se_edge.run import ARTIFACTS, Run
+from se_edge.evaluate.models import open_artifact
+from se_edge.evaluate.parity import run_parity
+from se_edge.report.run_report import REQUIRED_ARTIFACT_KEYS
 
 EXPECTED = {"float", "reference_int8", "tflite_fp32", "tflite_int8", "executorch_fp32", "executorch_int8",
             "reference_int8_ptq", "tflite_int8_ptq", "executorch_int8_ptq", "tflite_int8_app", "executorch_int8_app"}
@@ -35,7 +36,7 @@ def test_report_has_the_stable_shape(demo_run):
 def test_report_has_size_parameters_macs_and_memory_per_artifact(demo_run):
     import torch.nn as nn
 
-    from se_edge.footprint import count_macs
+    from se_edge.evaluate.footprint import count_macs
 
     out, _ = demo_run
     arts = json.loads((out / "report.json").read_text())["artifacts"]
@@ -82,7 +83,7 @@ def test_int8_files_report_agreement_with_float_and_the_shifted_set(demo_run):
 def test_compare_gives_the_reference_s_margin_where_a_file_parts_from_it():
     """How close were the decisions a file changed: the reference's top-1 minus top-2 logit there, beside its
     median over all images."""
-    from se_edge.parity import compare
+    from se_edge.evaluate.parity import compare
 
     ref = np.array([[2.0, 1.9, 0.0], [5.0, 0.0, 1.0], [0.0, 3.0, 0.5]], np.float32)  # margins 0.1, 4.0, 2.5
     out = ref.copy()
@@ -98,7 +99,7 @@ def test_compare_gives_the_reference_s_margin_where_a_file_parts_from_it():
 def test_compare_holds_each_file_against_float_its_reference_and_the_other_runtime():
     """Three yardsticks, each with decisions apart, the largest difference in LSB of the output scale, and
     float's margin where decisions part beside its median."""
-    from se_edge.parity import compare
+    from se_edge.evaluate.parity import compare
 
     y = np.array([0, 0, 1])
     fl = np.array([[2.0, 1.8, 0.0], [5.0, 0.0, 1.0], [0.0, 3.0, 0.5]], np.float32)  # float margins 0.2, 4.0, 2.5
@@ -162,7 +163,7 @@ def test_report_md_shows_litert_delegation(demo_run):
 def test_int8_tflite_matches_reference_within_one_output_step(demo_run):
     """Logits of the int8 TFLite file vs the PyTorch int8 reference: at most one quantisation step."""
     out, _ = demo_run
-    run = RunDir(out)
+    run = Run(out)
     tfl = open_artifact(run, "tflite_int8")
     ref = open_artifact(run, "reference_int8")
     x = np.random.default_rng(0).standard_normal((20, 1, 32, 32)).astype(np.float32)
@@ -173,7 +174,7 @@ def test_int8_tflite_matches_reference_within_one_output_step(demo_run):
 
 def test_parity_on_unseen_idx_directory(demo_run, idx_dir):
     out, _ = demo_run
-    result = run_parity(RunDir(out), str(idx_dir), progress=False)
+    result = run_parity(Run(out), str(idx_dir), progress=False)
     assert result["num_test"] == 297 and result["dataset"] == idx_dir.name
     assert result["artifacts"].keys() == EXPECTED
     for name in ("tflite_int8", "executorch_int8"):
@@ -189,12 +190,12 @@ def test_corrupt_artifact_is_a_one_line_error(demo_run, tmp_path):
     data = (copy / "model_int8.tflite").read_bytes()
     (copy / "model_int8.tflite").write_bytes(data[: len(data) // 3])
     with pytest.raises(SeEdgeError, match="model_int8.tflite has changed since se_edge made it"):
-        open_artifact(RunDir(copy), "tflite_int8")
+        open_artifact(Run(copy), "tflite_int8")
     record = json.loads((copy / "run.json").read_text())
     del record["lineage"]  # a run from before lineage: the runtime's own check answers
     (copy / "run.json").write_text(json.dumps(record))
     with pytest.raises(SeEdgeError, match="cannot load .*model_int8.tflite as a TFLite model"):
-        open_artifact(RunDir(copy), "tflite_int8")
+        open_artifact(Run(copy), "tflite_int8")
 
 
 def test_ptq_ranges_come_from_the_calibration_images_alone(demo_run):
@@ -205,7 +206,7 @@ def test_ptq_ranges_come_from_the_calibration_images_alone(demo_run):
     from se_edge.quantize import calibrate, prepare_ptq
 
     out, _ = demo_run
-    run = RunDir(out)
+    run = Run(out)
     record = run.config()
     fresh = prepare_ptq(run.load_float(), run.sample_input())
     calibrate(fresh, run.splits().train.x, max_images=record["ptq"]["calibration_images"])

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from se_edge import runner
-from se_edge.artifacts import EXPORTED, RunDir
+from se_edge.run import RUNNABLE, Run
 from se_edge.device import remote_bench
 from se_edge.device.adb import AdbTransport
 from se_edge.device.benchmark_model import parse_output
@@ -93,7 +93,7 @@ def test_cli_bench_on_local_device_writes_json_markdown_and_plot(demo_run, tmp_p
                    "--json", tmp_path / "dev.json")
     assert proc.returncode == 0, proc.stderr[-3000:]
     result = json.loads((tmp_path / "dev.json").read_text())
-    on_disk = {a.name for a in EXPORTED if RunDir(out).artifact_path(a.name).is_file()}
+    on_disk = {a.name for a in RUNNABLE if Run(out).artifact_path(a.name).is_file()}
     assert set(result["artifacts"]) == on_disk >= {"tflite_fp32", "tflite_int8", "executorch_fp32", "executorch_int8"}
     assert result["device"]["litert"]["module"] == "ai_edge_litert" and result["num_test"] == 360
     for name, a in result["artifacts"].items():
@@ -110,7 +110,7 @@ def test_a_runtime_the_device_lacks_is_skipped_with_the_reason(demo_run, tmp_pat
     out, _ = demo_run
     python = python_without_executorch(tmp_path / "py dir")
     transport = LocalTransport(str(python))
-    result = bench_on_device(RunDir(out), transport, DeviceBenchConfig(runs=3, warmup=0, images=IMAGES,
+    result = bench_on_device(Run(out), transport, DeviceBenchConfig(runs=3, warmup=0, images=IMAGES,
                                                                        artifacts=("tflite_fp32", "executorch_int8")))
     assert result["device"]["executorch"] is None and result["num_test"] == IMAGES
     tfl, pte = result["artifacts"]["tflite_fp32"], result["artifacts"]["executorch_int8"]
@@ -123,7 +123,7 @@ def test_a_runtime_the_device_lacks_is_skipped_with_the_reason(demo_run, tmp_pat
 def test_unknown_artifact_names_what_is_valid(demo_run):
     out, _ = demo_run
     with pytest.raises(SeEdgeError, match="unknown artifact.*tflite_int4; valid: tflite_fp32, tflite_int8"):
-        bench_on_device(RunDir(out), LocalTransport(), DeviceBenchConfig(artifacts=("tflite_int4",)))
+        bench_on_device(Run(out), LocalTransport(), DeviceBenchConfig(artifacts=("tflite_int4",)))
 
 
 # ---------------------------------------------------------------- adb and ssh (fakes)
@@ -137,7 +137,7 @@ def test_adb_device_with_benchmark_model(demo_run, fake_device, tmp_path):
     tool.write_text("#!/bin/sh\ncat <<'EOF'\n" + BENCHMARK_MODEL_OUTPUT + "EOF\n")
     transport = AdbTransport("emulator-5554", python=sys.executable, device_dir=device_dir)
     w = transport.workdir
-    result = bench_on_device(RunDir(out), transport, DeviceBenchConfig(runs=5, warmup=1, images=IMAGES,
+    result = bench_on_device(Run(out), transport, DeviceBenchConfig(runs=5, warmup=1, images=IMAGES,
                                                                        artifacts=("tflite_int8",), runner_bin=str(tool)))
     entry = result["artifacts"]["tflite_int8"]
     assert entry["status"] == "ok" and entry["agreement_with_reference"] >= 0.99 and entry["latency_ms"]["count"] == 5
@@ -172,7 +172,7 @@ def test_adb_device_without_python_still_runs_benchmark_model(demo_run, fake_dev
     tool = tmp_path / "benchmark_model"
     tool.write_text("#!/bin/sh\ncat <<'EOF'\n" + BENCHMARK_MODEL_OUTPUT + "EOF\n")
     transport = AdbTransport(None, python="no-python-on-this-phone", device_dir=device_dir)
-    result = bench_on_device(RunDir(out), transport, DeviceBenchConfig(runs=5, warmup=1, images=IMAGES,
+    result = bench_on_device(Run(out), transport, DeviceBenchConfig(runs=5, warmup=1, images=IMAGES,
                                                                        artifacts=("tflite_int8",), runner_bin=str(tool)))
     entry = result["artifacts"]["tflite_int8"]
     assert entry["status"] == "skipped" and "no-python-on-this-phone cannot run runner.py on adb" in entry["reason"]
@@ -184,7 +184,7 @@ def test_ssh_board_with_a_run_path_holding_a_space_and_a_quote(demo_run, fake_de
     device_dir, calls = fake_device
     run_dir = copy_run(out, tmp_path / "my run's dir")
     transport = SshTransport("pi@board", 2222, python=sys.executable, device_dir=device_dir)
-    result = bench_on_device(RunDir(run_dir), transport, DeviceBenchConfig(runs=3, warmup=0, images=IMAGES))
+    result = bench_on_device(Run(run_dir), transport, DeviceBenchConfig(runs=3, warmup=0, images=IMAGES))
     assert list(result["artifacts"]) == ["tflite_int8"], "only the files the run holds"
     entry = result["artifacts"]["tflite_int8"]
     assert entry["status"] == "ok" and entry["agreement_with_reference"] >= 0.99
@@ -203,7 +203,7 @@ def test_a_runner_crash_on_the_device_is_an_error(demo_run, fake_device, tmp_pat
     transport = AdbTransport("s1", python=str(crashing), device_dir=device_dir)
     with pytest.raises(SeEdgeError, match=r"runner.py failed on adb:s1 for tflite_int8 \(exit 139: killed by SIGSEGV, "
                                            r"the runtime crashed\): Segmentation fault"):
-        bench_on_device(RunDir(out), transport, DeviceBenchConfig(runs=2, warmup=0, images=IMAGES, artifacts=("tflite_int8",)))
+        bench_on_device(Run(out), transport, DeviceBenchConfig(runs=2, warmup=0, images=IMAGES, artifacts=("tflite_int8",)))
 
 
 # ---------------------------------------------------------------- CLI errors

@@ -101,7 +101,7 @@ def test_each_file_records_its_parent_and_stale_or_foreign_files_are_refused(run
     # the refusals below run in a fresh process (se_edge, not cli), as test_files_not_in_the_lineage... says why
     import torch
 
-    from se_edge.artifacts import RunDir
+    from se_edge.run import Run
 
     lineage = _record(run_copy)["lineage"]
     assert lineage["qat.pt"]["parent"] == "float.pt" and lineage["model_int8.pte"]["parent"] == "qat.pt"
@@ -112,13 +112,13 @@ def test_each_file_records_its_parent_and_stale_or_foreign_files_are_refused(run
     key = next(k for k, v in state.items() if v.is_floating_point() and v.ndim == 4)
     state[key] = state[key] * 1.01
     torch.save(state, run_copy / "qat.pt")
-    RunDir(run_copy).made("reference_int8")
+    Run(run_copy).made("reference_int8")
     assert_one_line_error(se_edge("parity", "--run", run_copy), "model_int8.tflite is stale",
                           "the qat.pt it was made from is another one now", "se-edge export")
     assert_one_line_error(se_edge("bench", "latency", "--run", run_copy, "--runs", "2"), "is stale")
     # A checkpoint of another graph in qat.pt's place (the PTQ one: histogram observers) is one line too.
     shutil.copy(run_copy / "ptq.pt", run_copy / "qat.pt")
-    RunDir(run_copy).made("reference_int8")
+    Run(run_copy).made("reference_int8")
     assert_one_line_error(se_edge("parity", "--run", run_copy), "cannot load", "qat.pt into the run's model",
                           "se-edge quantize")
 
@@ -136,10 +136,10 @@ def test_files_not_in_the_lineage_or_with_other_settings_are_refused(run_copy):
     assert_one_line_error(se_edge("parity", "--run", run_copy), "qat.pt was made with other settings")
     import torch
 
-    from se_edge.artifacts import RunDir
+    from se_edge.run import Run
 
     torch.save({"conv.weight": torch.zeros(1)}, run_copy / "float.pt")  # a float.pt with the wrong keys
-    RunDir(run_copy).made("float")
+    Run(run_copy).made("float")
     assert_one_line_error(se_edge("parity", "--run", run_copy), "cannot load", "float.pt into the run's model",
                           "se-edge train")
 
@@ -168,7 +168,7 @@ def test_a_run_without_lineage_stays_without_one_when_a_file_is_made(demo_run, t
     import json
     import shutil
 
-    from se_edge.artifacts import RunDir
+    from se_edge.run import Run
 
     out, _ = demo_run
     copy = tmp_path / "legacy"
@@ -176,7 +176,7 @@ def test_a_run_without_lineage_stays_without_one_when_a_file_is_made(demo_run, t
     record = json.loads((copy / "run.json").read_text())
     del record["lineage"]
     (copy / "run.json").write_text(json.dumps(record))
-    run = RunDir(copy)
+    run = Run(copy)
     run.made("reference_int8", qat=record["qat"])
     assert "lineage" not in run.config()
     assert run.require("float") == copy / "float.pt" and run.require("reference_int8") == copy / "qat.pt"

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from se_edge.models import create_model, list_models
-from se_edge.npu import vela_executable
+from se_edge.evaluate.vela import vela_executable
 from se_edge.export.int8 import int8_exports
 from se_edge.benchmarks.zoo import purity
 
@@ -75,7 +75,7 @@ def test_unknown_model_and_stem():
 def test_imagenet_stem_resnet_runs_inside_litert_xnnpack(tmp_path):
     """The 224 px stem's padded max pool became PADV2, which LiteRT's XNNPACK refuses; its zero-pad
     form is equal after the stem's ReLU and delegated in fp32 and int8 (64 px keeps this fast)."""
-    from se_edge.graph import tflite_delegation
+    from se_edge.evaluate.structure import tflite_delegation
     from se_edge.models.resnet import ZeroPadMaxPool
 
     x = torch.relu(torch.randn(2, 8, 15, 16))

@@ -92,8 +92,8 @@ def _build(act: Form | None, gate: Form | None) -> tuple[nn.Module, nn.Module]:
 
 
 def measure_form(act: Form | None, gate: Form | None, out_dir: Path, stem: str, npu: bool = True) -> dict:
-    from se_edge.graph import graph_summary
-    from se_edge.npu import vela_executable, vela_report
+    from se_edge.evaluate.structure import graph_summary
+    from se_edge.evaluate.vela import vela_executable, vela_report
     from se_edge.export.int8 import int8_exports
 
     model, reference = _build(act, gate)

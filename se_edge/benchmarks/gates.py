@@ -38,7 +38,7 @@ def measure_variants(model: str = "se_mobilenetv3_small", size: int = 224, out_d
                      warmup: int = 10, runs: int = 50, threads: int = 1, progress: bool = True) -> dict:
     import torch
 
-    from se_edge.bench import measure_latency
+    from se_edge.evaluate.latency import measure_latency
     from se_edge.models import create_model
     from se_edge.export.int8 import int8_exports
     from se_edge.benchmarks.zoo import purity
@@ -133,15 +133,11 @@ def markdown(result: dict) -> str:
 
 
 def plot(result: dict, path: Path) -> str:
-    import matplotlib
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from se_edge.report import _save
+    from se_edge.report.figures import save, subplots
 
     labels = list(result["variants"])
-    fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
+    fig, axes = subplots(1, 2, figsize=(11, 3.8))
     npu = [result["variants"][k].get("npu", {}).get("inference_time_ms", 0) for k in labels]
     axes[0].bar(labels, npu, color=["#999999"] + ["#dd8452"] * (len(labels) - 1))
     axes[0].set_ylabel(f"{result['accelerator']} est. ms")
@@ -158,13 +154,13 @@ def plot(result: dict, path: Path) -> str:
     axes[1].legend()
     for ax in axes:
         ax.tick_params(axis="x", rotation=40)
-    return _save(fig, path)
+    return save(fig, path)
 
 
 def compare_gates(model: str = "se_mobilenetv3_small", size: int = 224, out_dir: str | os.PathLike = "runs/compare-gates",
                   warmup: int = 10, runs: int = 50, threads: int = 1, accuracy_data: str | None = None,
                   epochs: int | None = None, qat_epochs: int | None = None, progress: bool = True) -> dict:
-    from se_edge.npu import DEFAULT_ACCELERATOR, vela_executable
+    from se_edge.evaluate.vela import DEFAULT_ACCELERATOR, vela_executable
 
     if vela_executable() is None:  # the NPU columns are the point of this benchmark: say so before minutes of export
         raise SeEdgeError("bench gates measures the Ethos-U NPU with Vela, which is not installed here; "

@@ -32,13 +32,13 @@ def step_time_ratio(run_dir: str | os.PathLike, steps: int = 10, warmup: int = 3
 
     import torch
 
-    from se_edge.artifacts import RunDir
+    from se_edge.run import Run
     from se_edge.config import QatConfig, TrainConfig
     from se_edge.data import ImageSet
     from se_edge.quantize import prepare_qat, qat_finetune
     from se_edge.train import fit
 
-    run = RunDir(run_dir)
+    run = Run(run_dir)
     record = run.config()
     batch_size = batch_size or record["float_training"]["batch_size"]
     train = run.splits().train
@@ -94,9 +94,9 @@ def _accuracies(artifacts: dict) -> dict:
 def qat_bench(data: str, models: tuple[str, ...] = MODELS, out_dir: str | os.PathLike = "runs/bench-qat",
               epochs: int | None = None, qat_epochs: int | None = None, size: int = 32, device: str = "auto", progress: bool = True,
               unseen_fraction: float = 0.25, seed: int = 0, resume: bool = False) -> dict:
-    from se_edge.artifacts import RunDir
+    from se_edge.run import Run
     from se_edge.data.holdout import hold_out
-    from se_edge.parity import run_parity
+    from se_edge.evaluate.parity import run_parity
     from se_edge.pipeline import RunConfig, run_all
 
     out_dir = Path(out_dir)
@@ -109,7 +109,7 @@ def qat_bench(data: str, models: tuple[str, ...] = MODELS, out_dir: str | os.Pat
         start = time.perf_counter()
         report = run_all(cfg)
         seconds = round(time.perf_counter() - start, 1)
-        on_unseen = run_parity(RunDir(out_dir / name), unseen, progress=progress)
+        on_unseen = run_parity(Run(out_dir / name), unseen, progress=progress)
         result["models"][name] = {
             "run": str(out_dir / name), "epochs": cfg.train.epochs, "qat_epochs": cfg.qat.epochs,
             "num_test": report["num_test"], **_accuracies(report["artifacts"]),

@@ -65,13 +65,13 @@ def recipe_sweep(run_dir: str | os.PathLike, variants: list[dict], out_dir: str 
                  train_images: int = 1000, progress: bool = True) -> dict:
     from tqdm.auto import tqdm
 
-    from se_edge.artifacts import RunDir
+    from se_edge.run import Run
     from se_edge.config import QatConfig
     from se_edge.quantize import prepare_qat, qat_finetune
     from se_edge.quantize.integer import int8_reference
     from se_edge.train import predict, seed_everything
 
-    run = RunDir(run_dir)
+    run = Run(run_dir)
     record = run.config()
     splits = run.splits()
     flip = record["preprocessing"]["in_chans"] == 3

@@ -68,16 +68,17 @@ def runners_bench(run_dir: str, artifacts: tuple[str, ...] = DEFAULT_FILES, roun
     from tqdm.auto import tqdm
 
     from se_edge import runner
-    from se_edge.artifacts import ARTIFACTS, RunDir
+    from se_edge.run import ARTIFACTS, RUNNABLE, Run
     from se_edge.device.native import default_binary, resolve_binary
     from se_edge.device.remote_bench import eval_images
     from se_edge.errors import SeEdgeError
 
-    run = RunDir(run_dir)
-    unknown = [a for a in artifacts if a not in ARTIFACTS or ARTIFACTS[a].runtime == "pytorch" or ARTIFACTS[a].fed != "normalised"]
+    run = Run(run_dir)
+    valid = [a.name for a in RUNNABLE if a.fed == "normalised"]
+    unknown = [a for a in artifacts if a not in valid]
     if unknown:
         raise SeEdgeError(f"bench runners times files fed normalised images; not {', '.join(unknown)}; valid: "
-                          f"{', '.join(n for n, a in ARTIFACTS.items() if a.runtime != 'pytorch' and a.fed == 'normalised')}")
+                          f"{', '.join(valid)}")
     paths = {a: run.require(a) for a in artifacts}
     binaries = {a: resolve_binary(str(default_binary("tflite_runner" if ARTIFACTS[a].runtime == "litert" else "pte_runner")))
                 for a in artifacts}

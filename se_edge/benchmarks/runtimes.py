@@ -43,8 +43,8 @@ def export_variants(models: tuple[str, ...], size: int, out_dir: Path, progress:
 def measure(files: dict, size: int, warmup: int, runs: int, threads: int, progress: bool = True) -> dict:
     import numpy as np
 
-    from se_edge.bench import measure_latency
-    from se_edge.graph import graph_summary
+    from se_edge.evaluate.latency import measure_latency
+    from se_edge.evaluate.structure import graph_summary
     from se_edge.quiet import captured_output
     from se_edge.runner import open_model
 
@@ -111,16 +111,12 @@ def markdown(result: dict) -> str:
 
 
 def plot(result: dict, path: Path) -> str:
-    import matplotlib
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from se_edge.report import _save
+    from se_edge.report.figures import save, subplots
 
     models = list(result["models"])
     bars = [(se, runtime, dtype) for se in ("se", "no_se") for runtime in ("litert", "executorch") for dtype in ("fp32", "int8")]
-    fig, ax = plt.subplots(figsize=(max(6, 2.6 * len(models)), 4))
+    fig, ax = subplots(figsize=(max(6, 2.6 * len(models)), 4))
     width = 0.8 / len(bars)
     for i, (se, runtime, dtype) in enumerate(bars):
         values = [result["models"][m][se][f"{runtime}_{dtype}"]["latency_ms"]["p50"] for m in models]
@@ -132,4 +128,4 @@ def plot(result: dict, path: Path) -> str:
     ax.set_yscale("log")
     ax.set_title(f"Single-image latency at {result['size']} px, {result['threads']} thread(s)")
     ax.legend(fontsize=7, ncol=2)
-    return _save(fig, path)
+    return save(fig, path)

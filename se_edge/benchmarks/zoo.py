@@ -15,8 +15,8 @@ from se_edge.export.int8 import int8_exports
 def purity(paths: dict[str, Path], npu: bool = True) -> dict:
     """`{"tflite": {...}, "pte": {...}, "npu": {...}}` for files made by `int8_exports` (and
     "tflite_fp32", "pte_fp32" where those were made)."""
-    from se_edge.graph import graph_summary
-    from se_edge.npu import vela_executable, vela_report
+    from se_edge.evaluate.structure import graph_summary
+    from se_edge.evaluate.vela import vela_executable, vela_report
 
     out = {key: graph_summary(path) for key, path in paths.items()}
     if "tflite" in paths and npu and vela_executable():

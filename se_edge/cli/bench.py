@@ -120,9 +120,9 @@ def cmd_runners(args: argparse.Namespace) -> None:
     from se_edge.io import write_json, write_text
 
     if args.json:
-        from se_edge.artifacts import RunDir
+        from se_edge.run import Run
 
-        RunDir(args.run).check_output(args.json)
+        Run(args.run).check_output(args.json)
     result = runners_bench(args.run, tuple(a.strip() for a in args.artifacts.split(",") if a.strip()), args.rounds,
                            args.runs, args.warmup, args.threads, progress=not args.quiet)
     text = markdown(result)
@@ -202,13 +202,13 @@ def cmd_qat(args: argparse.Namespace) -> None:
 
 
 def cmd_latency(args: argparse.Namespace) -> None:
-    from se_edge.artifacts import ARTIFACTS, RunDir
+    from se_edge.run import ARTIFACTS, Run
     from se_edge.errors import SeEdgeError
     from se_edge.io import write_json
 
     lat_cfg = _latency(args)
     if args.json:
-        run = RunDir(args.run)
+        run = Run(args.run)
         run.config()
         run.check_output(args.json)  # before the device or the timing, not after
     device_only = {"native": "--native", "runner_bin": "--runner-bin", "device_python": "--device-python",
@@ -233,10 +233,10 @@ def cmd_latency(args: argparse.Namespace) -> None:
         return
     if given := [flag for k, flag in device_only.items() if getattr(args, k) is not None]:
         raise SeEdgeError(f"{', '.join(given)} need --device SPEC (e.g. --device local)")
-    from se_edge.bench import run_latency
-    from se_edge.report import latency_table
+    from se_edge.evaluate.latency import run_latency
+    from se_edge.report.run_report import latency_table
 
-    run = RunDir(args.run)
+    run = Run(args.run)
     cfg = run.config()
     latency = run_latency(run, progress=not args.quiet, **lat_cfg)
     print(latency_table(latency))
@@ -248,11 +248,11 @@ def cmd_latency(args: argparse.Namespace) -> None:
 
 
 def cmd_recipe(args: argparse.Namespace) -> None:
-    from se_edge.artifacts import RunDir
+    from se_edge.run import Run
     from se_edge.benchmarks.recipe import DEFAULT_VARIANTS, markdown, parse_variant, recipe_sweep
     from se_edge.io import check_directory
 
-    run = RunDir(args.run)
+    run = Run(args.run)
     run.require("float")
     variants = [parse_variant(v) for v in (args.variant or DEFAULT_VARIANTS)]  # all checked before any training
     check_directory(args.out, create=False)

@@ -86,7 +86,7 @@ def add_parsers(sub) -> None:
 
 
 def _print_table(result: dict) -> None:
-    from se_edge.report import artifacts_table, stress_lines, yardstick_lines
+    from se_edge.report.run_report import artifacts_table, stress_lines, yardstick_lines
 
     print(f"{result['model']} on {result['dataset']} ({result['num_test']} images)")
     print(artifacts_table(result["artifacts"]))
@@ -122,11 +122,11 @@ def cmd_train(args: argparse.Namespace) -> None:
 
 
 def cmd_quantize(args: argparse.Namespace) -> None:
-    from se_edge.artifacts import RunDir
+    from se_edge.run import Run
     from se_edge.config import RunConfig
     from se_edge.pipeline import locked, quantize_stages
 
-    run = RunDir(args.run)
+    run = Run(args.run)
     recorded = run.config()
     options = {"batch_size": recorded["float_training"]["batch_size"], "seed": recorded["split"]["seed"],
                **o.user_set(args, *QAT_OPTIONS, "ptq")}
@@ -139,10 +139,10 @@ def cmd_quantize(args: argparse.Namespace) -> None:
 
 
 def cmd_export(args: argparse.Namespace) -> None:
-    from se_edge.artifacts import RunDir
+    from se_edge.run import Run
     from se_edge.pipeline import export_stage, locked
 
-    run = RunDir(args.run)
+    run = Run(args.run)
     run.config()
     keep_float = None
     if args.keep_float is not None:
@@ -150,13 +150,10 @@ def cmd_export(args: argparse.Namespace) -> None:
 
         keep_float = parse_names(args.keep_float)
     if args.target is not None:
-        from se_edge.errors import SeEdgeError
-        from se_edge.export import ethosu
+        from se_edge.pipeline import ethosu_stage
 
-        if args.target not in ethosu.TARGETS:
-            raise SeEdgeError(f"unknown --target {args.target!r}; valid: {', '.join(ethosu.TARGETS)}")
         with locked(run):
-            report = ethosu.run_in_env(str(run.path), args.target)
+            report = ethosu_stage(run, args.target)
         print(f"{report['file']}: {report['size_bytes']} bytes for {report['target']}; {report['ops_on_npu']} ops in "
               f"{report['partitions']} NPU partition(s), {report['ops_on_cpu']} on the CPU"
               + (f" ({', '.join(f'{k} x{v}' for k, v in report['cpu_ops'].items())})" if report["cpu_ops"] else ""))
@@ -168,7 +165,7 @@ def cmd_export(args: argparse.Namespace) -> None:
         paths = export_stage(run, progress=not args.quiet, keep_float=keep_float, app_io=app_io)
         for name, path in paths.items():
             print(f"{name}: {path}")
-        from se_edge import tradeoff
+        from se_edge.evaluate import tradeoff
 
         for wanted, pairs, key in ((keep_float, tradeoff.MIXED, "mixed_tradeoff"),
                                    (app_io is not None, tradeoff.APP, "app_tradeoff")):
@@ -180,11 +177,11 @@ def cmd_export(args: argparse.Namespace) -> None:
 
 
 def cmd_parity(args: argparse.Namespace) -> None:
-    from se_edge.artifacts import RunDir
+    from se_edge.run import Run
     from se_edge.io import write_json
-    from se_edge.parity import run_parity
+    from se_edge.evaluate.parity import run_parity
 
-    run = RunDir(args.run)
+    run = Run(args.run)
     if args.json:
         run.config()
         run.check_output(args.json)  # before minutes of evaluation, not after
@@ -196,10 +193,11 @@ def cmd_parity(args: argparse.Namespace) -> None:
 
 
 def cmd_debug(args: argparse.Namespace) -> None:
-    from se_edge.artifacts import RunDir
-    from se_edge.debug import run_debug, write_debug
+    from se_edge.run import Run
+    from se_edge.evaluate.debug import run_debug
+    from se_edge.report.debug_report import write_debug
 
-    run = RunDir(args.run)
+    run = Run(args.run)
     run.config()
     with run.lock():  # writes debug.json/.md/.png into the run
         result = run_debug(run, args.data, args.images, stress=args.stress, layers=args.sensitivity,
@@ -211,7 +209,7 @@ def cmd_debug(args: argparse.Namespace) -> None:
             r = result["points"][i]
             print(f"  #{i:<3} {r['layer']:<28} {r['op']:<14} {r['sqnr_db'][k]:6.1f} {r['drop_db'][k]:6.1f} "
                   f"{r['max_lsb'][k]:6.1f}")
-    from se_edge.debug import own_summary
+    from se_edge.evaluate.debug import own_summary
 
     for source, o in own_summary(result).items():
         w = o["worst"]
@@ -219,7 +217,7 @@ def cmd_debug(args: argparse.Namespace) -> None:
               f"within 1 LSB of the reference ({o['exact']} exact); worst #{w['index']} {w['layer']} ({w['op']}) "
               f"{w['max_lsb']:.0f} LSB on {100 * w['share']:.2f}% of its values")
     if result["sensitivity"]:
-        from se_edge.debug import sensitivity_lines
+        from se_edge.report.debug_report import sensitivity_lines
 
         print("\n".join(line for line in sensitivity_lines(result)[2:] if line))
     print(f"written {', '.join(paths)}")

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from se_edge.artifacts import ARTIFACTS, EXPORTED, RunDir
+from se_edge.run import ARTIFACTS, RUNNABLE, Run
 from se_edge.device.session import RUNNER, Check, DeviceSession
 from se_edge.device.transport import DEFAULT_TIMEOUT_S, Transport
 from se_edge.errors import SeEdgeError
@@ -60,7 +60,7 @@ def device_bench(run_dir: str, device: str, *, json_path: str | None = None, dev
     from se_edge.device.spec import parse_device_spec
 
     transport = parse_device_spec(device, python=device_python, device_dir=device_dir, timeout=timeout)
-    run = RunDir(run_dir)
+    run = Run(run_dir)
     run.config()
     if runner_bin is not None and not Path(runner_bin).is_file():
         raise SeEdgeError(f"--runner-bin {runner_bin}: no such file; give the path of a benchmark_model built for the device")
@@ -76,7 +76,7 @@ def device_bench(run_dir: str, device: str, *, json_path: str | None = None, dev
     return result, write_device_report(result, json_path or run.path / f"device-{device_slug(result['device'])}.json")
 
 
-def bench_on_device(run: RunDir, transport: Transport, config: DeviceBenchConfig = DeviceBenchConfig()) -> dict:
+def bench_on_device(run: Run, transport: Transport, config: DeviceBenchConfig = DeviceBenchConfig()) -> dict:
     """Run every selected artifact of `run` through `transport`; returns the device bench result
     (report.json's `artifacts` shape, with a status per artifact)."""
     cfg = run.config()
@@ -92,14 +92,14 @@ def bench_on_device(run: RunDir, transport: Transport, config: DeviceBenchConfig
         references = host_references(run, images.x, {ARTIFACTS[n].reference for n in names if n not in apps})
         if apps:  # the app files against their float-input twins fed the same pixels, as probabilities
             from se_edge.export.app_io import pixels_to_input
-            from se_edge.parity import softmax
+            from se_edge.evaluate.parity import softmax
 
             same = host_references(run, pixels_to_input(pixels, cfg["preprocessing"]), {ARTIFACTS[n].reference for n in apps})
             references.update({n: softmax(same[ARTIFACTS[n].reference]) for n in apps})
         # each file run here too: what it computes on this host's kernels, which the device's outputs must match
         here = {**host_references(run, images.x, {n for n in names if n not in apps}),
                 **(host_references(run, pixels, set(apps)) if apps else {})}
-        from se_edge.parity import output_lsb
+        from se_edge.evaluate.parity import output_lsb
 
         lsb = output_lsb(run, names, through_apps=True)
         artifacts = {}
@@ -113,8 +113,8 @@ def bench_on_device(run: RunDir, transport: Transport, config: DeviceBenchConfig
             "artifacts": artifacts}
 
 
-def selected_artifacts(run: RunDir, wanted: tuple[str, ...] | None) -> list[str]:
-    exported = [a.name for a in EXPORTED]
+def selected_artifacts(run: Run, wanted: tuple[str, ...] | None) -> list[str]:
+    exported = [a.name for a in RUNNABLE]
     unknown = [n for n in wanted or () if n not in exported]
     if unknown:
         raise SeEdgeError(f"unknown artifact(s) {', '.join(unknown)}; valid: {', '.join(exported)}")
@@ -124,7 +124,7 @@ def selected_artifacts(run: RunDir, wanted: tuple[str, ...] | None) -> list[str]
     return present
 
 
-def eval_images(run: RunDir, limit: int | None = None):
+def eval_images(run: Run, limit: int | None = None):
     """The run's own test split, preprocessed exactly as the run was (as parity does)."""
     from se_edge.data import Preprocessing, load_eval_set
 
@@ -138,10 +138,10 @@ def eval_images(run: RunDir, limit: int | None = None):
     return dataset, images
 
 
-def app_pixels(run: RunDir, limit: int | None = None) -> np.ndarray:
+def app_pixels(run: Run, limit: int | None = None) -> np.ndarray:
     """The run's test split as the app files take it: uint8 RGB pixels (N, H, W, 3), as parity feeds them."""
     from se_edge.data import Preprocessing, read_eval_images
-    from se_edge.parity import eval_pixels
+    from se_edge.evaluate.parity import eval_pixels
 
     cfg = run.config()
     _, raw = read_eval_images(cfg["dataset"], run_spec=cfg["dataset"], seed=cfg["split"]["seed"],
@@ -150,9 +150,9 @@ def app_pixels(run: RunDir, limit: int | None = None) -> np.ndarray:
     return pixels[:limit] if limit is not None else pixels
 
 
-def host_references(run: RunDir, x: np.ndarray, names: set[str]) -> dict[str, np.ndarray]:
-    from se_edge.artifacts import open_artifact
-    from se_edge.parity import predict
+def host_references(run: Run, x: np.ndarray, names: set[str]) -> dict[str, np.ndarray]:
+    from se_edge.evaluate.models import open_artifact
+    from se_edge.evaluate.models import predict
 
     return {name: predict(open_artifact(run, name), x) for name in sorted(names)}
 

@@ -6,13 +6,15 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from se_edge.io import atomic_path, write_json, write_text
+from se_edge.io import write_json, write_text
+from se_edge.report.figures import save, subplots
+from se_edge.report.table import fmt, markdown_table
 
 TOOLS = (("runner.py", None), ("native runner", "native"), ("benchmark_model", "benchmark_model"))
 
 
 def _fmt(v, spec: str = ".3f") -> str:
-    return "—" if v is None else format(v, spec)
+    return fmt(v, spec)
 
 
 def _latency(entry: dict | None, key: str):
@@ -33,23 +35,23 @@ def emulated(result: dict) -> bool:
     return bool(result["device"].get("emulated"))
 
 
-def markdown_table(result: dict) -> str:
+def latency_table(result: dict) -> str:
     ms = "emulated ms" if emulated(result) else "ms"  # QEMU's time is never a device's, so never headed as one
-    rows = [f"| artifact | runtime there | dtype | status | agreement | max abs diff | p50 {ms} | p90 {ms} | p99 {ms} "
-            f"| native p50 {ms} | benchmark_model p50 {ms} |",
-            "|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+    rows = []
     for name, a in result["artifacts"].items():
         native = a.get("native") or {}
         module = (f"{a['runtime_module']} {a.get('runtime_version') or ''}".strip() if a.get("runtime_module") else
                   f"{a['runtime']} {native['runtime_version']} (native)" if native.get("runtime_version") else a["runtime"])
         # where runner.py could not run (no Python there), status and parity are the native runner's
         shown = native if a.get("status") == "skipped" and native.get("status") in ("ok", "mismatch") else a
-        agreement = f"{_fmt(shown.get('agreement_with_reference'), '.4f')} vs {a['reference']}"
-        rows.append(f"| {name} | {module} | {a['dtype']} | {shown['status']} | {agreement} | "
-                    f"{_fmt(shown.get('max_abs_diff'), '.3g')} | {_fmt(_latency(a, 'p50'))} | {_fmt(_latency(a, 'p90'))} | "
-                    f"{_fmt(_latency(a, 'p99'))} | {_fmt(_latency(a.get('native'), 'p50'))} | "
-                    f"{_fmt(_latency(a.get('benchmark_model'), 'p50'))} |")
-    return "\n".join(rows)
+        rows.append([name, module, a["dtype"], shown["status"],
+                     f"{_fmt(shown.get('agreement_with_reference'), '.4f')} vs {a['reference']}",
+                     _fmt(shown.get("max_abs_diff"), ".3g"), _fmt(_latency(a, "p50")), _fmt(_latency(a, "p90")),
+                     _fmt(_latency(a, "p99")), _fmt(_latency(a.get("native"), "p50")),
+                     _fmt(_latency(a.get("benchmark_model"), "p50"))])
+    return markdown_table(["artifact", "runtime there", "dtype", "status", "agreement", "max abs diff", f"p50 {ms}",
+                           f"p90 {ms}", f"p99 {ms}", f"native p50 {ms}", f"benchmark_model p50 {ms}"], rows,
+                          align="llllrrrrrrr")
 
 
 def device_facts(result: dict) -> dict:
@@ -80,12 +82,13 @@ def check_rows(result: dict) -> list[str]:
             c = (entry or {}).get("check")
             if c:
                 apart = f"{c['max_lsb']:.2f} LSB" if "max_lsb" in c else f"{c['max_abs_diff']:.3g}"
-                rows.append(f"| {name} | {tool} | {c['bit_identical']} of {c['values']} | {apart} | {c['tolerance']} | "
-                            f"{'yes' if c['within'] else '**no**'} |")
+                rows.append([name, tool, f"{c['bit_identical']} of {c['values']}", apart, c["tolerance"],
+                             "yes" if c["within"] else "**no**"])
     if not rows:
         return []
     return ["", "Outputs against the same file run on this host:", "",
-            "| artifact | runner | bit-identical | max apart | allowed | within |", "|---|---|---:|---:|---|---|", *rows]
+            markdown_table(["artifact", "runner", "bit-identical", "max apart", "allowed", "within"], rows,
+                           align="llrrll")]
 
 
 def mismatches(result: dict) -> list[tuple[str, str]]:
@@ -111,7 +114,7 @@ def markdown(result: dict, plot_name: str | None = None) -> str:
         lines.append(f"- **emulated**: {d.get('qemu', 'QEMU')} with CPU model {d.get('cpu_model_qemu', '?')} on this host; "
                      "its times prove nothing about a device's speed (emulation is 150-900x slower) and are never "
                      "plotted or tabled beside a device's. What it proves is the outputs on arm64 kernels, below.")
-    lines += ["", markdown_table(result), *load_rows(result)]
+    lines += ["", latency_table(result), *load_rows(result)]
     lines += check_rows(result)
     if apart := mismatches(result):
         lines += ["", "## Outputs that differ from this host's", ""] + [f"- {name}: {reason}" for name, reason in apart]
@@ -129,11 +132,11 @@ def load_rows(result: dict) -> list[str]:
     for name, a in result["artifacts"].items():
         for tool, entry in (("runner.py", a), ("native", a.get("native")), ("benchmark_model", a.get("benchmark_model"))):
             if entry and entry.get("status") in ("ok", "mismatch") and entry.get("load_ms") is not None:
-                rows.append(f"| {name} | {tool} | {_fmt(entry.get('load_ms'))} | {_fmt(entry.get('first_ms'))} | "
-                            f"{_fmt(_latency(entry, 'p50'))} |")
+                rows.append([name, tool, _fmt(entry.get("load_ms")), _fmt(entry.get("first_ms")),
+                             _fmt(_latency(entry, "p50"))])
     if not rows:
         return []
-    return ["", "| artifact | runner | load ms | first inference ms | p50 ms |", "|---|---|---:|---:|---:|", *rows]
+    return ["", markdown_table(["artifact", "runner", "load ms", "first inference ms", "p50 ms"], rows, align="llrrr")]
 
 
 OLD_TFLITE_RUNTIME = ("tflite_runtime", (2, 15))  # before this, se_edge measured its int8 on the builtin kernels
@@ -169,7 +172,7 @@ def summary(result: dict) -> str:
     lines = [f"{result['model']} on {result['device']['spec']}: parity on {result['num_test']} images of {result['dataset']}"
              + (" (EMULATED: outputs on arm64 kernels, not a device's speed)" if emulated(result) else ""),
              *filter(None, [_device_line(device_facts(result))]),
-             markdown_table(result), *check_rows(result), *int8_vs_fp32_lines(result)]
+             latency_table(result), *check_rows(result), *int8_vs_fp32_lines(result)]
     lines += [f"MISMATCH {name}: {reason}" for name, reason in mismatches(result)]
     lines += [f"skipped {line}" for line in skipped_lines(result)]
     return "\n".join(lines)
@@ -193,10 +196,6 @@ def plot(result: dict, path: str | Path) -> str | None:
     device, whose times are not a device's."""
     if emulated(result):
         return None
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
 
     names = list(result["artifacts"])
     series = []
@@ -206,7 +205,7 @@ def plot(result: dict, path: str | Path) -> str | None:
             series.append((tool, entries))
     if not series:
         return None
-    fig, ax = plt.subplots(figsize=(max(6, 1.6 * len(names)), 3.8))
+    fig, ax = subplots(figsize=(max(6, 1.6 * len(names)), 3.8))
     width = 0.8 / len(series)
     for i, (tool, entries) in enumerate(series):
         xs = [j + (i - (len(series) - 1) / 2) * width for j in range(len(names))]
@@ -225,11 +224,7 @@ def plot(result: dict, path: str | Path) -> str | None:
     ax.set_ylabel("latency per image (ms)")
     ax.set_title(f"{result['model']} on {result['device']['spec']}, {result['settings']['threads']} thread(s); whisker: p90")
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=120)
-    plt.close(fig)
-    return str(path)
+    return save(fig, path)
 
 
 def write_device_report(result: dict, json_path: str | Path) -> dict[str, str]:

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from se_edge import runner
-from se_edge.artifacts import ARTIFACTS, RunDir
+from se_edge.run import ARTIFACTS, Run
 from se_edge.device import benchmark_model
 from se_edge.device.transport import Transport, exit_status, last_line
 from se_edge.errors import SeEdgeError
@@ -107,7 +107,7 @@ class DeviceSession:
         return {"spec": self.t.label, "kind": self.t.kind, "python_executable": self.t.python, **info,
                 **({"python_error": self.no_python} if self.no_python else {}), **described}
 
-    def run_artifact(self, run: RunDir, name: str, reference: np.ndarray, labels: np.ndarray,
+    def run_artifact(self, run: Run, name: str, reference: np.ndarray, labels: np.ndarray,
                      check: Check | None = None) -> dict:
         """Every runner that applies on one file; `check`, where given, holds each runner's outputs against the same
         file run on this host (status "mismatch" where they are further apart than it allows)."""

@@ -5,20 +5,19 @@
     -> EthosUPartitioner + Vela -> model_int8_ethosu.pte, ethosu.json
 
 ethosu.json says where the ops went: the delegate partitions (Vela-compiled command streams for the
-NPU), the ops inside them, and the ops left to the Cortex-M CPU, by name.
+NPU), the ops inside them, and the ops left to the Cortex-M CPU, by name. The file is an artifact of the run like
+the others (run/layout.py: `ethosu_int8`, target ethos-u), in its lineage and its report.
 
 ExecuTorch 1.5.1's Arm backend needs `tosa-tools` and `ethos-u-vela==5.1.0` (executorch[ethos-u]),
 while the benchmarks use Vela 5.2.0 on .tflite files; so this runs in its own environment,
 .venv-ethosu (`make ethosu-venv`: a venv that sees the main one's packages and overrides those
-three). `se-edge export --target ethos-u55-128` re-runs itself there.
+three). `se-edge export --target ethos-u55-128` runs `python -m se_edge.cli.ethosu_child` there.
 """
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import subprocess
-import sys
 import time
 from collections import Counter
 from pathlib import Path
@@ -26,7 +25,6 @@ from pathlib import Path
 TARGETS = ("ethos-u55-32", "ethos-u55-64", "ethos-u55-128", "ethos-u55-256", "ethos-u65-256", "ethos-u65-512",
            "ethos-u85-128", "ethos-u85-256", "ethos-u85-512", "ethos-u85-1024", "ethos-u85-2048")
 VENV = Path(__file__).resolve().parents[2] / ".venv-ethosu"  # beside .venv; SE_EDGE_ETHOSU_VENV overrides
-FILENAME, REPORT = "model_int8_ethosu.pte", "ethosu.json"
 
 
 def available() -> str | None:
@@ -42,31 +40,29 @@ def available() -> str | None:
     return None
 
 
-def export(run, target: str, calibration_images: int = 256) -> dict:
-    """Write `run`/model_int8_ethosu.pte for `target` and `run`/ethosu.json; returns the report."""
+def export(model, calibration, target: str, path: str | os.PathLike) -> dict:
+    """Write `model` (float, eval) to `path` as a .pte for `target`, quantised by the Arm quantizer with ranges from
+    `calibration` (N, C, H, W float images); returns what ethosu.json records."""
     import torch
     from executorch.backends.arm.ethosu import EthosUCompileSpec, EthosUPartitioner
     from executorch.backends.arm.quantizer import EthosUQuantizer, get_symmetric_quantization_config
     from executorch.exir import EdgeCompileConfig, to_edge_transform_and_lower
     from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
 
-    from se_edge.io import write_bytes, write_json
-    from se_edge.lineage import file_sha256
+    from se_edge.io import write_bytes
 
     start = time.perf_counter()
-    model = run.load_float().eval()
-    train = run.splits().train
-    x = torch.from_numpy(train.x[:1])
+    x = torch.from_numpy(calibration[:1])
     spec = EthosUCompileSpec(target)
     quantizer = EthosUQuantizer(spec)
     quantizer.set_global(get_symmetric_quantization_config(is_per_channel=True))
-    exported = torch.export.export(model, (x,))
+    exported = torch.export.export(model.eval(), (x,))
     graph = exported.module(check_guards=False)  # executorch#16248
     relu6 = _relu6_as_hardtanh(graph)
     prepared = prepare_pt2e(graph, quantizer)
     with torch.no_grad():
-        for i in range(0, min(len(train.x), calibration_images), 32):
-            prepared(torch.from_numpy(train.x[i:i + 32]))
+        for i in range(0, len(calibration), 32):
+            prepared(torch.from_numpy(calibration[i:i + 32]))
     quantized = convert_pt2e(prepared)
     edge = to_edge_transform_and_lower(torch.export.export(quantized, (x,)), partitioner=[EthosUPartitioner(spec)],
                                        compile_config=EdgeCompileConfig(_check_ir_validity=False))  # Vela prints here
@@ -76,16 +72,13 @@ def export(run, target: str, calibration_images: int = 256) -> dict:
     outside = [_op(n.target) for n in graph.graph.nodes if n.op == "call_function"
                and "executorch_call_delegate" not in str(n.target) and "getitem" not in str(n.target)]
     program = edge.to_executorch()
-    path = write_bytes(run.path / FILENAME, program.buffer)
-    report = {"target": target, "file": str(path), "size_bytes": path.stat().st_size,
-              "float_sha256": file_sha256(run.artifact_path("float")), "calibration_images": min(len(train.x),
-                                                                                              calibration_images),
-              "relu6_as_hardtanh": relu6, "partitions": len(inside), "ops_on_npu": sum(len(v) for v in inside.values()),
-              "npu_ops": dict(sorted(Counter(op for ops in inside.values() for op in ops).items())),
-              "ops_on_cpu": len(outside), "cpu_ops": dict(sorted(Counter(outside).items())),
-              "seconds": round(time.perf_counter() - start, 1)}
-    write_json(run.path / REPORT, report)
-    return report
+    path = write_bytes(path, program.buffer)
+    return {"target": target, "file": str(path), "size_bytes": path.stat().st_size,
+            "calibration_images": len(calibration), "relu6_as_hardtanh": relu6, "partitions": len(inside),
+            "ops_on_npu": sum(len(v) for v in inside.values()),
+            "npu_ops": dict(sorted(Counter(op for ops in inside.values() for op in ops).items())),
+            "ops_on_cpu": len(outside), "cpu_ops": dict(sorted(Counter(outside).items())),
+            "seconds": round(time.perf_counter() - start, 1)}
 
 
 def _relu6_as_hardtanh(graph) -> int:
@@ -117,7 +110,8 @@ def _vela_lines(log: str) -> list[str]:
 
 
 def run_in_env(run_path: str, target: str) -> dict:
-    """`export` in .venv-ethosu (which `make ethosu-venv` makes), from this process; returns the report."""
+    """The export in .venv-ethosu (which `make ethosu-venv` makes), run as `python -m se_edge.cli.ethosu_child`;
+    returns ethosu.json's report, with Vela's summary lines."""
     from se_edge.errors import SeEdgeError
 
     venv = Path(os.environ.get("SE_EDGE_ETHOSU_VENV") or VENV)
@@ -125,37 +119,9 @@ def run_in_env(run_path: str, target: str) -> dict:
     if not python.is_file():
         raise SeEdgeError(f"--target {target} needs ExecuTorch's Arm backend with ethos-u-vela 5.1.0, kept in "
                           f"{venv}/ (this environment has Vela 5.2.0 for the benchmarks); make it with `make ethosu-venv`")
-    proc = subprocess.run([str(python.absolute()), "-m", "se_edge.export.ethosu", "--run", run_path, "--target", target],
-                          capture_output=True, text=True, env={**os.environ, "SE_EDGE_ETHOSU_CHILD": "1"})
+    proc = subprocess.run([str(python.absolute()), "-m", "se_edge.cli.ethosu_child", "--run", run_path, "--target",
+                           target], capture_output=True, text=True)
     if proc.returncode != 0:
         lines = [line for line in proc.stderr.splitlines() if line.strip()]
         raise SeEdgeError(f"the Arm backend failed for {target}: {lines[-1] if lines else f'exit {proc.returncode}'}")
-    from se_edge.io import write_json
-
-    report = {**json.loads(proc.stdout.strip().splitlines()[-1]), "vela_summary": _vela_lines(proc.stdout)}
-    write_json(Path(run_path) / REPORT, report)
-    return report
-
-
-def main(argv: list[str] | None = None) -> int:
-    from se_edge.artifacts import RunDir
-    from se_edge.errors import SeEdgeError
-
-    p = argparse.ArgumentParser(description="Export a run's float model to a .pte for an Ethos-U NPU")
-    p.add_argument("--run", required=True)
-    p.add_argument("--target", choices=TARGETS, default="ethos-u55-128")
-    args = p.parse_args(argv)
-    try:
-        why = available()
-        if why:
-            raise SeEdgeError(why)
-        report = export(RunDir(args.run), args.target)
-    except SeEdgeError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    print(json.dumps(report))
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+    return {**json.loads(proc.stdout.strip().splitlines()[-1]), "vela_summary": _vela_lines(proc.stdout)}

@@ -173,7 +173,7 @@ def plan(graph: torch.fx.Graph) -> Plan:
 
 def without_absorbed(converted: torch.fx.GraphModule) -> torch.fx.GraphModule:
     """A copy of `converted` without the quantize/dequantize pairs the delegates fuse away (conv -> q -> dq -> relu6
-    becomes conv -> relu6 -> q): lowered one op per delegate call (se_edge/debug.py), ExecuTorch then fuses the
+    becomes conv -> relu6 -> q): lowered one op per delegate call (se_edge/evaluate/debug.py), ExecuTorch then fuses the
     activation into the conv as the shipped file's single call does, instead of rounding twice."""
     import copy
 
@@ -196,7 +196,7 @@ class IntegerInterpreter(torch.fx.Interpreter):
     def __init__(self, module: torch.fx.GraphModule, plan: Plan | None, hook=None):
         super().__init__(module)
         self.plan = plan
-        self.hook = hook  # (node, value) -> value, after each node: to read or replace it (se_edge/debug.py)
+        self.hook = hook  # (node, value) -> value, after each node: to read or replace it (se_edge/evaluate/debug.py)
         if plan is not None:  # values are freed after their last reader: a kernel reads past its float path
             last: dict = {}
             for node in module.graph.nodes:

@@ -6,9 +6,10 @@
     device, world_size, float_training                     float training's settings and results
     ptq, qat                                               the quantisation stages' settings and results
     mixed, mixed_tradeoff                                  the layers `export --keep-float` left in float, and
-                                                           what that bought and cost (se_edge/tradeoff.py)
+                                                           what that bought and cost (se_edge/evaluate/tradeoff.py)
     app_io, app_tradeoff                                   the app files' form (export/app_io.py), and what `--input` bought
-    lineage                                                what each artifact was made from (se_edge/lineage.py)
+    ethosu                                                 the Ethos-U file's target and where its ops went (export/ethosu.py)
+    lineage                                                what each artifact was made from (se_edge/run/lineage.py)
 
 `RunRecord.from_dict` checks a loaded run.json against this schema (a key missing or of the wrong
 type is one line naming it), so a hand-edited or foreign file fails where it is read, not three
@@ -44,6 +45,7 @@ class RunRecord:
     mixed_tradeoff: dict | None = None
     app_io: dict | None = None
     app_tradeoff: dict | None = None
+    ethosu: dict | None = None
     lineage: dict | None = None
 
     @classmethod

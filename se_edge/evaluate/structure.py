@@ -172,3 +172,19 @@ def graph_summary(path: str | os.PathLike) -> dict:
     if suffix == ".pte":
         return pte_graph(path)
     raise SeEdgeError(f"no graph analysis for {path}; valid: .tflite, .pte")
+
+
+def artifact_structure(run, name: str) -> dict:
+    """graph_summary of artifact `name` of `run`, checked against the lineage first. For a file compiled for an
+    accelerator (target other than "cpu"), whose delegate blobs are opaque here, the ops its export placed inside
+    the NPU partitions are added from the run's record (`ops_on_npu`, `npu_ops`) beside the CPU ops read from the
+    file itself."""
+    from se_edge.run import ARTIFACTS
+
+    graph = graph_summary(run.require(name))
+    target = ARTIFACTS[name].target
+    if target != "cpu":
+        made = run.config().get("ethosu") or {}  # what export/ethosu.py recorded (the only accelerator target)
+        graph = {**graph, "target": made.get("target", target), "ops_on_npu": made.get("ops_on_npu"),
+                 "npu_ops": made.get("npu_ops") or {}}
+    return graph

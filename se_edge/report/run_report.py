@@ -4,20 +4,26 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from se_edge.io import atomic_path, write_json, write_text
+from se_edge.io import write_json, write_text
+from se_edge.report.figures import save as _save
+from se_edge.report.figures import subplots
+from se_edge.report.table import fmt as _fmt
+from se_edge.report.table import markdown_table
 
 APP_CLIENTS = "app_clients.json"  # what `make app-test` measured the apps' classifiers to do with the app file
 REQUIRED_ARTIFACT_KEYS = ("path", "runtime", "dtype", "accuracy", "agreement_with_reference", "max_abs_diff",
                           "latency_ms", "graph")
 
 
-def _fmt(v, spec: str = ".4f") -> str:
-    return "—" if v is None else format(v, spec)
-
-
 def graph_cell(graph: dict | None) -> str:
     if not graph:
         return "—"
+    if graph.get("target"):  # a file for an accelerator: its partitions run there, the rest on its host CPU
+        text = (f"{graph['target']}: {graph['partitions']} NPU partition(s) with {_fmt(graph.get('ops_on_npu'), 'd')} "
+                f"ops, {graph['non_delegated_ops']} op(s) on the CPU")
+        if graph.get("non_delegated"):
+            text += " (" + ", ".join(f"{k}×{v}" for k, v in graph["non_delegated"].items()) + ")"
+        return text
     text = f"{graph['partitions']} partition(s), {graph['non_delegated_ops']} non-delegated"
     if "float_islands" in graph:
         text = f"{graph['float_islands']} float islands, {sum(graph['ops'].values())} ops; XNNPACK " + text
@@ -27,16 +33,13 @@ def graph_cell(graph: dict | None) -> str:
 
 
 def artifacts_table(artifacts: dict) -> str:
-    rows = ["| artifact | runtime | dtype | accuracy | agreement | vs float | max abs diff | p50 ms | p90 ms | graph |",
-            "|---|---|---|---:|---:|---:|---:|---:|---:|---|"]
-    for name, a in artifacts.items():
-        lat = a.get("latency_ms") or {}
-        rows.append(f"| {name} | {a['runtime']} | {a['dtype']} | {_fmt(a.get('accuracy'))} | "
-                    f"{_fmt(a.get('agreement_with_reference'))} vs {a.get('reference', '—')} | "
-                    f"{_fmt(a.get('agreement_with_float'))} | "
-                    f"{_fmt(a.get('max_abs_diff'), '.3g')} | {_fmt(lat.get('p50'), '.3f')} | "
-                    f"{_fmt(lat.get('p90'), '.3f')} | {graph_cell(a.get('graph'))} |")
-    return "\n".join(rows)
+    return markdown_table(
+        ["artifact", "runtime", "dtype", "accuracy", "agreement", "vs float", "max abs diff", "p50 ms", "p90 ms", "graph"],
+        [[name, a["runtime"], a["dtype"], _fmt(a.get("accuracy")),
+          f"{_fmt(a.get('agreement_with_reference'))} vs {a.get('reference', '—')}", _fmt(a.get("agreement_with_float")),
+          _fmt(a.get("max_abs_diff"), ".3g"), _fmt((a.get("latency_ms") or {}).get("p50"), ".3f"),
+          _fmt((a.get("latency_ms") or {}).get("p90"), ".3f"), graph_cell(a.get("graph"))]
+         for name, a in artifacts.items()], align="lllrrrrrrl")
 
 
 def yardstick_cell(y: dict | None) -> str:
@@ -53,8 +56,7 @@ def yardstick_cell(y: dict | None) -> str:
 
 def yardsticks_table(artifacts: dict) -> str:
     """Each artifact against float, its reference and the other runtime (parity.compare's `yardsticks`)."""
-    rows = ["| artifact | accuracy | vs float | vs its int8 reference | vs the other runtime |",
-            "|---|---:|---|---|---|"]
+    rows = []
     for name, a in artifacts.items():
         ys = a.get("yardsticks") or {}
         if not ys:
@@ -64,8 +66,9 @@ def yardsticks_table(artifacts: dict) -> str:
             cells[1] = f"{ys['reference']['against']}: " + cells[1]
         if ys.get("runtime"):
             cells[2] = f"{ys['runtime']['against']}: " + cells[2]
-        rows.append(f"| {name} | {_fmt(a.get('accuracy'))} | " + " | ".join(cells) + " |")
-    return "\n".join(rows)
+        rows.append([name, _fmt(a.get("accuracy")), *cells])
+    return markdown_table(["artifact", "accuracy", "vs float", "vs its int8 reference", "vs the other runtime"], rows,
+                          align="lrlll")
 
 
 def yardstick_lines(artifacts: dict) -> list[str]:
@@ -84,19 +87,18 @@ def yardstick_lines(artifacts: dict) -> list[str]:
 
 def stress_table(stress: dict) -> str:
     """The shifted-set evaluation (`parity --stress`): accuracy and agreement per artifact."""
-    rows = ["| artifact | accuracy | agreement | vs float | max abs diff | decisions apart from the reference | "
-            "reference's top-1 margin there (median, all images) |",
-            "|---|---:|---:|---:|---:|---:|---:|"]
+    rows = []
     n = stress["num_test"]
     for name, a in stress["artifacts"].items():
         agree = a.get("agreement_with_reference")
         apart = "—" if agree is None or name == "float" else f"{round((1 - agree) * n)} of {n}"
         margin = ("—" if a.get("reference_margin_where_apart") is None else
                   f"≤ {a['reference_margin_where_apart']:.3g} ({a['reference_margin_median']:.3g})")
-        rows.append(f"| {name} | {_fmt(a.get('accuracy'))} | {_fmt(agree)} vs {a.get('reference', '—')} | "
-                    f"{_fmt(a.get('agreement_with_float'))} | {_fmt(a.get('max_abs_diff'), '.3g')} | {apart} | "
-                    f"{margin} |")
-    return "\n".join(rows)
+        rows.append([name, _fmt(a.get("accuracy")), f"{_fmt(agree)} vs {a.get('reference', '—')}",
+                     _fmt(a.get("agreement_with_float")), _fmt(a.get("max_abs_diff"), ".3g"), apart, margin])
+    return markdown_table(["artifact", "accuracy", "agreement", "vs float", "max abs diff",
+                           "decisions apart from the reference", "reference's top-1 margin there (median, all images)"],
+                          rows)
 
 
 def stress_lines(stress: dict | None) -> list[str]:
@@ -112,17 +114,17 @@ def stress_lines(stress: dict | None) -> list[str]:
 
 
 def footprint_table(artifacts: dict) -> str:
-    """Size, parameters, MACs and runtime memory beside accuracy and p50 (se_edge/footprint.py)."""
-    rows = ["| artifact | size KiB | params | MMACs | peak RSS MiB (runtime alone) | accuracy | p50 ms |",
-            "|---|---:|---:|---:|---:|---:|---:|"]
+    """Size, parameters, MACs and runtime memory beside accuracy and p50 (evaluate/footprint.py)."""
+    rows = []
     for name, a in artifacts.items():
         if a.get("size_bytes") is None:
             continue
         lat = a.get("latency_ms") or {}
         rss = "—" if a.get("peak_rss_mb") is None else f"{a['peak_rss_mb']:.1f} ({_fmt(a.get('runtime_rss_mb'), '.1f')})"
-        rows.append(f"| {name} | {a['size_bytes'] / 1024:.1f} | {a['params']:,} | {a['macs'] / 1e6:.2f} | {rss} | "
-                    f"{_fmt(a.get('accuracy'))} | {_fmt(lat.get('p50'), '.3f')} |")
-    return "\n".join(rows)
+        rows.append([name, f"{a['size_bytes'] / 1024:.1f}", f"{a['params']:,}", f"{a['macs'] / 1e6:.2f}", rss,
+                     _fmt(a.get("accuracy")), _fmt(lat.get("p50"), ".3f")])
+    return markdown_table(["artifact", "size KiB", "params", "MMACs", "peak RSS MiB (runtime alone)", "accuracy",
+                           "p50 ms"], rows)
 
 
 def footprint_lines(artifacts: dict) -> list[str]:
@@ -135,16 +137,13 @@ def footprint_lines(artifacts: dict) -> list[str]:
 
 
 def latency_table(latency: dict) -> str:
-    """`se-edge bench latency`'s table: {artifact: latency summary} from bench.run_latency."""
-    from se_edge.artifacts import ARTIFACTS
+    """`se-edge bench latency`'s table: {artifact: latency summary} from evaluate.latency.run_latency."""
+    from se_edge.run import ARTIFACTS
 
-    rows = ["| artifact | runtime | dtype | p50 ms | p90 ms | p99 ms | runs | threads |",
-            "|---|---|---|---:|---:|---:|---:|---:|"]
-    for name, lat in latency.items():
-        a = ARTIFACTS[name]
-        rows.append(f"| {name} | {a.runtime} | {a.dtype} | {lat['p50']:.3f} | {lat['p90']:.3f} | {lat['p99']:.3f} | "
-                    f"{lat['count']} | {lat['threads']} |")
-    return "\n".join(rows)
+    return markdown_table(["artifact", "runtime", "dtype", "p50 ms", "p90 ms", "p99 ms", "runs", "threads"],
+                          [[name, ARTIFACTS[name].runtime, ARTIFACTS[name].dtype, f"{lat['p50']:.3f}", f"{lat['p90']:.3f}",
+                            f"{lat['p99']:.3f}", lat["count"], lat["threads"]] for name, lat in latency.items()],
+                          align="lllrrrrr")
 
 
 def markdown(report: dict) -> str:
@@ -170,6 +169,9 @@ def markdown(report: dict) -> str:
     ops = {n: a["graph"]["ops"] for n, a in report["artifacts"].items() if a.get("graph", {}).get("ops")}
     for name, counts in ops.items():
         lines += ["", f"**{name} ops:** " + ", ".join(f"{k} {v}" for k, v in counts.items())]
+    for name, a in report["artifacts"].items():
+        if (a.get("graph") or {}).get("npu_ops"):
+            lines += ["", f"**{name} ops on the NPU:** " + ", ".join(f"{k} {v}" for k, v in a["graph"]["npu_ops"].items())]
     return "\n".join(lines) + "\n"
 
 
@@ -223,7 +225,7 @@ def app_lines(report: dict) -> list[str]:
 def app_clients(out_dir: str | os.PathLike) -> dict | None:
     """The run's app_clients.json where it measured the app file as it is now (same sha256), else None."""
     from se_edge.io import read_json
-    from se_edge.lineage import file_sha256
+    from se_edge.io import file_sha256
 
     path, app = Path(out_dir) / APP_CLIENTS, Path(out_dir) / "model_int8_app.tflite"
     if not path.is_file() or not app.is_file():
@@ -276,18 +278,14 @@ def model_source_lines(report: dict) -> list[str]:
 
 def plot(report: dict, out_dir: str | os.PathLike) -> list[str]:
     """accuracy.png and latency.png (p50 bar, p90 whisker) per artifact."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
 
     out_dir = Path(out_dir)
     arts = report["artifacts"]
-    names = list(arts)
+    names = [n for n in arts if arts[n].get("accuracy") is not None]  # not the files for an accelerator
     colours = ["#4c72b0" if arts[n]["dtype"] == "fp32" else "#dd8452" for n in names]
     paths = []
 
-    fig, ax = plt.subplots(figsize=(7, 3.5))
+    fig, ax = subplots(figsize=(7, 3.5))
     acc = [arts[n]["accuracy"] for n in names]
     ax.bar(names, acc, color=colours)
     lo = min(acc)
@@ -301,7 +299,7 @@ def plot(report: dict, out_dir: str | os.PathLike) -> list[str]:
 
     timed = [n for n in names if arts[n].get("latency_ms")]
     if timed:
-        fig, ax = plt.subplots(figsize=(7, 3.5))
+        fig, ax = subplots(figsize=(7, 3.5))
         p50 = [arts[n]["latency_ms"]["p50"] for n in timed]
         p90 = [arts[n]["latency_ms"]["p90"] for n in timed]
         ax.bar(timed, p50, color=[colours[names.index(n)] for n in timed], label="p50")
@@ -323,11 +321,10 @@ def plot(report: dict, out_dir: str | os.PathLike) -> list[str]:
 def tradeoff_plot(report: dict, names: list[str], path: Path) -> str:
     """Accuracy against p50 latency per exported file (log scale), the marker's area proportional to the file's
     size; the files are told apart by the legend, since int8 files often share one accuracy."""
-    import matplotlib.pyplot as plt
 
     arts = report["artifacts"]
     files = [n for n in names if arts[n]["runtime"] != "pytorch"] or names
-    fig, ax = plt.subplots(figsize=(8, 4))
+    fig, ax = subplots(figsize=(8, 4))
     biggest = max(arts[n]["size_bytes"] for n in files)
     markers = "osD^vP*Xh<>"
     for i, n in enumerate(files):
@@ -343,16 +340,6 @@ def tradeoff_plot(report: dict, names: list[str], path: Path) -> str:
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5), markerscale=0.5)
     return _save(fig, path)
-
-
-def _save(fig, path: Path) -> str:
-    import matplotlib.pyplot as plt
-
-    fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=120)
-    plt.close(fig)
-    return str(path)
 
 
 def write_report(report: dict, out_dir: str | os.PathLike) -> dict:

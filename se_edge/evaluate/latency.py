@@ -8,7 +8,8 @@ from __future__ import annotations
 import numpy as np
 from tqdm.auto import tqdm
 
-from se_edge.artifacts import RunDir, open_artifact
+from se_edge.run import Run
+from se_edge.evaluate.models import open_artifact
 from se_edge.runner import summarize, time_once
 
 
@@ -38,7 +39,7 @@ def measure_latency(models: dict, x1: np.ndarray | dict, warmup: int = 10, runs:
     return {name: {**summarize(t), "threads": threads} for name, t in times.items()}
 
 
-def run_latency(run: RunDir, warmup: int = 10, runs: int = 50, threads: int = 1, progress: bool = True) -> dict:
+def run_latency(run: Run, warmup: int = 10, runs: int = 50, threads: int = 1, progress: bool = True) -> dict:
     names = run.present()
     models = {n: open_artifact(run, n, threads) for n in names}
     return measure_latency(models, {n: run.example_input(n) for n in names}, warmup, runs, threads, progress)

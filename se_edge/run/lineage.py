@@ -21,6 +21,7 @@ import json
 from pathlib import Path
 
 from se_edge.errors import SeEdgeError
+from se_edge.io import file_sha256
 
 # The run.json fields whose values a file was made with (others, like reports, describe results).
 SETTINGS = {
@@ -30,19 +31,6 @@ SETTINGS = {
     "ptq.pt": ("ptq",),
     "mixed.pt": ("mixed",),
 }
-_HASHES: dict[tuple, str] = {}  # (path, mtime, size, inode) -> sha256: each file hashed once per change
-
-
-def file_sha256(path: Path) -> str:
-    st = path.stat()
-    key = (str(path.resolve()), st.st_mtime_ns, st.st_size, st.st_ino)
-    if key not in _HASHES:
-        h = hashlib.sha256()
-        with open(path, "rb") as f:
-            for block in iter(lambda: f.read(1 << 20), b""):
-                h.update(block)
-        _HASHES[key] = h.hexdigest()
-    return _HASHES[key]
 
 
 def settings_sha256(config: dict, filename: str) -> str | None:

@@ -15,16 +15,9 @@ from __future__ import annotations
 import numpy as np
 from tqdm.auto import tqdm
 
-from se_edge.artifacts import ARTIFACTS, QUANTISED, RunDir, open_artifact
+from se_edge.run import ARTIFACTS, QUANTISED, Run
+from se_edge.evaluate.models import open_artifact, predict
 from se_edge.data import ImageSet, Preprocessing, apply, read_eval_images
-
-
-def predict(model, x: np.ndarray) -> np.ndarray:
-    if hasattr(model, "predict"):
-        return model.predict(x)
-    from se_edge.runner import predict as runner_predict
-
-    return runner_predict(model, x)
 
 
 def compare(outputs: dict[str, np.ndarray], y: np.ndarray, lsb: dict[str, float] | None = None) -> dict[str, dict]:
@@ -94,7 +87,7 @@ def _margins(logits: np.ndarray) -> np.ndarray:
     return top2[:, 1] - top2[:, 0]
 
 
-def output_lsb(run: RunDir, names, through_apps: bool = False) -> dict[str, float]:
+def output_lsb(run: Run, names, through_apps: bool = False) -> dict[str, float]:
     """One LSB of each int8 artifact's logits: the output scale of the int8 reference it is made from (with
     `through_apps`, an app file's too: the scale of the logits its softmax reads)."""
     kinds = {v: k for k, v in QUANTISED.items()}
@@ -165,7 +158,7 @@ def eval_pixels(raw: ImageSet, prep: Preprocessing, stress: int | None = None) -
     return to_pixels(x)
 
 
-def run_parity(run: RunDir, data: str | None = None, threads: int = 1, progress: bool = True,
+def run_parity(run: Run, data: str | None = None, threads: int = 1, progress: bool = True,
                stress: int | None = None) -> dict:
     """Evaluate every artifact of `run` on dataset `data` (default: the run's own test split),
     preprocessed exactly as the run was. Returns report.json's shape, without latency. With `stress`
