@@ -100,3 +100,29 @@ def test_make_divisible():
     assert make_divisible(37, 8) == 40
     assert make_divisible(3, 8) == 8
     assert make_divisible(100 * 0.25, 8) == 24  # 24 >= 0.9 * 25
+
+
+def test_models_take_an_attention_layer_from_the_block_factory():
+    """timm's `attn_layer`: any zoo model takes a name from ATTN_LAYERS, a class or a factory, so a new SE variant
+    is one entry in the factory; without it, the SE of `se=` exactly as before (same modules, same state dict)."""
+    from functools import partial
+
+    from se_edge.blocks import ATTN_LAYERS, SqueezeExcite
+    from se_edge.blocks.eca import EcaModule
+    from se_edge.models import create_model
+
+    for name in ("se_cnn", "se_resnet18", "se_mobilenetv3_small"):
+        default = create_model(name, num_classes=10, in_chans=3, stem="small")
+        assert [type(m) for m in default.modules() if isinstance(m, SqueezeExcite)], name
+        same = create_model(name, num_classes=10, in_chans=3, stem="small", attn_layer=None)
+        assert same.state_dict().keys() == default.state_dict().keys()
+        eca = create_model(name, num_classes=10, in_chans=3, stem="small", attn_layer="eca_hw")
+        kinds = {type(m) for m in eca.modules()}
+        assert EcaModule in kinds and SqueezeExcite not in kinds, (name, kinds)
+        assert eca(torch.randn(1, 3, 32, 32)).shape == (1, 10)
+    ATTN_LAYERS["se_test_max"] = partial(SqueezeExcite, gate="hw", squeeze="max")  # the one line a variant takes
+    try:
+        model = create_model("se_cnn", num_classes=10, in_chans=1, attn_layer="se_test_max")
+        assert {m.squeeze for m in model.modules() if isinstance(m, SqueezeExcite)} == {"max"}
+    finally:
+        del ATTN_LAYERS["se_test_max"]

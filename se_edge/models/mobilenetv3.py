@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
-from se_edge.blocks import ConvBnAct, SqueezeExcite, make_divisible
+from se_edge.blocks import ConvBnAct, SqueezeExcite, get_attn, make_divisible
 from se_edge.models.registry import register_model
 from se_edge.models.resnet import check_stem
 
@@ -31,14 +31,12 @@ ACTS = {"RE": nn.ReLU, "HS": nn.Hardswish}
 
 
 class InvertedResidual(nn.Module):
-    def __init__(self, in_chs: int, kernel: int, expanded: int, out: int, use_se: bool, act: str, stride: int,
-                 se: str | None, se_squeeze: str):
+    def __init__(self, in_chs: int, kernel: int, expanded: int, out: int, use_se: bool, act: str, stride: int, attn):
         super().__init__()
         act_layer = ACTS[act]
         self.expand = ConvBnAct(in_chs, expanded, 1, act_layer=act_layer) if expanded != in_chs else nn.Identity()
         self.dw = ConvBnAct(expanded, expanded, kernel, stride, groups=expanded, act_layer=act_layer)
-        self.se = (SqueezeExcite(expanded, rd_channels=make_divisible(expanded // 4, 8), gate=se, squeeze=se_squeeze)
-                   if use_se and se is not None else nn.Identity())
+        self.se = attn(expanded) if use_se and attn is not None else nn.Identity()
         self.project = ConvBnAct(expanded, out, 1, act_layer=None)
         self.residual = stride == 1 and in_chs == out
 
@@ -49,12 +47,17 @@ class InvertedResidual(nn.Module):
 
 class SeMobileNetV3(nn.Module):
     def __init__(self, config, last_channel: int, num_classes: int = 1000, in_chans: int = 3, se: str | None = "hw",
-                 se_squeeze: str = "avg", stem: str = "imagenet", drop_rate: float = 0.2):
+                 se_squeeze: str = "avg", stem: str = "imagenet", drop_rate: float = 0.2, attn_layer=None):
         super().__init__()
+        if attn_layer is not None:  # timm's attn_layer: a name from blocks.ATTN_LAYERS, a module class or factory
+            attn = get_attn(attn_layer)
+        else:
+            attn = None if se is None else lambda c: SqueezeExcite(c, rd_channels=make_divisible(c // 4, 8), gate=se,
+                                                                   squeeze=se_squeeze)
         self.stem = ConvBnAct(in_chans, 16, 3, 2 if check_stem(stem) == "imagenet" else 1, act_layer=nn.Hardswish)
         blocks, in_chs = [], 16
         for kernel, expanded, out, use_se, act, stride in config:
-            blocks.append(InvertedResidual(in_chs, kernel, expanded, out, use_se, act, stride, se, se_squeeze))
+            blocks.append(InvertedResidual(in_chs, kernel, expanded, out, use_se, act, stride, attn))
             in_chs = out
         self.blocks = nn.Sequential(*blocks)
         self.head_conv = ConvBnAct(in_chs, 6 * in_chs, 1, act_layer=nn.Hardswish)

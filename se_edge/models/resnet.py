@@ -6,11 +6,13 @@ same network without SE.
 """
 from __future__ import annotations
 
+from functools import partial
+
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from se_edge.blocks import ConvBnAct, SqueezeExcite
+from se_edge.blocks import ConvBnAct, SqueezeExcite, get_attn
 from se_edge.models.registry import register_model
 
 STEMS = ("imagenet", "small")
@@ -34,8 +36,12 @@ def check_stem(stem: str) -> str:
     return stem
 
 
-def _se(channels: int, se: str | None, squeeze: str):
-    return nn.Identity() if se is None else SqueezeExcite(channels, rd_ratio=1 / 16, gate=se, squeeze=squeeze)
+def _attn(attn_layer, se: str | None, squeeze: str):
+    """The blocks' attention layer: `attn_layer` (a name from blocks.ATTN_LAYERS, a module class or factory,
+    timm's `attn_layer`), else SE with gate `se` and squeeze `squeeze` (None: no attention)."""
+    if attn_layer is not None:
+        return get_attn(attn_layer)
+    return None if se is None else partial(SqueezeExcite, rd_ratio=1 / 16, gate=se, squeeze=squeeze)
 
 
 def _shortcut(in_chs: int, out_chs: int, stride: int) -> nn.Module:
@@ -47,13 +53,12 @@ def _shortcut(in_chs: int, out_chs: int, stride: int) -> nn.Module:
 class BasicBlock(nn.Module):
     expansion = 1
 
-    def __init__(self, in_chs: int, planes: int, stride: int, se: str | None, squeeze: str, groups: int = 1,
-                 base_width: int = 64):
+    def __init__(self, in_chs: int, planes: int, stride: int, attn, groups: int = 1, base_width: int = 64):
         super().__init__()
         out = planes * self.expansion
         self.conv1 = ConvBnAct(in_chs, planes, 3, stride)
         self.conv2 = ConvBnAct(planes, out, 3, act_layer=None)
-        self.se = _se(out, se, squeeze)
+        self.se = nn.Identity() if attn is None else attn(out)
         self.shortcut = _shortcut(in_chs, out, stride)
         self.act = nn.ReLU()
 
@@ -64,15 +69,14 @@ class BasicBlock(nn.Module):
 class Bottleneck(nn.Module):
     expansion = 4
 
-    def __init__(self, in_chs: int, planes: int, stride: int, se: str | None, squeeze: str, groups: int = 1,
-                 base_width: int = 64):
+    def __init__(self, in_chs: int, planes: int, stride: int, attn, groups: int = 1, base_width: int = 64):
         super().__init__()
         width = int(planes * base_width / 64) * groups
         out = planes * self.expansion
         self.conv1 = ConvBnAct(in_chs, width, 1)
         self.conv2 = ConvBnAct(width, width, 3, stride, groups=groups)
         self.conv3 = ConvBnAct(width, out, 1, act_layer=None)
-        self.se = _se(out, se, squeeze)
+        self.se = nn.Identity() if attn is None else attn(out)
         self.shortcut = _shortcut(in_chs, out, stride)
         self.act = nn.ReLU()
 
@@ -83,8 +87,9 @@ class Bottleneck(nn.Module):
 class SeResNet(nn.Module):
     def __init__(self, block, layers: tuple[int, ...], num_classes: int = 1000, in_chans: int = 3,
                  se: str | None = "hw", se_squeeze: str = "avg", stem: str = "imagenet", groups: int = 1,
-                 base_width: int = 64, drop_rate: float = 0.0):
+                 base_width: int = 64, drop_rate: float = 0.0, attn_layer=None):
         super().__init__()
+        attn = _attn(attn_layer, se, se_squeeze)
         if check_stem(stem) == "imagenet":
             self.stem = nn.Sequential(ConvBnAct(in_chans, 64, 7, 2), ZeroPadMaxPool())
         else:
@@ -94,7 +99,7 @@ class SeResNet(nn.Module):
             blocks = []
             for j in range(depth):
                 stride = 2 if i > 0 and j == 0 else 1
-                blocks.append(block(in_chs, planes, stride, se, se_squeeze, groups, base_width))
+                blocks.append(block(in_chs, planes, stride, attn, groups, base_width))
                 in_chs = planes * block.expansion
             stages.append(nn.Sequential(*blocks))
         self.stages = nn.Sequential(*stages)

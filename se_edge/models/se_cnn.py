@@ -1,10 +1,12 @@
 """A compact SE network for small images (28-32 px): three strided stages, SE at the end of each."""
 from __future__ import annotations
 
+from functools import partial
+
 import torch
 import torch.nn as nn
 
-from se_edge.blocks import ConvBnAct, SqueezeExcite
+from se_edge.blocks import ConvBnAct, SqueezeExcite, get_attn
 from se_edge.models.registry import register_model
 
 
@@ -19,8 +21,12 @@ class SeCnn(nn.Module):
         se_squeeze: str = "avg",
         stem: str = "small",
         drop_rate: float = 0.1,
+        attn_layer=None,
     ):
         super().__init__()
+        # timm's attn_layer: a name from blocks.ATTN_LAYERS, a module class or factory; else SE with gate `se`
+        attn = get_attn(attn_layer) if attn_layer is not None else (
+            None if se is None else partial(SqueezeExcite, gate=se, squeeze=se_squeeze))
         if stem != "small":
             raise ValueError(f"se_cnn is built for 28-32 px inputs; valid stem: 'small', got {stem!r}")
         self.stem = ConvBnAct(in_chans, stem_width)
@@ -29,8 +35,8 @@ class SeCnn(nn.Module):
             layers = [ConvBnAct(prev, width, stride=2)]
             if i < len(widths) - 1:
                 layers.append(ConvBnAct(width, width))
-            if se is not None:
-                layers.append(SqueezeExcite(width, gate=se, squeeze=se_squeeze))
+            if attn is not None:
+                layers.append(attn(width))
             stages.append(nn.Sequential(*layers))
             prev = width
         self.stages = nn.Sequential(*stages)
