@@ -131,3 +131,34 @@ def test_distill_weight_is_checked(value):
 def test_calibration_images_zero_needs_no_ptq():
     assert_one_line_error(cli("run", "--calibration-images", "0"), "--calibration-images 0", "--no-ptq")
     assert_one_line_error(cli("run", "--freeze-bn-after", "-1"), "--freeze-bn-after")
+
+
+def test_torchaos_pattern_graphs_are_traced_once_and_give_the_same_int8_graph():
+    """quantize/patterns.py: convert_pt2e's ~100 conv/bn pattern graphs come from a per-process cache; the graph
+    it converts to, and what that graph computes, are the same as with every pattern traced anew."""
+    import contextlib
+
+    from se_edge.quantize import patterns
+    from se_edge.quantize.convert import convert
+
+    torch.manual_seed(0)
+    model = create_model("se_cnn", num_classes=10, in_chans=1, widths=(8, 16), stem_width=8).eval()
+    prepared = prepare_qat(model, torch.randn(2, 1, 16, 16))
+    with torch.no_grad():
+        prepared(torch.randn(8, 1, 16, 16))
+    cached = convert(prepared)
+    before = dict(patterns.stats)
+    again = convert(prepared)
+    assert patterns.stats["reused"] - before["reused"] >= 50 and patterns.stats["traced"] == before["traced"]
+    saved = patterns.traced_once
+    patterns.traced_once = contextlib.nullcontext  # every pattern traced by torchao itself
+    try:
+        fresh = convert(prepared)
+    finally:
+        patterns.traced_once = saved
+    x = torch.randn(4, 1, 16, 16)
+    assert str(cached.graph) == str(fresh.graph) == str(again.graph)
+    assert torch.equal(cached(x), fresh(x)) and torch.equal(again(x), fresh(x))
+    from torchao.quantization.pt2e import qat_utils
+
+    assert not hasattr(qat_utils._get_aten_graph_module_for_pattern, "_se_edge_original"), "restored after use"

@@ -33,10 +33,13 @@ def convert(prepared: torch.fx.GraphModule, backend: str = "executorch") -> torc
         raise ValueError(f"unknown backend {backend!r}; valid: {', '.join(BACKENDS)}")
     from se_edge.quantize.qat import set_eval
 
+    from se_edge.quantize.patterns import traced_once
+
     model = copy.deepcopy(prepared).to("cpu")
     set_eval(model)
     pin_trained_qparams(model)
-    converted = convert_pt2e(model, fold_quantize=backend == "executorch")
+    with traced_once():  # torchao's ~100 conv/bn pattern graphs, traced once per process
+        converted = convert_pt2e(model, fold_quantize=backend == "executorch")
     snap_weights(converted)
     snap_biases(converted)
     return converted

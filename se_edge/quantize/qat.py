@@ -60,9 +60,12 @@ def prepare_qat(model: nn.Module, example: torch.Tensor, delegable_activations: 
 
     from se_edge.quantize.quantizer import xnnpack_quantizer
 
+    from se_edge.quantize.patterns import traced_once
+
     model = model.to("cpu").train()
-    return prepare_qat_pt2e(_export_for_training(model, example),
-                            xnnpack_quantizer(True, delegable_activations, fused_clamps))
+    with traced_once():  # torchao's pattern graphs, traced once per process
+        return prepare_qat_pt2e(_export_for_training(model, example),
+                                xnnpack_quantizer(True, delegable_activations, fused_clamps))
 
 
 def prepare_ptq(model: nn.Module, example: torch.Tensor, delegable_activations: bool = True,
@@ -72,9 +75,12 @@ def prepare_ptq(model: nn.Module, example: torch.Tensor, delegable_activations: 
 
     from se_edge.quantize.quantizer import xnnpack_quantizer
 
+    from se_edge.quantize.patterns import traced_once
+
     model = model.to("cpu").eval()
-    return prepare_pt2e(_export_for_training(model, example),
-                        xnnpack_quantizer(False, delegable_activations, fused_clamps))
+    with traced_once():
+        return prepare_pt2e(_export_for_training(model, example),
+                            xnnpack_quantizer(False, delegable_activations, fused_clamps))
 
 
 @torch.no_grad()
