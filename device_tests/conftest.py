@@ -64,11 +64,10 @@ def pytest_sessionstart(session):
 def eval_images(run_dir):
     """The run's own test split, preprocessed as the run was (first 200 images)."""
     from se_edge.run import Run
-    from se_edge.data import Preprocessing, load_eval_set
+    from se_edge.data import apply
 
-    cfg = Run(run_dir).config()
-    _, images = load_eval_set(cfg["dataset"], Preprocessing.from_dict(cfg["preprocessing"]), run_spec=cfg["dataset"],
-                              seed=cfg["split"]["seed"], test_fraction=cfg["split"]["test_fraction"])
+    run = Run(run_dir)
+    images = apply(run.eval_images()[1], run.preprocessing)
     images.x, images.y = images.x[:200], images.y[:200]
     return images
 

@@ -31,16 +31,13 @@ def measured(run_dir, tmp_path_factory) -> dict:
 
     from se_edge.run import Run
     from se_edge.evaluate.models import open_artifact
-    from se_edge.data import Preprocessing, read_eval_images
     from se_edge.evaluate.parity import eval_pixels
     from se_edge.evaluate.models import predict
 
     run = Run(run_dir)
-    cfg = run.config()
     path = run.require("tflite_int8_app")
-    _, raw = read_eval_images(cfg["dataset"], run_spec=cfg["dataset"], seed=cfg["split"]["seed"],
-                              test_fraction=cfg["split"]["test_fraction"])
-    pixels = eval_pixels(raw, Preprocessing.from_dict(cfg["preprocessing"]))
+    _, raw = run.eval_images()
+    pixels = eval_pixels(raw, run.preprocessing)
     images = tmp_path_factory.mktemp("app_images")
     for i, p in enumerate(pixels):
         Image.fromarray(p, "RGB").save(images / f"{i:05d}.png")
@@ -49,12 +46,8 @@ def measured(run_dir, tmp_path_factory) -> dict:
     proc = subprocess.run([str(APP_PYTHON), str(CLIENT), str(path), str(images), str(out)], capture_output=True,
                           text=True, timeout=1800)
     assert proc.returncode == 0 and out.is_file(), proc.stderr[-3000:]
-    return {"run": run, "path": path, "labels": y_names(cfg), "y": raw.y, "ours": ours, "images": images,
+    return {"run": run, "path": path, "labels": run.record.class_labels, "y": raw.y, "ours": ours, "images": images,
             "clients": json.loads(out.read_text())}
-
-
-def y_names(cfg: dict) -> list[str]:
-    return cfg.get("class_names") or [str(i) for i in range(cfg["num_classes"])]
 
 
 def exact_ties(probabilities: np.ndarray) -> list[int]:

@@ -33,7 +33,7 @@ def _path(run_dir, artifact):
 def test_outputs_are_finite_with_the_right_shape(run_dir, artifact, eval_images):
     model = runner.open_model(str(_path(run_dir, artifact)))
     y = model(eval_images.x[:1])
-    num_classes = Run(run_dir).config()["num_classes"]
+    num_classes = Run(run_dir).record.num_classes
     assert y.shape == (1, num_classes) and np.isfinite(y).all()
 
 

@@ -17,11 +17,12 @@ import copy
 import dataclasses
 import platform
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from se_edge.run import EXPORTED, QUANTISED, Run
 from se_edge.config import QatConfig, RunConfig
 from se_edge.errors import SeEdgeError
+from se_edge.run import EXPORTED, QUANTISED, Run
 
 
 def run_dir_for(cfg: RunConfig) -> Run:
@@ -112,52 +113,49 @@ def train_stage(cfg: RunConfig) -> Run:
                 stale.append("float.ckpt")
             if stale:
                 _log(f"removed {len(stale)} file(s) an earlier run left in {run.path}: {', '.join(stale)}", cfg.progress)
-        run.save_config({  # the schema: se_edge/run/record.py
-            **model_record, "dataset": dataset, "dataset_name": splits.name,
-            "num_classes": splits.num_classes, "class_names": splits.classes,
-            "preprocessing": splits.preprocessing.to_dict(),
-            "split": {"seed": d.seed, "val_fraction": d.val_fraction, "test_fraction": d.test_fraction,
-                      "num_train": len(splits.train), "num_val": len(splits.val), "num_test": len(splits.test)},
-            "device": str(device), "world_size": distributed.world_size(),
-            "float_training": {k: v for k, v in dataclasses.asdict(tcfg).items() if k != "progress"},
-            "lineage": {},
-        })
-        _log_model(model_record, cfg.progress)
+        record = run.start(
+            **model_record, dataset=dataset, dataset_name=splits.name, num_classes=splits.num_classes,
+            class_names=splits.classes, preprocessing=splits.preprocessing.to_dict(),
+            split={"seed": d.seed, "val_fraction": d.val_fraction, "test_fraction": d.test_fraction,
+                   "num_train": len(splits.train), "num_val": len(splits.val), "num_test": len(splits.test)},
+            device=str(device), world_size=distributed.world_size(),
+            float_training={k: v for k, v in dataclasses.asdict(tcfg).items() if k != "progress"})
+        _log_model(record, cfg.progress)
     start = time.perf_counter()
     history = []
+    model_name = model_record["model"]  # the builder's record (models/build.py), before run.json has it
     if tcfg.epochs > 0:
-        _log(f"float training {model_record['model']} on {splits.name}: {len(splits.train)} train / {len(splits.val)} "
+        _log(f"float training {model_name} on {splits.name}: {len(splits.train)} train / {len(splits.val)} "
              f"val / {len(splits.test)} test images, device {device} x {distributed.world_size()}", cfg.progress and main)
         seed_everything(d.seed)
         history = fit(model, splits.train, splits.val, tcfg, desc="float", checkpoint=run.checkpoint_path("float"),
                       resume=cfg.resume)
         model.to("cpu")
     else:
-        _log(f"no float training (epochs 0): {model_record['model']} kept as "
-             f"{'loaded from ' + model_record['weights']['path'] if model_record['weights'] else 'initialised'}",
-             cfg.progress and main)
+        weights = model_record["weights"]
+        _log(f"no float training (epochs 0): {model_name} kept as "
+             f"{'loaded from ' + weights['path'] if weights else 'initialised'}", cfg.progress and main)
     if main:
         test_acc = _test_accuracy(model, splits)
         _save_state(run.artifact_path("float"), model)
-        run.made("float", float_training={**run.config()["float_training"], "history": history,
-                                          "test_accuracy": test_acc, "seconds": time.perf_counter() - start})
+        run.made("float", float_training=run.record.float_training.replace(
+            history=history, test_accuracy=test_acc, seconds=time.perf_counter() - start))
         _log(f"float test accuracy {test_acc:.4f}", cfg.progress)
     distributed.barrier()
     return run
 
 
-def _log_model(record: dict, progress: bool) -> None:
-    if record.get("weights"):
-        w = record["weights"]
-        _log(f"weights {w['path']} ({w['tensors']} tensors, sha256 {w['sha256'][:12]})", progress)
-        for note in w["notes"]:
+def _log_model(record, progress: bool) -> None:
+    if record.weights:
+        w = record.weights
+        _log(f"weights {w.path} ({w.tensors} tensors, sha256 {w.sha256[:12]})", progress)
+        for note in w.notes or []:
             _log(note, progress)
-    rw = record["rewrite"]
-    if rw["enabled"]:
-        dev = rw["max_abs_deviation"]
-        _log(f"rewrite: {len(rw['replaced'])} module(s) replaced "
-             f"({sum(r['exact'] for r in rw['replaced'])} exact), max output deviation "
-             f"{'n/a' if dev is None else f'{dev:.2e}'} on {rw['deviation_images']} images", progress)
+    rw = record.rewrite
+    if rw and rw.enabled:
+        dev = rw.max_abs_deviation
+        _log(f"rewrite: {len(rw.replaced or [])} module(s) replaced ({rw.exact_count} exact), max output deviation "
+             f"{'n/a' if dev is None else f'{dev:.2e}'} on {rw.deviation_images} images", progress)
 
 
 def ptq_stage(run: Run, qat: QatConfig = QatConfig(), progress: bool = True) -> dict:
@@ -199,7 +197,7 @@ def qat_stage(run: Run, qat: QatConfig = QatConfig(), resume: bool = False, prog
     dev = resolve_device(qat.device)
     main = distributed.is_main()
     qcfg = dataclasses.replace(qat, device=str(dev), progress=progress and main,
-                               flip=run.config()["preprocessing"]["in_chans"] == 3)
+                               flip=run.record.preprocessing.in_chans == 3)
     seed_everything(qcfg.seed)
     _log(f"QAT fine-tune ({qcfg.epochs} epochs, batch {qcfg.batch_size}, symmetric int8, per-channel weights; ranges "
          f"calibrated on {qcfg.calibration_images} images; batch-norm frozen after {qcfg.freeze_bn_after}, ranges after "
@@ -248,7 +246,7 @@ def mixed_stage(run: Run, keep_float: list[str], progress: bool = True) -> dict:
     from se_edge.quantize.qat import set_eval
 
     splits = run.splits()
-    images = int(run.config().get("qat", {}).get("calibration_images") or 512)
+    images = int((run.record.qat and run.record.qat.calibration_images) or 512)
     start = time.perf_counter()
     mixed, kept = mixed_precision(run.load_prepared("qat"), keep_float, splits.train.x, max_images=images)
     acc = _test_accuracy(mixed, splits, set_eval=set_eval)
@@ -263,18 +261,27 @@ def mixed_stage(run: Run, keep_float: list[str], progress: bool = True) -> dict:
     return record
 
 
+@dataclass(frozen=True)
+class Exported:
+    """What the export stage made: {artifact: path}, and for a variant (`--keep-float`, `--input`) what it bought
+    and cost against the int8 files ({run.json field: evaluate/tradeoff.measure's result})."""
+    paths: dict[str, str]
+    tradeoffs: dict[str, dict] = field(default_factory=dict)
+
+
 def export_stage(run: Run, progress: bool = True, keep_float: list[str] | None = None,
-                 app_io=None) -> dict[str, str]:
+                 app_io=None) -> Exported:
     """Export float and int8 (QAT, the PTQ baseline, the app files, and the mixed-precision files where the
     run has them) to .tflite and .pte. With `keep_float`, the mixed-precision model is made (mixed_stage)
     and only its two files are written; with an `app_io` (export/app_io.AppIO), only the app pair, in that
-    form. The others stay as they are. Returns {artifact: path}."""
+    form. The others stay as they are; the variant is then measured against the int8 files (evaluate/tradeoff.py)
+    and recorded in run.json."""
     from tqdm.auto import tqdm
 
     asked_app = app_io is not None
-    if asked_app and run.config()["preprocessing"]["in_chans"] not in (1, 3):
+    if asked_app and run.record.preprocessing.in_chans not in (1, 3):
         raise SeEdgeError(f"--input: app files take RGB images; this run's model takes "
-                          f"{run.config()['preprocessing']['in_chans']} channels (valid: 1 or 3)")
+                          f"{run.record.preprocessing.in_chans} channels (valid: 1 or 3)")
     if keep_float:
         mixed_stage(run, keep_float, progress)
     io = app_io if asked_app else _recorded_app_io(run)
@@ -288,7 +295,15 @@ def export_stage(run: Run, progress: bool = True, keep_float: list[str] | None =
         paths[name] = str(jobs[name](run.artifact_path(name)))
         fields = {"app_io": io.record()} if name.endswith("_app") else {}
         run.made(name, **fields)
-    return paths
+    tradeoffs = {}
+    if keep_float or asked_app:
+        from se_edge.evaluate import tradeoff
+
+        for key, wanted in (("mixed_tradeoff", keep_float), ("app_tradeoff", asked_app)):
+            if wanted:
+                tradeoffs[key] = tradeoff.measure(run, tradeoff.PAIRS[key], progress=progress)
+                run.update(**{key: tradeoffs[key]})
+    return Exported(paths, tradeoffs)
 
 
 def _recorded_app_io(run: Run):
@@ -296,9 +311,9 @@ def _recorded_app_io(run: Run):
     (RGB pixels in, probabilities out), the default otherwise."""
     from se_edge.export.app_io import AppIO
 
-    recorded = run.config().get("app_io") or {}
-    if recorded.get("output") == "probabilities" and recorded.get("input") in ("uint8", "float"):
-        return AppIO(recorded["layout"], recorded["input"])
+    recorded = run.record.app_io
+    if recorded and recorded.output == "probabilities" and recorded.input in ("uint8", "float"):
+        return AppIO(recorded.layout, recorded.input)
     return AppIO()
 
 
@@ -322,8 +337,8 @@ def _export_jobs(run: Run, io) -> dict:
         jobs[f"tflite_int8{suffix}"] = lambda p, k=kind, n=f"tflite_int8{suffix}": to_tflite(
             run.load_prepared(k), sample, p, strict_qdq=k == "mixed", metadata=_metadata(run, n))
         jobs[f"executorch_int8{suffix}"] = lambda p, k=kind: to_pte(run.load_prepared(k), sample, p)
-    prep = run.config()["preprocessing"]
-    if prep["in_chans"] in (1, 3):  # an app file takes RGB: a model of other channels has no app form
+    prep = run.preprocessing
+    if prep.in_chans in (1, 3):  # an app file takes RGB: a model of other channels has no app form
         jobs["tflite_int8_app"] = lambda p: to_app_tflite(run.load_prepared("qat"), prep, io, sample, p,
                                                           _metadata(run, "tflite_int8_app", io.input))
         jobs["executorch_int8_app"] = lambda p: to_app_pte(run.load_prepared("qat"), prep, io, sample, p)
@@ -341,11 +356,11 @@ def _metadata(run: Run, name: str, app_input: str | None = None):
 
     a = ARTIFACTS[name]
     parent = ARTIFACTS[a.parent or a.reference]
-    cfg = run.config()
+    r = run.record
     version = f"{__version__}+{file_sha256(run.artifact_path(parent.name))[:12]}"
-    description = (f"{cfg['model']} trained on {cfg.get('dataset_name') or cfg['dataset']}, {a.dtype} "
+    description = (f"{r.model} trained on {r.dataset_name or r.dataset}, {a.dtype} "
                    f"({name}, from {parent.filename}), exported by se_edge")
-    return classifier_info(cfg, version, description, app_input)
+    return classifier_info(r.model, run.preprocessing, r.class_labels, version, description, app_input)
 
 
 def graph_stage(run: Run) -> dict[str, dict]:
@@ -398,7 +413,7 @@ def report_stage(run: Run, parity: dict, latency: dict, graphs: dict, timings: d
                  footprint: dict | None = None) -> dict:
     from se_edge.report.run_report import write_report
 
-    cfg = run.config()
+    r = run.record
     artifacts = {}
     for name, a in parity["artifacts"].items():
         artifacts[name] = {**a, "latency_ms": latency.get(name), "graph": graphs.get(name, {}),
@@ -406,11 +421,12 @@ def report_stage(run: Run, parity: dict, latency: dict, graphs: dict, timings: d
     artifacts.update(_structure_rows(run, graphs))
     report = {
         "model": parity["model"], "dataset": parity["dataset"], "num_test": parity["num_test"],
-        "device": cfg.get("device", "cpu"), "artifacts": artifacts,
-        "preprocessing": cfg["preprocessing"],
-        "training": {"float_epochs": cfg["float_training"]["epochs"], "qat_epochs": cfg.get("qat", {}).get("epochs")},
-        "model_source": {"spec": cfg["model"], "sha256": cfg.get("model_sha256"), "weights": cfg.get("weights")},
-        "rewrite": cfg.get("rewrite"),
+        "device": r.device, "artifacts": artifacts,
+        "preprocessing": r.preprocessing.to_dict(),
+        "training": {"float_epochs": r.float_training.epochs, "qat_epochs": r.qat.epochs if r.qat else None},
+        "model_source": {"spec": r.model, "sha256": r.model_sha256,
+                         "weights": r.weights.to_dict() if r.weights else None},
+        "rewrite": r.rewrite.to_dict() if r.rewrite else None,
         "host": {"machine": platform.machine(), "processor": platform.processor() or platform.machine(),
                  "python": platform.python_version()},
         "versions": _versions(),

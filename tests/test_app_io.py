@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from conftest import cli
+from se_edge.data import Preprocessing
 from se_edge.evaluate.structure import graph_summary, tflite_graph
 
 
@@ -54,7 +55,7 @@ def test_a_run_exports_app_files_in_the_form_the_apps_take(demo_run):
     # Probabilities: in [0, 1], one per class, summing to 1, equal to the softmax of the float-input file's logits.
     from se_edge.evaluate.parity import eval_pixels, softmax
     from se_edge.evaluate.models import predict
-    from se_edge.data import Preprocessing, read_eval_images
+    from se_edge.data import read_eval_images
     from se_edge.export.app_io import pixels_to_input
 
     run = Run(out)
@@ -64,7 +65,7 @@ def test_a_run_exports_app_files_in_the_form_the_apps_take(demo_run):
     probs = predict(app, pixels)
     assert probs.min() >= 0 and probs.max() <= 1 and np.abs(probs.sum(1) - 1).max() < 1e-5
     base = TFLiteModel(str(run.artifact_path("tflite_int8")))
-    logits = np.concatenate([base(x[None]) for x in pixels_to_input(pixels, prep)])
+    logits = np.concatenate([base(x[None]) for x in pixels_to_input(pixels, Preprocessing.from_dict(prep))])
     assert np.abs(probs - softmax(logits)).max() < 1e-6
 
 
@@ -100,12 +101,12 @@ def test_pixels_are_normalised_in_the_graph_as_the_run_normalises_images(in_chan
     from se_edge.data import resize
     from se_edge.export.app_io import pixels_to_input, to_pixels
 
-    prep = {"mean": 0.30506, "std": 0.4173, "in_chans": in_chans, "size": 8}  # 255 * mean = 77.79
+    prep = Preprocessing(size=8, mean=0.30506, std=0.4173, in_chans=in_chans)  # 255 * mean = 77.79
     rng = np.random.default_rng(0)
     pixels = rng.integers(0, 256, (5, 8, 8, 3), dtype=np.uint8)
     ours = pixels_to_input(pixels, prep)
     x01 = pixels.transpose(0, 3, 1, 2).astype(np.float32) / 255
-    theirs = (resize(x01, 8, in_chans) - prep["mean"]) / prep["std"]
+    theirs = (resize(x01, 8, in_chans) - prep.mean) / prep.std
     assert ours.shape == (5, in_chans, 8, 8) and np.abs(ours - theirs).max() < 2e-6
     grey = rng.random((2, 1, 8, 8)).astype(np.float32)
     p = to_pixels(grey)
@@ -124,7 +125,7 @@ def test_an_rgb_model_app_file_decides_as_its_float_input_file_and_has_no_transp
     model = create_model("se_cnn", num_classes=4, in_chans=3).eval()
     prepared = quantize_for_structure(model, (1, 3, 16, 16))
     sample = torch.randn(1, 3, 16, 16)
-    prep = {"mean": 0.45, "std": 0.25, "in_chans": 3, "size": 16}
+    prep = Preprocessing(size=16, mean=0.45, std=0.25, in_chans=3)
     to_tflite(prepared, sample, tmp_path / "nchw.tflite")
     to_app_tflite(prepared, prep, AppIO(), sample, tmp_path / "app.tflite")
     ops = _ops(tmp_path / "app.tflite")
@@ -133,7 +134,7 @@ def test_an_rgb_model_app_file_decides_as_its_float_input_file_and_has_no_transp
     pixels = np.random.default_rng(1).integers(0, 256, (8, 16, 16, 3), dtype=np.uint8)
     app, base = TFLiteModel(str(tmp_path / "app.tflite")), TFLiteModel(str(tmp_path / "nchw.tflite"))
     probs = np.concatenate([app(p[None]) for p in pixels])
-    logits = np.concatenate([base(x[None]) for x in pixels_to_input(pixels, prep)])
+    logits = np.concatenate([base(x[None]) for x in pixels_to_input(pixels, Preprocessing.from_dict(prep))])
     assert np.abs(probs - softmax(logits)).max() < 1e-6 and (probs.argmax(1) == logits.argmax(1)).all()
 
 

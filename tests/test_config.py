@@ -113,11 +113,12 @@ def test_bench_gates_without_vela_says_so_before_any_export(monkeypatch, capsys)
 
 
 def test_run_json_is_checked_against_its_schema(demo_run, tmp_path):
-    from se_edge.run.record import RunRecord
+    from se_edge.run.record import RECORD_VERSION, RunRecord
 
     out, _ = demo_run
-    record = Run(out).record()
-    assert isinstance(record, RunRecord) and record.model == "se_cnn" and record.rewrite["enabled"] is True
+    record = Run(out).record
+    assert isinstance(record, RunRecord) and record.model == "se_cnn" and record.rewrite.enabled is True
+    assert record.version == RECORD_VERSION == json.loads((out / "run.json").read_text())["version"]
     run_dir = tmp_path / "r"
     shutil.copytree(out, run_dir, ignore=shutil.ignore_patterns("*.tflite", "*.pte", "*.ckpt"))
     data = json.loads((run_dir / "run.json").read_text())
@@ -127,5 +128,5 @@ def test_run_json_is_checked_against_its_schema(demo_run, tmp_path):
                              ([1, 2], "expected a JSON object")):
         (run_dir / "run.json").write_text(json.dumps(broken))
         with pytest.raises(SeEdgeError, match=fragment):
-            Run(run_dir).config()
+            Run(run_dir).check()
     assert_one_line_error(cli("export", "--run", run_dir), "expected a JSON object")

@@ -200,7 +200,7 @@ def test_the_ethos_u_file_is_an_artifact_of_the_run_in_its_lineage_and_report(de
     assert row["graph"]["npu_ops"] == {"aten.convolution.default": 12, "aten.hardtanh.default": 3}
     assert {k: v for k, v in report["artifacts"].items() if k != "ethosu_int8"} == before["artifacts"]
     md = (copy / "report.md").read_text()
-    assert f"| ethosu_int8 | executorch | int8 | — | — vs float |" in md
+    assert "| ethosu_int8 | executorch | int8 | — | — vs float |" in md
     assert f"ethos-u55-128: {from_file['partitions']} NPU partition(s) with 40 ops" in md
     assert "**ethosu_int8 ops on the NPU:** aten.convolution.default 12, aten.hardtanh.default 3" in md
 

@@ -102,11 +102,11 @@ def test_every_tflite_of_a_run_carries_metadata_that_reads_back(demo_run):
 
 
 def test_metadata_carries_the_class_names_a_source_gives(tmp_path):
+    from se_edge.data import Preprocessing
     from se_edge.export.metadata import classifier_info, metadata_buffer
 
-    config = {"model": "se_cnn", "num_classes": 3, "class_names": ["cat", "dog", "owl"],
-              "preprocessing": {"mean": 0.5, "std": 0.25, "in_chans": 3, "size": 32}}
-    info = classifier_info(config, "2.0", "three animals")
+    info = classifier_info("se_cnn", Preprocessing(size=32, mean=0.5, std=0.25, in_chans=3), ["cat", "dog", "owl"],
+                           "2.0", "three animals")
     assert info.labels == ["cat", "dog", "owl"] and info.mean == [127.5] * 3 and info.std == [63.75] * 3
     meta = Reader.root(metadata_buffer(info))
     assert (meta.string(0), meta.string(1), meta.string(2)) == ("se_cnn", "three animals", "2.0")

@@ -207,9 +207,8 @@ def test_ptq_ranges_come_from_the_calibration_images_alone(demo_run):
 
     out, _ = demo_run
     run = Run(out)
-    record = run.config()
     fresh = prepare_ptq(run.load_float(), run.sample_input())
-    calibrate(fresh, run.splits().train.x, max_images=record["ptq"]["calibration_images"])
+    calibrate(fresh, run.splits().train.x, max_images=run.record.ptq.calibration_images)
     saved = torch.load(run.artifact_path("reference_int8_ptq"), weights_only=True)
     observed = {k: v for k, v in fresh.state_dict().items() if k.endswith(("min_val", "max_val"))}
     assert observed and all(torch.equal(saved[k], v) for k, v in observed.items()), "ptq.pt saw other images"

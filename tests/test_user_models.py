@@ -201,13 +201,12 @@ def test_a_run_refuses_an_edited_model_file(user_model, tmp_path):
     copy = tmp_path / "net.py"
     copy.write_text(path.read_text())
     spec = ModelSpec.parse(f"{copy}:build")
-    record = {"model": str(spec), "model_kwargs": {"num_classes": 10, "in_chans": 3}, "model_sha256": spec.source_sha256(),
-              "rewrite": {"enabled": True, "silu": False}}
-    rebuilt = rebuild(record)
+    recorded = (str(spec), {"num_classes": 10, "in_chans": 3}, spec.source_sha256(), True, False)
+    rebuilt = rebuild(*recorded)
     assert type(rebuilt.features[1].block[2]).__name__ == "SqueezeExcite", "rebuilt as rewritten"
     copy.write_text(path.read_text() + "\n# edited\n")
     with pytest.raises(SeEdgeError, match="changed since this run was made"):
-        rebuild(record)
+        rebuild(*recorded)
     assert np.isfinite(rebuilt(torch.zeros(1, 3, 32, 32)).detach().numpy()).all()
 
 

@@ -39,14 +39,14 @@ def step_time_ratio(run_dir: str | os.PathLike, steps: int = 10, warmup: int = 3
     from se_edge.train import fit
 
     run = Run(run_dir)
-    record = run.config()
-    batch_size = batch_size or record["float_training"]["batch_size"]
+    record = run.check()
+    batch_size = batch_size or record.float_training.batch_size
     train = run.splits().train
     need = (warmup + steps) * batch_size
     reps = -(-need // len(train))
     pool = ImageSet(train.x.repeat(reps, 0)[:need], train.y.repeat(reps, 0)[:need])
     tiny_val = ImageSet(train.x[:1], train.y[:1])
-    flip = record["preprocessing"]["in_chans"] == 3
+    flip = record.preprocessing.in_chans == 3
     float_cfg = TrainConfig(epochs=1, batch_size=batch_size, device="cpu", progress=False, flip=flip)
     qat_cfg = QatConfig(epochs=1, batch_size=batch_size, device="cpu", progress=False, flip=flip, calibration_images=0)
 

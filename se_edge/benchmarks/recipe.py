@@ -72,10 +72,10 @@ def recipe_sweep(run_dir: str | os.PathLike, variants: list[dict], out_dir: str 
     from se_edge.train import predict, seed_everything
 
     run = Run(run_dir)
-    record = run.config()
+    record = run.check()
     splits = run.splits()
-    flip = record["preprocessing"]["in_chans"] == 3
-    seed = record["split"]["seed"]
+    flip = record.preprocessing.in_chans == 3
+    seed = record.split.seed
     teacher = run.load_float()
     x = {"train": splits.train.x[:train_images], "val": splits.val.x, "test": splits.test.x}
     float_logits = {k: predict(teacher, v) for k, v in x.items()}
@@ -94,7 +94,7 @@ def recipe_sweep(run_dir: str | os.PathLike, variants: list[dict], out_dir: str 
                "test_accuracy": float((logits["test"].argmax(1) == splits.test.y).mean()),
                **near_ties(float_logits["test"], logits["test"]), "seconds": round(time.perf_counter() - start, 1)}
         rows.append(row)
-    result = {"run": str(run_dir), "model": record["model"], "dataset": record["dataset"],
+    result = {"run": str(run_dir), "model": record.model, "dataset": record.dataset,
               "images": {k: len(v) for k, v in x.items()}, "defaults": dataclasses.asdict(QatConfig()),
               "variants": rows}
     out_dir = Path(out_dir)

@@ -209,7 +209,7 @@ def cmd_latency(args: argparse.Namespace) -> None:
     lat_cfg = _latency(args)
     if args.json:
         run = Run(args.run)
-        run.config()
+        run.check()
         run.check_output(args.json)  # before the device or the timing, not after
     device_only = {"native": "--native", "runner_bin": "--runner-bin", "device_python": "--device-python",
                    "device_dir": "--device-dir", "artifacts": "--artifacts", "images": "--images"}
@@ -237,11 +237,11 @@ def cmd_latency(args: argparse.Namespace) -> None:
     from se_edge.report.run_report import latency_table
 
     run = Run(args.run)
-    cfg = run.config()
+    model = run.check().model
     latency = run_latency(run, progress=not args.quiet, **lat_cfg)
     print(latency_table(latency))
     if args.json:
-        write_json(args.json, {"model": cfg["model"], "artifacts": {
+        write_json(args.json, {"model": model, "artifacts": {
             n: {"path": str(run.artifact_path(n)), "runtime": ARTIFACTS[n].runtime, "dtype": ARTIFACTS[n].dtype,
                 "latency_ms": lat} for n, lat in latency.items()}})
         print(f"written {args.json}")

@@ -127,8 +127,8 @@ def cmd_quantize(args: argparse.Namespace) -> None:
     from se_edge.pipeline import locked, quantize_stages
 
     run = Run(args.run)
-    recorded = run.config()
-    options = {"batch_size": recorded["float_training"]["batch_size"], "seed": recorded["split"]["seed"],
+    recorded = run.record
+    options = {"batch_size": recorded.float_training.batch_size, "seed": recorded.split.seed,
                **o.user_set(args, *QAT_OPTIONS, "ptq")}
     cfg = RunConfig.from_options(**options)
     with locked(run):
@@ -143,7 +143,7 @@ def cmd_export(args: argparse.Namespace) -> None:
     from se_edge.pipeline import export_stage, locked
 
     run = Run(args.run)
-    run.config()
+    run.check()
     keep_float = None
     if args.keep_float is not None:
         from se_edge.quantize.mixed import parse_names
@@ -162,18 +162,14 @@ def cmd_export(args: argparse.Namespace) -> None:
 
     app_io = AppIO(args.io or "nhwc", args.input or "uint8") if (args.io or args.input) else None
     with locked(run):
-        paths = export_stage(run, progress=not args.quiet, keep_float=keep_float, app_io=app_io)
-        for name, path in paths.items():
-            print(f"{name}: {path}")
-        from se_edge.evaluate import tradeoff
+        exported = export_stage(run, progress=not args.quiet, keep_float=keep_float, app_io=app_io)
+    for name, path in exported.paths.items():
+        print(f"{name}: {path}")
+    from se_edge.evaluate import tradeoff
 
-        for wanted, pairs, key in ((keep_float, tradeoff.MIXED, "mixed_tradeoff"),
-                                   (app_io is not None, tradeoff.APP, "app_tradeoff")):
-            if wanted:
-                result = tradeoff.measure(run, pairs, progress=not args.quiet)
-                run.save_config({**run.config(), key: result})
-                for line in tradeoff.lines(result, pairs):
-                    print(line)
+    for key, result in exported.tradeoffs.items():
+        for line in tradeoff.lines(result, tradeoff.PAIRS[key]):
+            print(line)
 
 
 def cmd_parity(args: argparse.Namespace) -> None:
@@ -183,7 +179,7 @@ def cmd_parity(args: argparse.Namespace) -> None:
 
     run = Run(args.run)
     if args.json:
-        run.config()
+        run.check()
         run.check_output(args.json)  # before minutes of evaluation, not after
     result = run_parity(run, args.data, threads=args.threads, progress=not args.quiet, stress=args.stress)
     _print_table(result)
@@ -198,7 +194,7 @@ def cmd_debug(args: argparse.Namespace) -> None:
     from se_edge.report.debug_report import write_debug
 
     run = Run(args.run)
-    run.config()
+    run.check()
     with run.lock():  # writes debug.json/.md/.png into the run
         result = run_debug(run, args.data, args.images, stress=args.stress, layers=args.sensitivity,
                            progress=not args.quiet)

@@ -61,7 +61,7 @@ def device_bench(run_dir: str, device: str, *, json_path: str | None = None, dev
 
     transport = parse_device_spec(device, python=device_python, device_dir=device_dir, timeout=timeout)
     run = Run(run_dir)
-    run.config()
+    run.check()
     if runner_bin is not None and not Path(runner_bin).is_file():
         raise SeEdgeError(f"--runner-bin {runner_bin}: no such file; give the path of a benchmark_model built for the device")
     runners, libs = runners_for(transport, native)
@@ -79,7 +79,6 @@ def device_bench(run_dir: str, device: str, *, json_path: str | None = None, dev
 def bench_on_device(run: Run, transport: Transport, config: DeviceBenchConfig = DeviceBenchConfig()) -> dict:
     """Run every selected artifact of `run` through `transport`; returns the device bench result
     (report.json's `artifacts` shape, with a status per artifact)."""
-    cfg = run.config()
     names = selected_artifacts(run, config.artifacts)
     dataset, images = eval_images(run, config.images)
     apps = [n for n in names if ARTIFACTS[n].fed == "pixels"]
@@ -94,7 +93,7 @@ def bench_on_device(run: Run, transport: Transport, config: DeviceBenchConfig = 
             from se_edge.export.app_io import pixels_to_input
             from se_edge.evaluate.parity import softmax
 
-            same = host_references(run, pixels_to_input(pixels, cfg["preprocessing"]), {ARTIFACTS[n].reference for n in apps})
+            same = host_references(run, pixels_to_input(pixels, run.preprocessing), {ARTIFACTS[n].reference for n in apps})
             references.update({n: softmax(same[ARTIFACTS[n].reference]) for n in apps})
         # each file run here too: what it computes on this host's kernels, which the device's outputs must match
         here = {**host_references(run, images.x, {n for n in names if n not in apps}),
@@ -108,7 +107,7 @@ def bench_on_device(run: Run, transport: Transport, config: DeviceBenchConfig = 
             reference = references[name if name in apps else ARTIFACTS[name].reference]
             artifacts[name] = session.run_artifact(run, name, reference, images.y, Check(here[name], lsb.get(name),
                                                                                         name in apps))
-    return {"model": cfg["model"], "dataset": dataset, "num_test": len(images), "device": device,
+    return {"model": run.record.model, "dataset": dataset, "num_test": len(images), "device": device,
             "settings": {"runs": config.runs, "warmup": config.warmup, "threads": config.threads},
             "artifacts": artifacts}
 
@@ -126,12 +125,10 @@ def selected_artifacts(run: Run, wanted: tuple[str, ...] | None) -> list[str]:
 
 def eval_images(run: Run, limit: int | None = None):
     """The run's own test split, preprocessed exactly as the run was (as parity does)."""
-    from se_edge.data import Preprocessing, load_eval_set
+    from se_edge.data import apply
 
-    cfg = run.config()
-    split = cfg["split"]
-    dataset, images = load_eval_set(cfg["dataset"], Preprocessing.from_dict(cfg["preprocessing"]), run_spec=cfg["dataset"],
-                                    seed=split["seed"], test_fraction=split["test_fraction"])
+    dataset, raw = run.eval_images()
+    images = apply(raw, run.preprocessing)
     if limit is not None:
         images.x, images.y = images.x[:limit], images.y[:limit]
     images.x = np.ascontiguousarray(images.x, dtype=np.float32)
@@ -140,19 +137,15 @@ def eval_images(run: Run, limit: int | None = None):
 
 def app_pixels(run: Run, limit: int | None = None) -> np.ndarray:
     """The run's test split as the app files take it: uint8 RGB pixels (N, H, W, 3), as parity feeds them."""
-    from se_edge.data import Preprocessing, read_eval_images
     from se_edge.evaluate.parity import eval_pixels
 
-    cfg = run.config()
-    _, raw = read_eval_images(cfg["dataset"], run_spec=cfg["dataset"], seed=cfg["split"]["seed"],
-                              test_fraction=cfg["split"]["test_fraction"])
-    pixels = eval_pixels(raw, Preprocessing.from_dict(cfg["preprocessing"]))
+    _, raw = run.eval_images()
+    pixels = eval_pixels(raw, run.preprocessing)
     return pixels[:limit] if limit is not None else pixels
 
 
 def host_references(run: Run, x: np.ndarray, names: set[str]) -> dict[str, np.ndarray]:
-    from se_edge.evaluate.models import open_artifact
-    from se_edge.evaluate.models import predict
+    from se_edge.evaluate.models import open_artifact, predict
 
     return {name: predict(open_artifact(run, name), x) for name in sorted(names)}
 

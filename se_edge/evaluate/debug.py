@@ -402,7 +402,7 @@ def sensitivity(run, prepared, rows: list[dict], layers: int = 3, progress: bool
     if not chosen:
         return []
     splits = run.splits()
-    images = int(run.config().get("qat", {}).get("calibration_images") or 512)
+    images = int((run.record.qat and run.record.qat.calibration_images) or 512)
 
     def test_accuracy(model) -> float:
         return accuracy(predict(model, splits.test.x, set_eval=lambda m: None), splits.test.y)
@@ -428,13 +428,11 @@ def run_debug(run, data: str | None = None, images: int = 64, stress: int | None
     Returns debug.json's shape."""
     import torch
 
-    from se_edge.data import Preprocessing, load_eval_set
+    from se_edge.data import load_eval_set
 
-    cfg = run.config()
-    split = cfg["split"]
-    dataset, evalset = load_eval_set(data or cfg["dataset"], Preprocessing.from_dict(cfg["preprocessing"]),
-                                     run_spec=cfg["dataset"], seed=split["seed"], test_fraction=split["test_fraction"],
-                                     stress=stress)
+    r = run.record
+    dataset, evalset = load_eval_set(data or r.dataset, run.preprocessing, run_spec=r.dataset, seed=r.split.seed,
+                                     test_fraction=r.split.test_fraction, stress=stress)
     x = evalset.x[:images]
     prepared, reference = run.load_prepared("qat"), run.int8_reference("qat")
     points = reference_points(reference)
@@ -458,8 +456,8 @@ def run_debug(run, data: str | None = None, images: int = 64, stress: int | None
     rows = summarise(points)
     ranked = {k: [r["index"] for r in worst_first(rows, k)] for k in (key(*c) for c in COMPARISONS)
               if any(k in r["sqnr_db"] for r in rows)}
-    float_acc = cfg["float_training"].get("test_accuracy")
-    return {"model": cfg["model"], "dataset": dataset, "images": len(x), "stress": stress, "files": files, "points": rows,
+    float_acc = r.float_training.test_accuracy
+    return {"model": r.model, "dataset": dataset, "images": len(x), "stress": stress, "files": files, "points": rows,
             "worst_first": ranked, "sensitivity": sensitivity(run, prepared, rows, layers, progress) if layers else [],
             "float_test_accuracy": float_acc,
             "sources": {"float": "prepared PT2E graph, fake-quant off", "reference_int8": "converted PT2E graph in XNNPACK's integer arithmetic",

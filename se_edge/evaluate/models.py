@@ -78,11 +78,11 @@ def open_artifact(run: Run, name: str, threads: int = 1) -> Model:
     from se_edge.quiet import captured_output
 
     path = run.require(name)
-    if ARTIFACTS[name].fed == "pixels" and (run.config().get("app_io") or {}).get("output") != "probabilities":
+    if ARTIFACTS[name].fed == "pixels" and not (run.record.app_io and run.record.app_io.output == "probabilities"):
         raise SeEdgeError(f"{path} is the earlier app form (normalised uint8 input, int8 logits), which the apps' "
                           f"classifiers refuse; `se-edge export --run {run.path}` writes the app files again")
     try:
-        if "lineage" not in run.config():  # nothing vouches for the file: a runtime crash on it must not kill us
+        if not run.vouched:  # nothing vouches for the file: a runtime crash on it must not kill us
             runner.probe(str(path))
         with captured_output():  # runtimes log delegate and threadpool set-up on stderr
             return runner.open_model(str(path), threads)

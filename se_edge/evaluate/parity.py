@@ -17,7 +17,7 @@ from tqdm.auto import tqdm
 
 from se_edge.run import ARTIFACTS, QUANTISED, Run
 from se_edge.evaluate.models import open_artifact, predict
-from se_edge.data import ImageSet, Preprocessing, apply, read_eval_images
+from se_edge.data import ImageSet, Preprocessing, apply
 
 
 def compare(outputs: dict[str, np.ndarray], y: np.ndarray, lsb: dict[str, float] | None = None) -> dict[str, dict]:
@@ -123,7 +123,7 @@ def evaluate_models(models: dict, images: ImageSet, progress: bool = True, lsb: 
             raise ValueError("the app files are fed pixels: give `pixels` and `prep`")
         from se_edge.export.app_io import pixels_to_input
 
-        x = pixels_to_input(pixels, prep.to_dict())
+        x = pixels_to_input(pixels, prep)
         beside = {"float"} | {ARTIFACTS[n].reference for n in apps}
         same = {n: predict(models[n], x) for n in models if n in beside}
         same.update({n: predict(models[n], _fed(models[n], pixels)) for n in apps})
@@ -165,12 +165,8 @@ def run_parity(run: Run, data: str | None = None, threads: int = 1, progress: bo
     (a seed), the same images are also evaluated under a seeded shift (data/stress.py): `result["stress"]`."""
     from se_edge.data.stress import Shift
 
-    cfg = run.config()
-    prep = Preprocessing.from_dict(cfg["preprocessing"])
-    split = cfg["split"]
-
-    dataset, raw = read_eval_images(data or cfg["dataset"], run_spec=cfg["dataset"], seed=split["seed"],
-                               test_fraction=split["test_fraction"])
+    prep = run.preprocessing
+    dataset, raw = run.eval_images(data)
     images = apply(raw, prep)
     names = run.present()
     models = {n: open_artifact(run, n, threads) for n in names}
@@ -181,7 +177,7 @@ def run_parity(run: Run, data: str | None = None, threads: int = 1, progress: bo
     for name in names:
         a = ARTIFACTS[name]
         artifacts[name] = {"path": str(run.artifact_path(name)), "runtime": a.runtime, "dtype": a.dtype, **metrics[name]}
-    result = {"model": cfg["model"], "dataset": dataset, "num_test": len(images), "artifacts": artifacts}
+    result = {"model": run.record.model, "dataset": dataset, "num_test": len(images), "artifacts": artifacts}
     if stress is not None:
         shifted = apply(raw, prep, stress)
         result["stress"] = {"seed": stress, "shift": Shift().to_dict(), "num_test": len(shifted),

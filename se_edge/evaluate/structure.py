@@ -184,7 +184,7 @@ def artifact_structure(run, name: str) -> dict:
     graph = graph_summary(run.require(name))
     target = ARTIFACTS[name].target
     if target != "cpu":
-        made = run.config().get("ethosu") or {}  # what export/ethosu.py recorded (the only accelerator target)
-        graph = {**graph, "target": made.get("target", target), "ops_on_npu": made.get("ops_on_npu"),
-                 "npu_ops": made.get("npu_ops") or {}}
+        made = run.record.ethosu  # what export/ethosu.py recorded (the only accelerator target)
+        graph = {**graph, "target": made.target if made else target, "ops_on_npu": made.ops_on_npu if made else None,
+                 "npu_ops": (made.npu_ops if made else None) or {}}
     return graph

@@ -3,7 +3,8 @@ the ops each file runs outside its delegate, and p50 latency.
 
 Variants: the mixed-precision files (`export --keep-float`, quantize/mixed.py) and the app files
 (export/app_io.py; fed the same images as RGB pixels, as parity feeds them). Everything is measured on the run's files in their
-runtimes (parity.py, graph.py, bench.py); `se-edge export` prints it and stores it in run.json.
+runtimes (parity.py, structure.py, latency.py); the export stage stores it in run.json (`mixed_tradeoff`,
+`app_tradeoff`: PAIRS) and `se-edge export` prints it.
 """
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from __future__ import annotations
 MIXED = (("reference_int8", "reference_int8_mixed"), ("tflite_int8", "tflite_int8_mixed"),
          ("executorch_int8", "executorch_int8_mixed"))
 APP = (("tflite_int8", "tflite_int8_app"), ("executorch_int8", "executorch_int8_app"))
+PAIRS = {"mixed_tradeoff": MIXED, "app_tradeoff": APP}  # run.json's field -> the files it holds against each other
 
 
 def measure(run, pairs=MIXED, threads: int = 1, runs: int = 30, warmup: int = 5, progress: bool = True) -> dict:
@@ -20,17 +22,15 @@ def measure(run, pairs=MIXED, threads: int = 1, runs: int = 30, warmup: int = 5,
     from se_edge.run import ARTIFACTS
     from se_edge.evaluate.models import open_artifact
     from se_edge.evaluate.latency import measure_latency
-    from se_edge.data import Preprocessing, apply, read_eval_images
+    from se_edge.data import apply
     from se_edge.evaluate.structure import graph_summary
     from se_edge.evaluate.parity import eval_pixels, evaluate_models
 
     names = ["float"] + [n for pair in pairs for n in pair if run.artifact_path(n).is_file()]
     names = list(dict.fromkeys(names))
     models = {n: open_artifact(run, n, threads) for n in names}
-    cfg = run.config()
-    prep = Preprocessing.from_dict(cfg["preprocessing"])
-    _, raw = read_eval_images(cfg["dataset"], run_spec=cfg["dataset"], seed=cfg["split"]["seed"],
-                              test_fraction=cfg["split"]["test_fraction"])
+    prep = run.preprocessing
+    _, raw = run.eval_images()
     test = apply(raw, prep)
     apps = any(ARTIFACTS[n].fed == "pixels" for n in names)
     pixels = eval_pixels(raw, prep) if apps else None

@@ -60,10 +60,10 @@ class AppIO:
                 "output": "probabilities", "normalisation": "in the graph: (p / 255 - mean) / std, float"}
 
 
-def pixel_weights(prep: dict) -> tuple[np.ndarray, np.ndarray]:
+def pixel_weights(prep) -> tuple[np.ndarray, np.ndarray]:
     """The 1x1 convolution (weights (C, 3), bias (C,)) from RGB pixels 0..255 to the run's normalised input
     of C channels: `(mean over RGB for grey, or the channel itself) / 255 - mean) / std`."""
-    channels, mean, std = int(prep["in_chans"]), float(prep["mean"]), float(prep["std"])
+    channels, mean, std = int(prep.in_chans), float(prep.mean), float(prep.std)
     if channels == 1:
         mix = np.full((1, CHANNELS), 1.0 / CHANNELS)
     elif channels == CHANNELS:
@@ -77,7 +77,7 @@ def pixel_weights(prep: dict) -> tuple[np.ndarray, np.ndarray]:
     return weight, bias
 
 
-def pixels_to_input(pixels: np.ndarray, prep: dict) -> np.ndarray:
+def pixels_to_input(pixels: np.ndarray, prep) -> np.ndarray:
     """(N, H, W, 3) RGB pixels -> the run's normalised (N, C, H, W) float32 input, as the app file computes it
     (the float model fed "the same pixels")."""
     weight, bias = pixel_weights(prep)
@@ -102,7 +102,7 @@ class AppModel(nn.Module):
     """`graph` (NCHW, normalised float input, logits out) behind the app's form: NHWC RGB pixels in (uint8 or
     float 0..255), the normalisation as a 1x1 conv, probabilities out."""
 
-    def __init__(self, graph: nn.Module, prep: dict):
+    def __init__(self, graph: nn.Module, prep):
         super().__init__()
         self.model = graph  # not `graph`: an exported copy of this module is a GraphModule, whose .graph is its fx graph
         weight, bias = pixel_weights(prep)
@@ -122,7 +122,7 @@ def app_sample(sample: torch.Tensor, io: AppIO) -> torch.Tensor:
     return pixels if io.input == "uint8" else pixels.to(torch.float32)
 
 
-def app_tflite(model: bytes, prep: dict, io: AppIO) -> bytes:
+def app_tflite(model: bytes, prep, io: AppIO) -> bytes:
     """The converted int8 .tflite `model` (NHWC int8 input, int8 logits) in the app's form: RGB pixels ->
     [DEQUANTIZE] -> CONV_2D 1x1 (float) -> QUANTIZE -> the int8 graph -> DEQUANTIZE -> SOFTMAX -> probabilities."""
     import flatbuffers
@@ -137,8 +137,8 @@ def app_tflite(model: bytes, prep: dict, io: AppIO) -> bytes:
     if t_in.type != schema.TensorType.INT8 or t_out.type != schema.TensorType.INT8:
         raise SeEdgeError("an app file is made from an int8 file (int8 input and output: a QAT or PTQ export)")
     n, h, w, c = (int(d) for d in t_in.shape)
-    if c != int(prep["in_chans"]):
-        raise SeEdgeError(f"the int8 file's input is {list(t_in.shape)}, not NHWC with {prep['in_chans']} channels")
+    if c != int(prep.in_chans):
+        raise SeEdgeError(f"the int8 file's input is {list(t_in.shape)}, not NHWC with {prep.in_chans} channels")
 
     def tensor(name: bytes, dtype, shape, quantization=None, data: bytes | None = None) -> int:
         new = schema.TensorT()
@@ -232,7 +232,7 @@ class _NHWC(nn.Module):
         return self.model(x.permute(0, 3, 1, 2))
 
 
-def to_app_tflite(prepared, prep: dict, io: AppIO, sample: torch.Tensor, path, metadata=None):
+def to_app_tflite(prepared, prep, io: AppIO, sample: torch.Tensor, path, metadata=None):
     from se_edge.export.litert import export_tflite
     from se_edge.quantize.convert import convert
 
@@ -241,7 +241,7 @@ def to_app_tflite(prepared, prep: dict, io: AppIO, sample: torch.Tensor, path, m
                          edit=lambda data: app_tflite(data, prep, io))
 
 
-def to_app_pte(prepared, prep: dict, io: AppIO, sample: torch.Tensor, path):
+def to_app_pte(prepared, prep, io: AppIO, sample: torch.Tensor, path):
     from se_edge.export.executorch import export_pte
     from se_edge.quantize.convert import convert
 

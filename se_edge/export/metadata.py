@@ -55,20 +55,19 @@ class ClassifierInfo:
     output: str = "logits"  # logits | probabilities
 
 
-def classifier_info(config: dict, version: str, description: str, app_input: str | None = None) -> ClassifierInfo:
-    """A run's model as the metadata describes it: run.json's preprocessing (images in 0..1, then
-    (x - mean) / std) rescaled to pixels 0..255, and its class names (label numbers where it has none).
-    `app_input` ("uint8" or "float"): the app file's form instead, RGB pixels 0..255 in, probabilities out."""
-    prep = config["preprocessing"]
-    names = config.get("class_names") or [str(i) for i in range(config["num_classes"])]
+def classifier_info(model: str, prep, labels: list[str], version: str, description: str,
+                    app_input: str | None = None) -> ClassifierInfo:
+    """A run's model as the metadata describes it: its preprocessing (data.Preprocessing: images in 0..1, then
+    (x - mean) / std) rescaled to pixels 0..255, and its class labels. `app_input` ("uint8" or "float"): the app
+    file's form instead, RGB pixels 0..255 in, probabilities out."""
     if app_input is not None:
-        return ClassifierInfo(name=config["model"], version=version, description=description, mean=[0.0] * 3,
-                              std=[1.0] * 3, channels=3, labels=list(names), input_type=app_input,
+        return ClassifierInfo(name=model, version=version, description=description, mean=[0.0] * 3,
+                              std=[1.0] * 3, channels=3, labels=list(labels), input_type=app_input,
                               output="probabilities")
-    channels = prep["in_chans"]
-    return ClassifierInfo(name=config["model"], version=version, description=description,
-                          mean=[255.0 * prep["mean"]] * channels, std=[255.0 * prep["std"]] * channels,
-                          channels=channels, labels=list(names))
+    channels = prep.in_chans
+    return ClassifierInfo(name=model, version=version, description=description,
+                          mean=[255.0 * prep.mean] * channels, std=[255.0 * prep.std] * channels,
+                          channels=channels, labels=list(labels))
 
 
 def _table(b, fields: list[tuple]) -> int:

@@ -60,17 +60,17 @@ def rewrite(model: nn.Module, silu: bool, example: torch.Tensor | None) -> tuple
                    "deviation_images": None if example is None else int(example.shape[0])}
 
 
-def rebuild(record: dict) -> nn.Module:
-    """The float architecture a run recorded (randomly initialised; load float.pt into it)."""
-    spec = ModelSpec.parse(record["model"])
-    recorded = record.get("model_sha256")
-    if recorded and spec.source_sha256() != recorded:
-        raise SeEdgeError(f"model file {spec.path} changed since this run was made (sha256 {recorded[:12]}... recorded); "
+def rebuild(model: str, kwargs: dict, sha256: str | None = None, rewritten: bool = False,
+            silu: bool = False) -> nn.Module:
+    """The float architecture a run recorded (randomly initialised; load float.pt into it): the model SPEC, its
+    kwargs, the model file's sha256 when it was made, and whether (and with SiLU) it was rewritten."""
+    spec = ModelSpec.parse(model)
+    if sha256 and spec.source_sha256() != sha256:
+        raise SeEdgeError(f"model file {spec.path} changed since this run was made (sha256 {sha256[:12]}... recorded); "
                           "restore it, or start a new run")
-    model = spec.build(**record.get("model_kwargs", {}))
-    rw = record.get("rewrite") or {}
-    if rw.get("enabled"):
+    model = spec.build(**kwargs)
+    if rewritten:
         from se_edge.blocks.rewrite import to_hardware_aware
 
-        model, _ = to_hardware_aware(model, inplace=True, silu=rw.get("silu", False))
+        model, _ = to_hardware_aware(model, inplace=True, silu=silu)
     return model.eval()

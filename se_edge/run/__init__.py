@@ -17,6 +17,7 @@ import numpy as np
 
 from se_edge.errors import SeEdgeError
 from se_edge.run import lineage, lock, models
+from se_edge.run.record import RunRecord, new_record
 from se_edge.run.layout import (ARTIFACTS, CHECKPOINTS, DOWNSTREAM, ETHOSU_REPORT, EXPORTED, LOCK, MADE_BY, QUANTISED, RECORD,
                                 REPORTS, REQUIRED, RUNNABLE, Artifact, own_files)
 
@@ -27,6 +28,7 @@ class Run:
     def __init__(self, path: str | os.PathLike):
         self.path = Path(path)
         self._memo: dict = {}  # (what, file stamp) -> this Run's model: the same object for every stage that asks
+        self._record: tuple | None = None  # (run.json's stamp, its RunRecord)
 
     # ---- files
 
@@ -65,8 +67,8 @@ class Run:
                 path.unlink()
                 removed.append(path.name)
         self._memo.clear()
-        if removed and (self.path / RECORD).is_file():
-            self.save_config(lineage.without(self.config(), removed))
+        if removed and (self.path / RECORD).is_file() and self.record.lineage is not None:
+            self.save(self.record.replace(lineage=lineage.without(self.record.lineage, removed)))
         return removed
 
     def checkpoint_path(self, stage: str) -> Path:
@@ -90,41 +92,65 @@ class Run:
 
     # ---- the record
 
-    def config(self) -> dict:
+    @property
+    def record(self) -> RunRecord:
+        """run.json as a typed, checked RunRecord (run/record.py): read when it changes, one line if it is missing,
+        unreadable or not a run record."""
         if not self.path.is_dir():
             raise SeEdgeError(f"run directory not found: {self.path} (create one with `se-edge run` or `se-edge train`)")
         from se_edge.io import read_json
-        from se_edge.run.record import RunRecord
 
-        data = read_json(self.path / RECORD, "run config")
-        RunRecord.from_dict(data, str(self.path / RECORD))  # the schema, checked where it is read
-        return data
+        path = self.path / RECORD
+        try:
+            st = path.stat()
+            stamp = (st.st_mtime_ns, st.st_size, st.st_ino)
+        except OSError:
+            stamp = None
+        if stamp is None or self._record is None or self._record[0] != stamp:
+            self._record = (stamp, RunRecord.from_dict(read_json(path, "run config"), str(path)))
+        return self._record[1]
 
-    def record(self):
-        """run.json as a typed, checked RunRecord (run/record.py owns its schema)."""
-        from se_edge.io import read_json
-        from se_edge.run.record import RunRecord
+    def check(self) -> RunRecord:
+        """The record, read now: one line if the run directory or its run.json is missing or not a run record.
+        Commands call it first, before they touch anything."""
+        return self.record
 
-        return RunRecord.from_dict(read_json(self.path / RECORD, "run config"), str(self.path / RECORD))
+    def start(self, **fields) -> RunRecord:
+        """Write the record a new run starts with (train_stage): this version, `fields`, an empty lineage."""
+        record = new_record(**fields, lineage={})
+        self.save(record)
+        return record
 
-    def save_config(self, config: dict) -> None:
+    def save(self, record: RunRecord) -> None:
         from se_edge.io import write_json
-        from se_edge.run.record import RunRecord
 
-        RunRecord.from_dict(config, "the run record")  # never write what could not be read back
-        write_json(self.path / RECORD, config)
+        RunRecord.from_dict(record.to_dict(), "the run record")  # never write what could not be read back
+        write_json(self.path / RECORD, record.to_dict())
+        self._record = None
 
-    def made(self, name: str, **fields) -> dict:
+    def update(self, **fields) -> RunRecord:
+        """Set run.json's `fields` (sections, or their JSON objects), the rest as it was; returns the new record."""
+        record = self.record.replace(**fields)
+        self.save(record)
+        return record
+
+    def made(self, name: str, **fields) -> RunRecord:
         """Record that artifact `name` was just written (its hash, its parent's, the settings it was made with)
-        together with the run.json `fields` that describe it, in one write; returns the new run.json."""
+        together with the run.json `fields` that describe it, in one write; returns the new record."""
         a = ARTIFACTS[name]
         source = a.parent or a.reference
         parent = ARTIFACTS[source].filename if source != name else None
-        config = {**self.config(), **fields}
-        if "lineage" in config:  # a run made before lineage existed stays without one: a partial record would refuse its files
-            config["lineage"] = {**config["lineage"], a.filename: lineage.entry(self.path, a.filename, parent, config)}
-        self.save_config(config)
-        return config
+        record = self.record.replace(**fields)
+        if record.lineage is not None:  # a run made before lineage existed stays without one: a partial record would refuse its files
+            entry = lineage.entry(self.path, a.filename, parent, record.to_dict())
+            record = record.replace(lineage={**record.lineage, a.filename: entry})
+        self.save(record)
+        return record
+
+    @property
+    def vouched(self) -> bool:
+        """Whether the run's lineage vouches for its files (runs made before lineage existed have none)."""
+        return self.record.lineage is not None
 
     def require(self, name: str) -> Path:
         """The path of artifact `name`, checked: present, and what the run's lineage says it is (not stale,
@@ -132,7 +158,7 @@ class Run:
         path = self.artifact_path(name)
         if not path.is_file():
             raise SeEdgeError(f"{path} is missing; run the stage that makes it first ({MADE_BY[name]})")
-        lineage.verify(self.path, path.name, self.config(), MADE_BY[name])
+        lineage.verify(self.path, path.name, self.record.to_dict(), MADE_BY[name])
         return path
 
     # ---- PyTorch models (run/models.py)
@@ -148,6 +174,14 @@ class Run:
 
     def splits(self):
         return models.splits(self)
+
+    def eval_images(self, data: str | None = None):
+        return models.eval_images(self, data)
+
+    @property
+    def preprocessing(self):
+        """The run's data.Preprocessing (size, mean, std, channels), as training normalised its images."""
+        return self.record.preprocessing.to_data()
 
     def load_float(self):
         return models.load_float(self)

@@ -73,11 +73,9 @@ def verify(directory: Path, filename: str, config: dict, remake: str) -> None:
                           f"again with `{remake}`")
 
 
-def without(config: dict, filenames: list[str]) -> dict:
-    """`config` with the lineage of removed files dropped."""
-    if "lineage" not in config:
-        return config
-    return {**config, "lineage": {k: v for k, v in config["lineage"].items() if k not in filenames}}
+def without(lineage: dict, filenames: list[str]) -> dict:
+    """`lineage` with the entries of removed files dropped."""
+    return {k: v for k, v in lineage.items() if k not in filenames}
 
 
 __all__ = ["entry", "file_sha256", "settings_sha256", "verify", "without"]

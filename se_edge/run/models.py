@@ -49,15 +49,17 @@ def create_model(run):
     """The run's float architecture, rebuilt from its recorded model spec (models/build.py)."""
     from se_edge.models.build import rebuild
 
-    return rebuild(run.config())
+    r = run.record
+    return rebuild(r.model, r.model_kwargs, r.model_sha256, bool(r.rewrite and r.rewrite.enabled),
+                   bool(r.rewrite and r.rewrite.silu))
 
 
 def sample_input(run):
     import torch
 
-    prep = run.config()["preprocessing"]
+    prep = run.record.preprocessing
     # Seeded noise in the normalised input range: timing and tracing need a shape, not a digit.
-    return torch.randn(1, prep["in_chans"], prep["size"], prep["size"], generator=torch.Generator().manual_seed(0))
+    return torch.randn(1, prep.in_chans, prep.size, prep.size, generator=torch.Generator().manual_seed(0))
 
 
 def example_input(run, name: str) -> np.ndarray:
@@ -67,18 +69,27 @@ def example_input(run, name: str) -> np.ndarray:
         return sample_input(run).numpy()
     from se_edge.export.app_io import AppIO, app_sample
 
-    io = AppIO(input=(run.config().get("app_io") or {}).get("input", "uint8"))
+    io = AppIO(input=(run.record.app_io and run.record.app_io.input) or "uint8")
     return app_sample(sample_input(run), io).numpy()
 
 
 def splits(run):
     """The run's train/val/test splits, read and normalised exactly as training did (data.load_splits)."""
-    from se_edge.data import Preprocessing, load_splits
+    from se_edge.data import load_splits
 
-    cfg = run.config()
-    s = cfg["split"]
-    return load_splits(cfg["dataset"], seed=s["seed"], val_fraction=s["val_fraction"],
-                       test_fraction=s["test_fraction"], prep=Preprocessing.from_dict(cfg["preprocessing"]))
+    r = run.record
+    return load_splits(r.dataset, seed=r.split.seed, val_fraction=r.split.val_fraction,
+                       test_fraction=r.split.test_fraction, prep=r.preprocessing.to_data())
+
+
+def eval_images(run, data: str | None = None):
+    """(name, raw ImageSet) of dataset `data`, or of the run's own test split: images in [0, 1], not normalised
+    (data.read_eval_images), read with the run's split."""
+    from se_edge.data import read_eval_images
+
+    r = run.record
+    return read_eval_images(data or r.dataset, run_spec=r.dataset, seed=r.split.seed,
+                            test_fraction=r.split.test_fraction)
 
 
 def load_float(run):
@@ -105,7 +116,7 @@ def load_prepared(run, kind: str = "qat"):
             from se_edge.quantize.mixed import keep_float
 
             prepared = copy.deepcopy(load_prepared(run, "qat"))
-            keep_float(prepared, run.config()["mixed"]["keep_float"])
+            keep_float(prepared, run.record.mixed.keep_float)
             with _state_mismatch(path, name):
                 prepared.load_state_dict(state)
             return prepared
