@@ -88,11 +88,29 @@ def idx_dir(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def demo_run(tmp_path_factory):
-    """A short but real run: float training, QAT, export, parity, latency, report."""
+def demo_run(tmp_path_factory, worker_id):
+    """A short but real run: float training, QAT, export, parity, latency, report. Built once per test session:
+    pytest-xdist's workers share it through a file lock (the first to ask builds it, the others wait and read
+    it), so tests copy it before changing anything in it."""
+    import json
+
+    from filelock import FileLock
+
     from se_edge.config import RunConfig
     from se_edge.pipeline import run_all
 
-    out = tmp_path_factory.mktemp("runs") / "digits"
-    report = run_all(RunConfig.from_options(out=str(out), epochs=12, qat_epochs=2, runs=5, warmup=2, progress=False))
-    return out, report
+    if worker_id == "master":  # no xdist
+        root = tmp_path_factory.mktemp("runs")
+    else:
+        root = tmp_path_factory.getbasetemp().parent / "shared-runs"
+        root.mkdir(exist_ok=True)
+    out, built = root / "digits", root / "digits.built"
+    with FileLock(str(root / "digits.lock")):
+        if not built.is_file():
+            if out.exists():  # left by a worker killed mid-build
+                import shutil
+
+                shutil.rmtree(out)
+            run_all(RunConfig.from_options(out=str(out), epochs=12, qat_epochs=2, runs=5, warmup=2, progress=False))
+            built.write_text("complete\n")
+    return out, json.loads((out / "report.json").read_text())

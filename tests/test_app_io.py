@@ -134,7 +134,7 @@ def test_an_rgb_model_app_file_decides_as_its_float_input_file_and_has_no_transp
     pixels = np.random.default_rng(1).integers(0, 256, (8, 16, 16, 3), dtype=np.uint8)
     app, base = TFLiteModel(str(tmp_path / "app.tflite")), TFLiteModel(str(tmp_path / "nchw.tflite"))
     probs = np.concatenate([app(p[None]) for p in pixels])
-    logits = np.concatenate([base(x[None]) for x in pixels_to_input(pixels, Preprocessing.from_dict(prep))])
+    logits = np.concatenate([base(x[None]) for x in pixels_to_input(pixels, prep)])
     assert np.abs(probs - softmax(logits)).max() < 1e-6 and (probs.argmax(1) == logits.argmax(1)).all()
 
 
@@ -143,7 +143,7 @@ def test_a_model_that_is_neither_grey_nor_rgb_has_no_app_form():
     from se_edge.export.app_io import pixel_weights
 
     with pytest.raises(SeEdgeError, match="1 or 3 channels"):
-        pixel_weights({"mean": 0.5, "std": 0.2, "in_chans": 4, "size": 8})
+        pixel_weights(Preprocessing(size=8, mean=0.5, std=0.2, in_chans=4))
 
 
 def test_app_files_are_held_against_logits_as_probabilities():
