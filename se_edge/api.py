@@ -117,6 +117,7 @@ def check_parity(files: dict[str, str | os.PathLike], images, labels=None, refer
                  threads: int = 1) -> dict[str, dict]:
     """Run each exported file in its runtime on `images`; per file: accuracy (with `labels`), and with
     `reference` (a float module or an Int8Model) top-1 agreement and max |logit difference| against it."""
+    from se_edge.evaluate.metrics import against_reference
     from se_edge.quiet import captured_output
     from se_edge.runner import RunnerError, open_model, predict
 
@@ -134,13 +135,9 @@ def check_parity(files: dict[str, str | os.PathLike], images, labels=None, refer
         except RunnerError as e:
             raise SeEdgeError(str(e)) from None
         logits = predict(opened, x)
-        row = {"path": str(path), "runtime": opened.runtime}
-        if labels is not None:
-            row["accuracy"] = float((logits.argmax(1) == np.asarray(labels)).mean())
-        if ref is not None:
-            row["agreement_with_reference"] = float((logits.argmax(1) == ref.argmax(1)).mean())
-            row["max_abs_diff"] = float(np.abs(logits - ref).max())
-        out[name] = row
+        m = against_reference(logits, ref, labels)
+        out[name] = {"path": str(path), "runtime": opened.runtime,
+                     **{k: m[k] for k in ("accuracy", "agreement_with_reference", "max_abs_diff") if k in m}}
     return out
 
 

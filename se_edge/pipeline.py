@@ -378,8 +378,11 @@ def ethosu_stage(run: Run, target: str) -> dict:
 
     if target not in ethosu.TARGETS:
         raise SeEdgeError(f"unknown --target {target!r}; valid: {', '.join(ethosu.TARGETS)}")
+    from se_edge.evaluate.vela import parse_vela_output
+
     run.require("float")
-    report = ethosu.run_in_env(str(run.path), target)
+    report, log = ethosu.run_in_env(str(run.path), target)
+    report["vela_summary"] = parse_vela_output(log)["summary"]
     write_json(run.path / ETHOSU_REPORT, report)
     run.made("ethosu_int8", ethosu={k: v for k, v in report.items() if k not in ("file", "vela_summary")})
     if (run.path / "report.json").is_file():

@@ -53,7 +53,8 @@ def test_a_run_exports_app_files_in_the_form_the_apps_take(demo_run):
     assert "tflite_int8_app" in (out / "report.md").read_text() and "## In an app" in (out / "report.md").read_text()
 
     # Probabilities: in [0, 1], one per class, summing to 1, equal to the softmax of the float-input file's logits.
-    from se_edge.evaluate.parity import eval_pixels, softmax
+    from se_edge.evaluate.metrics import softmax
+    from se_edge.evaluate.parity import eval_pixels
     from se_edge.evaluate.models import predict
     from se_edge.data import read_eval_images
     from se_edge.export.app_io import pixels_to_input
@@ -118,7 +119,7 @@ def test_an_rgb_model_app_file_decides_as_its_float_input_file_and_has_no_transp
     from se_edge.export.app_io import AppIO, pixels_to_input, to_app_tflite
     from se_edge.export.int8 import quantize_for_structure, to_tflite
     from se_edge.models import create_model
-    from se_edge.evaluate.parity import softmax
+    from se_edge.evaluate.metrics import softmax
     from se_edge.runner import TFLiteModel
 
     torch.manual_seed(0)
@@ -149,7 +150,8 @@ def test_a_model_that_is_neither_grey_nor_rgb_has_no_app_form():
 def test_app_files_are_held_against_logits_as_probabilities():
     """An app file outputs probabilities: the logits it is compared with (float, its float-input twin) are turned
     into probabilities first, so max_abs_diff is a difference of probabilities, never of logits and probabilities."""
-    from se_edge.evaluate.parity import compare, softmax
+    from se_edge.evaluate.metrics import softmax
+    from se_edge.evaluate.parity import compare
 
     y = np.array([0, 1, 2])
     fl = np.array([[4.0, 1.0, 0.0], [0.0, 3.0, 1.0], [0.0, 2.0, 2.5]], np.float32)

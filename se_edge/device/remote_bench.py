@@ -91,7 +91,7 @@ def bench_on_device(run: Run, transport: Transport, config: DeviceBenchConfig = 
         references = host_references(run, images.x, {ARTIFACTS[n].reference for n in names if n not in apps})
         if apps:  # the app files against their float-input twins fed the same pixels, as probabilities
             from se_edge.export.app_io import pixels_to_input
-            from se_edge.evaluate.parity import softmax
+            from se_edge.evaluate.metrics import softmax
 
             same = host_references(run, pixels_to_input(pixels, run.preprocessing), {ARTIFACTS[n].reference for n in apps})
             references.update({n: softmax(same[ARTIFACTS[n].reference]) for n in apps})

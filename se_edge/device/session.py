@@ -59,11 +59,13 @@ class Check:
 
 
 def compare(logits: np.ndarray, reference: np.ndarray, labels: np.ndarray) -> dict:
+    """accuracy, agreement_with_reference and max_abs_diff of a device's outputs (evaluate/metrics.py)."""
+    from se_edge.evaluate.metrics import against_reference
+
     if logits.shape != reference.shape:
         raise SeEdgeError(f"device outputs have shape {logits.shape}, the host reference {reference.shape}")
-    return {"accuracy": float((logits.argmax(1) == labels).mean()),
-            "agreement_with_reference": float((logits.argmax(1) == reference.argmax(1)).mean()),
-            "max_abs_diff": float(np.abs(logits - reference).max())}
+    m = against_reference(logits, reference, labels)
+    return {k: m[k] for k in ("accuracy", "agreement_with_reference", "max_abs_diff")}
 
 
 class DeviceSession:

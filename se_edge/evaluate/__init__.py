@@ -7,7 +7,7 @@
     vela.py       what Vela does with a .tflite for an Ethos-U NPU
     footprint.py  size, parameters, MACs, peak memory
     tradeoff.py   what keep-float layers and the app form buy and cost
-    debug.py      per-layer SQNR, each runtime's own arithmetic, one-layer-in-float sensitivity
+    debug/        per-layer SQNR (points, capture, compare, sensitivity), each runtime's own arithmetic
 
 Rendering is report/'s; a run's files and record are run/'s.
 """

@@ -18,6 +18,7 @@ from tqdm.auto import tqdm
 from se_edge.run import ARTIFACTS, QUANTISED, Run
 from se_edge.evaluate.models import open_artifact, predict
 from se_edge.data import ImageSet, Preprocessing, apply
+from se_edge.evaluate.metrics import accuracy, against_reference, agreement, margins, softmax, yardstick
 
 
 def compare(outputs: dict[str, np.ndarray], y: np.ndarray, lsb: dict[str, float] | None = None) -> dict[str, dict]:
@@ -30,22 +31,15 @@ def compare(outputs: dict[str, np.ndarray], y: np.ndarray, lsb: dict[str, float]
     (agreement_with_reference, max_abs_diff, agreement_with_float, reference_margin_*) stay as before."""
     lsb = lsb or {}
     metrics = {}
-    float_margins = _margins(outputs["float"]) if "float" in outputs and outputs["float"].shape[1] > 1 else None
+    float_margins = margins(outputs["float"]) if "float" in outputs and outputs["float"].shape[1] > 1 else None
     for name, logits in outputs.items():
         a = ARTIFACTS[name]
         ref_name = a.reference
         ref = _as_output_of(name, ref_name, outputs.get(ref_name))
-        m = {"accuracy": float((logits.argmax(1) == y).mean()), "reference": ref_name}
-        if ref is not None:
-            apart = logits.argmax(1) != ref.argmax(1)
-            m["agreement_with_reference"] = float((~apart).mean())
-            m["max_abs_diff"] = float(np.abs(logits - ref).max())
-            if apart.any() and ref.shape[1] > 1:
-                margins = _margins(ref)
-                m["reference_margin_where_apart"] = float(margins[apart].max())
-                m["reference_margin_median"] = float(np.median(margins))
+        m = {"accuracy": accuracy(logits, y), "reference": ref_name,
+             **against_reference(logits, ref)}
         if "float" in outputs and name != "float":
-            m["agreement_with_float"] = float((logits.argmax(1) == outputs["float"].argmax(1)).mean())
+            m["agreement_with_float"] = agreement(logits, outputs["float"])
         against = {"float": "float" if name != "float" else None,
                    "reference": ref_name if ref_name not in (name, "float") else None, "runtime": a.peer}
         m["yardsticks"] = {k: yardstick(logits, _as_output_of(name, other, outputs[other]), other, lsb.get(name),
@@ -55,36 +49,11 @@ def compare(outputs: dict[str, np.ndarray], y: np.ndarray, lsb: dict[str, float]
     return metrics
 
 
-def yardstick(logits: np.ndarray, other: np.ndarray, name: str, lsb: float | None,
-              float_margins: np.ndarray | None) -> dict:
-    """`logits` held against `other` (artifact `name`): agreement, decisions apart, max difference (and in LSB of
-    scale `lsb`), float's top-1 margin where they part (the largest) and its median over all images."""
-    apart = logits.argmax(1) != other.argmax(1)
-    diff = float(np.abs(logits - other).max())
-    out = {"against": name, "agreement": float((~apart).mean()), "apart": int(apart.sum()), "max_abs_diff": diff,
-           "max_lsb": None if not lsb else round(diff / lsb, 3)}
-    if float_margins is not None:
-        out["float_margin_median"] = float(np.median(float_margins))
-        out["float_margin_where_apart"] = float(float_margins[apart].max()) if apart.any() else None
-    return out
-
-
 def _as_output_of(name: str, other: str, values: np.ndarray | None) -> np.ndarray | None:
     """`other`'s outputs as artifact `name` gives them: softmax of logits where `name` outputs probabilities."""
     if values is None or ARTIFACTS[name].output != "probabilities" or ARTIFACTS[other].output == "probabilities":
         return values
     return softmax(values)
-
-
-def softmax(logits: np.ndarray) -> np.ndarray:
-    e = np.exp(logits - logits.max(1, keepdims=True))
-    return (e / e.sum(1, keepdims=True)).astype(np.float32)
-
-
-def _margins(logits: np.ndarray) -> np.ndarray:
-    """Per image, how far the top logit is above the second: how close the decision is."""
-    top2 = np.sort(logits, axis=1)[:, -2:]
-    return top2[:, 1] - top2[:, 0]
 
 
 def output_lsb(run: Run, names, through_apps: bool = False) -> dict[str, float]:

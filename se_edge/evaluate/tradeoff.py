@@ -24,6 +24,7 @@ def measure(run, pairs=MIXED, threads: int = 1, runs: int = 30, warmup: int = 5,
     from se_edge.evaluate.latency import measure_latency
     from se_edge.data import apply
     from se_edge.evaluate.structure import graph_summary
+    from se_edge.evaluate.metrics import agreement
     from se_edge.evaluate.parity import eval_pixels, evaluate_models
 
     names = ["float"] + [n for pair in pairs for n in pair if run.artifact_path(n).is_file()]
@@ -36,8 +37,7 @@ def measure(run, pairs=MIXED, threads: int = 1, runs: int = 30, warmup: int = 5,
     pixels = eval_pixels(raw, prep) if apps else None
     outputs = {}
     metrics = evaluate_models(models, test, progress, pixels=pixels, prep=prep, outputs=outputs)
-    twins = {b: float((outputs[a].argmax(1) == outputs[b].argmax(1)).mean()) for a, b in pairs
-             if a in outputs and b in outputs}
+    twins = {b: agreement(outputs[a], outputs[b]) for a, b in pairs if a in outputs and b in outputs}
     files = [n for n in names if not n.startswith(("float", "reference"))]
     graphs = {n: graph_summary(run.artifact_path(n)) for n in files}
     latency = measure_latency({n: models[n] for n in files}, {n: run.example_input(n) for n in files}, warmup, runs,

@@ -62,8 +62,13 @@ _COUNT = re.compile(r"^(CPU|NPU) operators = (\d+)")
 _CPU_OP = re.compile(r"^\s+CPU: (\S+) = (.*)$")
 
 
+_SUMMARY = ("cycles", "MACs", "SRAM used", "Flash used", "Inferences per second")
+
+
 def parse_vela_output(text: str) -> dict:
-    """Operator counts, the CPU operator list and per-operator cycles from Vela's stdout."""
+    """Operator counts, the CPU operator list, per-operator cycles, and the summary lines worth keeping (cycles,
+    MACs, memory) from Vela's stdout: the one reader of Vela's output, for the .tflite benchmarks and for the
+    Ethos-U .pte (where ExecuTorch's Arm backend runs Vela and its log is the export's)."""
     counts, cpu_ops = {"CPU": 0, "NPU": 0}, []
     op_cycles, se_cycles = defaultdict(float), defaultdict(float)
     header = None
@@ -83,5 +88,7 @@ def parse_vela_output(text: str) -> dict:
             op_cycles[original] += cycles
             if SE_MARKER in name:
                 se_cycles[original] += cycles
+    summary = [" ".join(line.split()) for line in text.splitlines() if any(k in line for k in _SUMMARY)][:60]
     return {"npu_ops": counts["NPU"], "cpu_ops": counts["CPU"], "cpu_op_list": cpu_ops,
-            "op_cycles": dict(sorted(op_cycles.items())), "se_cycles": dict(sorted(se_cycles.items()))}
+            "op_cycles": dict(sorted(op_cycles.items())), "se_cycles": dict(sorted(se_cycles.items())),
+            "summary": summary}

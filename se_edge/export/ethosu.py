@@ -103,15 +103,9 @@ def _op(target) -> str:
     return getattr(target, "__name__", None) or str(target)
 
 
-def _vela_lines(log: str) -> list[str]:
-    """Vela's per-partition summary lines worth keeping (cycles, MACs, memory)."""
-    keep = ("cycles", "MACs", "SRAM used", "Flash used", "Inferences per second")
-    return [" ".join(line.split()) for line in (log or "").splitlines() if any(k in line for k in keep)][:60]
-
-
-def run_in_env(run_path: str, target: str) -> dict:
+def run_in_env(run_path: str, target: str) -> tuple[dict, str]:
     """The export in .venv-ethosu (which `make ethosu-venv` makes), run as `python -m se_edge.cli.ethosu_child`;
-    returns ethosu.json's report, with Vela's summary lines."""
+    returns its report and its output (Vela's log, which evaluate/vela.py reads)."""
     from se_edge.errors import SeEdgeError
 
     venv = Path(os.environ.get("SE_EDGE_ETHOSU_VENV") or VENV)
@@ -124,4 +118,4 @@ def run_in_env(run_path: str, target: str) -> dict:
     if proc.returncode != 0:
         lines = [line for line in proc.stderr.splitlines() if line.strip()]
         raise SeEdgeError(f"the Arm backend failed for {target}: {lines[-1] if lines else f'exit {proc.returncode}'}")
-    return {**json.loads(proc.stdout.strip().splitlines()[-1]), "vela_summary": _vela_lines(proc.stdout)}
+    return json.loads(proc.stdout.strip().splitlines()[-1]), proc.stdout
