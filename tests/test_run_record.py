@@ -64,5 +64,5 @@ def test_versions_are_read_up_to_this_one(tmp_path):
                           ("2", "'version' should be a whole number")):
         with pytest.raises(SeEdgeError, match=says):
             RunRecord.from_dict({**data, "version": version})
-    with pytest.raises(SeEdgeError, match=r"'qat.epochs' should be a whole number or null, found str"):
+    with pytest.raises(SeEdgeError, match=r"'qat.epochs' should be a whole number, found str"):
         RunRecord.from_dict({**data, "qat": {**data["qat"], "epochs": "four"}})

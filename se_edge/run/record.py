@@ -101,7 +101,8 @@ class Split(Section):
 
 
 @dataclass(frozen=True)
-class FloatTraining(Section):
+class Training(Section):
+    """The settings a training loop ran with (config.TrainConfig / QatConfig) and what it took."""
     epochs: int
     batch_size: int
     lr: float | None = None
@@ -112,8 +113,23 @@ class FloatTraining(Section):
     seed: int | None = None
     device: str | None = None
     history: list | None = None
-    test_accuracy: float | None = None
     seconds: float | None = None
+
+
+@dataclass(frozen=True)
+class FloatTraining(Training):
+    test_accuracy: float | None = None
+
+
+@dataclass(frozen=True)
+class Qat(Training):
+    freeze_bn_after: int | None = None
+    freeze_observers_after: int | None = None
+    distill: float | None = None
+    temperature: float | None = None
+    calibration_images: int | None = None
+    fake_quant_test_accuracy: float | None = None
+    world_size: int | None = None
 
 
 @dataclass(frozen=True)
@@ -121,28 +137,6 @@ class Ptq(Section):
     calibration_images: int | None = None
     int8_reference_test_accuracy: float | None = None
     seconds: float | None = None
-
-
-@dataclass(frozen=True)
-class Qat(Section):
-    epochs: int | None = None
-    batch_size: int | None = None
-    lr: float | None = None
-    weight_decay: float | None = None
-    warmup_epochs: float | None = None
-    augment: bool | None = None
-    flip: bool | None = None
-    seed: int | None = None
-    device: str | None = None
-    freeze_bn_after: int | None = None
-    freeze_observers_after: int | None = None
-    distill: float | None = None
-    temperature: float | None = None
-    calibration_images: int | None = None
-    history: list | None = None
-    fake_quant_test_accuracy: float | None = None
-    seconds: float | None = None
-    world_size: int | None = None
 
 
 @dataclass(frozen=True)
