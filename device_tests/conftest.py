@@ -44,8 +44,8 @@ def run_dir(request) -> Path:
 def pytest_sessionstart(session):
     """Every exported file of the run is checked before a test loads one: a damaged or stale file (which
     ExecuTorch would answer with an abort of the whole session) stops the suite with one line, exit 2."""
-    from se_edge.run import Run
     from se_edge.errors import SeEdgeError
+    from se_edge.run import Run
     from se_edge.runner import RunnerError, check_header
 
     path = Path(session.config.getoption("--run-dir"))
@@ -63,8 +63,8 @@ def pytest_sessionstart(session):
 @pytest.fixture(scope="session")
 def eval_images(run_dir):
     """The run's own test split, preprocessed as the run was (first 200 images)."""
-    from se_edge.run import Run
     from se_edge.data import apply
+    from se_edge.run import Run
 
     run = Run(run_dir)
     images = apply(run.eval_images()[1], run.preprocessing)
@@ -101,8 +101,8 @@ def native_runner(request, device_spec) -> str | None:
 @pytest.fixture(scope="session")
 def device_bench(request, run_dir, native_runner, make_transport) -> dict:
     """Every exported file of the run, benched on --se-device once for the whole session."""
-    from se_edge.run import Run
     from se_edge.device.remote_bench import DeviceBenchConfig, bench_on_device
+    from se_edge.run import Run
 
     config = DeviceBenchConfig(runs=request.config.getoption("--latency-runs"), warmup=5, threads=1, images=200,
                                native=native_runner, runner_bin=request.config.getoption("--runner-bin"))

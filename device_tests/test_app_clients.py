@@ -29,10 +29,10 @@ def measured(run_dir, tmp_path_factory) -> dict:
         pytest.skip(f"no app-clients venv at {APP_PYTHON.parents[1]} (make app-venv: mediapipe and tflite-support)")
     from PIL import Image
 
-    from se_edge.run import Run
     from se_edge.evaluate.models import open_artifact
-    from se_edge.evaluate.parity import eval_pixels
     from se_edge.evaluate.models import predict
+    from se_edge.evaluate.parity import eval_pixels
+    from se_edge.run import Run
 
     run = Run(run_dir)
     path = run.require("tflite_int8_app")

@@ -18,8 +18,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from se_edge.run import RUNNABLE, Run
 from se_edge.device import arm64
+from se_edge.run import RUNNABLE, Run
 
 BOARD = arm64.BOARD_DIR
 
@@ -89,9 +89,9 @@ def test_a_wrong_output_on_the_board_is_reported_apart(board, run_dir, tmp_path)
     from se_edge.device.qemu import QemuTransport
     from se_edge.device.remote_bench import DeviceBenchConfig, eval_images
     from se_edge.device.session import Check, DeviceSession
-    from se_edge.evaluate.parity import output_lsb
     from se_edge.evaluate.models import predict
     from se_edge.evaluate.models import open_artifact
+    from se_edge.evaluate.parity import output_lsb
 
     run = Run(run_dir)
     _, images = eval_images(run, 16)

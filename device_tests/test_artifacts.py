@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from se_edge import runner
-from se_edge.run import ARTIFACTS, Run
 from se_edge.evaluate.models import open_artifact
+from se_edge.run import ARTIFACTS, Run
 
 
 @pytest.fixture(scope="session")

@@ -20,9 +20,9 @@ OLD_PYTHON = Path(__file__).resolve().parents[1] / ".venv-tflite-old" / "bin" / 
 def old_runtime_bench(run_dir, request) -> dict:
     if not OLD_PYTHON.is_file():
         pytest.skip(f"no old-runtime venv at {OLD_PYTHON.parents[1]} (make old-runtime-venv)")
-    from se_edge.run import Run
     from se_edge.device import parse_device_spec
     from se_edge.device.remote_bench import DeviceBenchConfig, bench_on_device
+    from se_edge.run import Run
 
     config = DeviceBenchConfig(runs=request.config.getoption("--latency-runs"), warmup=5, images=200)
     return bench_on_device(Run(run_dir), parse_device_spec(f"local:{OLD_PYTHON}"), config)

@@ -350,9 +350,9 @@ def _metadata(run: Run, name: str, app_input: str | None = None):
     the checkpoint the file is made from), normalisation and class names (export/metadata.py); `app_input`:
     the app file's, whose input is that type of RGB pixels."""
     from se_edge import __version__
-    from se_edge.run import ARTIFACTS
     from se_edge.export.metadata import classifier_info
     from se_edge.io import file_sha256
+    from se_edge.run import ARTIFACTS
 
     a = ARTIFACTS[name]
     parent = ARTIFACTS[a.parent or a.reference]

@@ -53,10 +53,10 @@ def test_a_run_exports_app_files_in_the_form_the_apps_take(demo_run):
     assert "tflite_int8_app" in (out / "report.md").read_text() and "## In an app" in (out / "report.md").read_text()
 
     # Probabilities: in [0, 1], one per class, summing to 1, equal to the softmax of the float-input file's logits.
-    from se_edge.evaluate.metrics import softmax
-    from se_edge.evaluate.parity import eval_pixels
-    from se_edge.evaluate.models import predict
     from se_edge.data import read_eval_images
+    from se_edge.evaluate.metrics import softmax
+    from se_edge.evaluate.models import predict
+    from se_edge.evaluate.parity import eval_pixels
     from se_edge.export.app_io import pixels_to_input
 
     run = Run(out)
@@ -116,10 +116,10 @@ def test_pixels_are_normalised_in_the_graph_as_the_run_normalises_images(in_chan
 
 
 def test_an_rgb_model_app_file_decides_as_its_float_input_file_and_has_no_transpose(tmp_path):
+    from se_edge.evaluate.metrics import softmax
     from se_edge.export.app_io import AppIO, pixels_to_input, to_app_tflite
     from se_edge.export.int8 import quantize_for_structure, to_tflite
     from se_edge.models import create_model
-    from se_edge.evaluate.metrics import softmax
     from se_edge.runner import TFLiteModel
 
     torch.manual_seed(0)

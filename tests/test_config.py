@@ -6,9 +6,9 @@ import shutil
 import pytest
 
 from conftest import assert_one_line_error, cli, se_edge
-from se_edge.run import Run
 from se_edge.config import OPTIONS, QatConfig, RunConfig, TrainConfig
 from se_edge.errors import SeEdgeError
+from se_edge.run import Run
 
 
 def test_configs_are_frozen_and_validate_themselves():

@@ -6,9 +6,9 @@ import sys
 
 import torch
 
-from se_edge.run import Run
 from se_edge.evaluate.parity import run_parity
 from se_edge.pipeline import export_stage
+from se_edge.run import Run
 
 
 def test_two_process_gloo_qat_exports_and_evaluates(demo_run, tmp_path):

@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 
 from se_edge import runner
-from se_edge.run import Run
 from se_edge.device import native
 from se_edge.device.local import LocalTransport
 from se_edge.device.remote_bench import DeviceBenchConfig, bench_on_device
+from se_edge.run import Run
 
 # a sibling test module: pytest puts tests/ on sys.path
 from test_remote_bench import IMAGES, fake_device, reuse_host_references  # noqa: F401  (fixtures)

@@ -5,10 +5,10 @@ import shutil
 import numpy as np
 import pytest
 
-from se_edge.run import ARTIFACTS, Run
 from se_edge.evaluate.models import open_artifact
 from se_edge.evaluate.parity import run_parity
 from se_edge.report.run_report import REQUIRED_ARTIFACT_KEYS
+from se_edge.run import ARTIFACTS, Run
 
 EXPECTED = {"float", "reference_int8", "tflite_fp32", "tflite_int8", "executorch_fp32", "executorch_int8",
             "reference_int8_ptq", "tflite_int8_ptq", "executorch_int8_ptq", "tflite_int8_app", "executorch_int8_app"}

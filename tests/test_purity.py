@@ -4,9 +4,9 @@ behaviour for the other forms is pinned so a change in them is noticed."""
 import pytest
 import torch
 
-from se_edge.export import export_pte, export_tflite
 from se_edge.evaluate.structure import pte_graph, tflite_delegation, tflite_graph
 from se_edge.evaluate.vela import vela_executable, vela_report
+from se_edge.export import export_pte, export_tflite
 from se_edge.models import create_model
 from se_edge.quantize import convert, prepare_qat
 from se_edge.quantize.qat import set_eval

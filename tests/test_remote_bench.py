@@ -17,7 +17,6 @@ from pathlib import Path
 import pytest
 
 from se_edge import runner
-from se_edge.run import RUNNABLE, Run
 from se_edge.device import remote_bench
 from se_edge.device.adb import AdbTransport
 from se_edge.device.benchmark_model import parse_output
@@ -25,6 +24,7 @@ from se_edge.device.local import LocalTransport
 from se_edge.device.remote_bench import DeviceBenchConfig, bench_on_device
 from se_edge.device.report import markdown
 from se_edge.device.ssh import SshTransport
+from se_edge.run import RUNNABLE, Run
 from conftest import assert_one_line_error, cli, se_edge
 from se_edge.errors import SeEdgeError
 

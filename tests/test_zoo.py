@@ -4,10 +4,10 @@ inputs and the small stem keep this fast)."""
 import pytest
 import torch
 
-from se_edge.models import create_model, list_models
+from se_edge.benchmarks.zoo import purity
 from se_edge.evaluate.vela import vela_executable
 from se_edge.export.int8 import int8_exports
-from se_edge.benchmarks.zoo import purity
+from se_edge.models import create_model, list_models
 
 SIZE = 32
 # Structural twins of models in the default run (same block types, more of them, or a grouped

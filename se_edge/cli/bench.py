@@ -202,9 +202,9 @@ def cmd_qat(args: argparse.Namespace) -> None:
 
 
 def cmd_latency(args: argparse.Namespace) -> None:
-    from se_edge.run import ARTIFACTS, Run
     from se_edge.errors import SeEdgeError
     from se_edge.io import write_json
+    from se_edge.run import ARTIFACTS, Run
 
     lat_cfg = _latency(args)
     if args.json:
@@ -248,9 +248,9 @@ def cmd_latency(args: argparse.Namespace) -> None:
 
 
 def cmd_recipe(args: argparse.Namespace) -> None:
-    from se_edge.run import Run
     from se_edge.benchmarks.recipe import DEFAULT_VARIANTS, markdown, parse_variant, recipe_sweep
     from se_edge.io import check_directory
+    from se_edge.run import Run
 
     run = Run(args.run)
     run.require("float")

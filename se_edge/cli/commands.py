@@ -122,9 +122,9 @@ def cmd_train(args: argparse.Namespace) -> None:
 
 
 def cmd_quantize(args: argparse.Namespace) -> None:
-    from se_edge.run import Run
     from se_edge.config import RunConfig
     from se_edge.pipeline import locked, quantize_stages
+    from se_edge.run import Run
 
     run = Run(args.run)
     recorded = run.record
@@ -139,8 +139,8 @@ def cmd_quantize(args: argparse.Namespace) -> None:
 
 
 def cmd_export(args: argparse.Namespace) -> None:
-    from se_edge.run import Run
     from se_edge.pipeline import export_stage, locked
+    from se_edge.run import Run
 
     run = Run(args.run)
     run.check()
@@ -173,9 +173,9 @@ def cmd_export(args: argparse.Namespace) -> None:
 
 
 def cmd_parity(args: argparse.Namespace) -> None:
-    from se_edge.run import Run
-    from se_edge.io import write_json
     from se_edge.evaluate.parity import run_parity
+    from se_edge.io import write_json
+    from se_edge.run import Run
 
     run = Run(args.run)
     if args.json:
@@ -189,9 +189,9 @@ def cmd_parity(args: argparse.Namespace) -> None:
 
 
 def cmd_debug(args: argparse.Namespace) -> None:
-    from se_edge.run import Run
     from se_edge.evaluate.debug import run_debug
     from se_edge.report.debug_report import write_debug
+    from se_edge.run import Run
 
     run = Run(args.run)
     run.check()

@@ -21,10 +21,10 @@ from pathlib import Path
 
 import numpy as np
 
-from se_edge.run import ARTIFACTS, RUNNABLE, Run
 from se_edge.device.session import RUNNER, Check, DeviceSession
 from se_edge.device.transport import DEFAULT_TIMEOUT_S, Transport
 from se_edge.errors import SeEdgeError
+from se_edge.run import ARTIFACTS, RUNNABLE, Run
 
 __all__ = ["RUNNER", "DeviceBenchConfig", "bench_on_device", "device_bench"]
 
@@ -90,8 +90,8 @@ def bench_on_device(run: Run, transport: Transport, config: DeviceBenchConfig = 
         _say(config, f"{transport.label} has {', '.join(found) or 'no runtime'}; host references on {len(images)} images")
         references = host_references(run, images.x, {ARTIFACTS[n].reference for n in names if n not in apps})
         if apps:  # the app files against their float-input twins fed the same pixels, as probabilities
-            from se_edge.export.app_io import pixels_to_input
             from se_edge.evaluate.metrics import softmax
+            from se_edge.export.app_io import pixels_to_input
 
             same = host_references(run, pixels_to_input(pixels, run.preprocessing), {ARTIFACTS[n].reference for n in apps})
             references.update({n: softmax(same[ARTIFACTS[n].reference]) for n in apps})

@@ -14,10 +14,10 @@ from pathlib import Path
 import numpy as np
 
 from se_edge import runner
-from se_edge.run import ARTIFACTS, Run
 from se_edge.device import benchmark_model
 from se_edge.device.transport import Transport, exit_status, last_line
 from se_edge.errors import SeEdgeError
+from se_edge.run import ARTIFACTS, Run
 
 RUNNER = Path(runner.__file__)
 LATENCY_KEYS = ("p50", "p90", "p99", "mean", "min", "std", "count")

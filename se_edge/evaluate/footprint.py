@@ -51,8 +51,8 @@ def measure(run, names: list[str], progress: bool = True) -> dict[str, dict]:
     the memory figures for the exported files (a PyTorch artifact has None there)."""
     from tqdm.auto import tqdm
 
-    from se_edge.run import ARTIFACTS
     from se_edge.errors import SeEdgeError
+    from se_edge.run import ARTIFACTS
     from se_edge.runner import RunnerError, measure_memory
 
     model = run.load_float()

@@ -8,8 +8,8 @@ from __future__ import annotations
 import numpy as np
 from tqdm.auto import tqdm
 
-from se_edge.run import Run
 from se_edge.evaluate.models import open_artifact
+from se_edge.run import Run
 from se_edge.runner import summarize, time_once
 
 

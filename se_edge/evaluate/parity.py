@@ -15,10 +15,10 @@ from __future__ import annotations
 import numpy as np
 from tqdm.auto import tqdm
 
-from se_edge.run import ARTIFACTS, QUANTISED, Run
-from se_edge.evaluate.models import open_artifact, predict
 from se_edge.data import ImageSet, Preprocessing, apply
 from se_edge.evaluate.metrics import accuracy, against_reference, agreement, margins, softmax, yardstick
+from se_edge.evaluate.models import open_artifact, predict
+from se_edge.run import ARTIFACTS, QUANTISED, Run
 
 
 def compare(outputs: dict[str, np.ndarray], y: np.ndarray, lsb: dict[str, float] | None = None) -> dict[str, dict]:

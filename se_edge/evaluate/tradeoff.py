@@ -19,13 +19,13 @@ def measure(run, pairs=MIXED, threads: int = 1, runs: int = 30, warmup: int = 5,
     """`{"accuracy": {artifact: acc}, "agreement_with_float": {...}, "agreement_with_twin": {variant: share of
     test images where it decides as its int8 twin}, "non_delegated": {file: {op: n}}, "partitions",
     "latency_p50_ms": {file: ms}}` for float, the int8 artifacts in `pairs` and their variants."""
-    from se_edge.run import ARTIFACTS
-    from se_edge.evaluate.models import open_artifact
-    from se_edge.evaluate.latency import measure_latency
     from se_edge.data import apply
-    from se_edge.evaluate.structure import graph_summary
+    from se_edge.evaluate.latency import measure_latency
     from se_edge.evaluate.metrics import agreement
+    from se_edge.evaluate.models import open_artifact
     from se_edge.evaluate.parity import eval_pixels, evaluate_models
+    from se_edge.evaluate.structure import graph_summary
+    from se_edge.run import ARTIFACTS
 
     names = ["float"] + [n for pair in pairs for n in pair if run.artifact_path(n).is_file()]
     names = list(dict.fromkeys(names))

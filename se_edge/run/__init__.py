@@ -17,9 +17,9 @@ import numpy as np
 
 from se_edge.errors import SeEdgeError
 from se_edge.run import lineage, lock, models
+from se_edge.run.layout import (ARTIFACTS, CHECKPOINTS, DOWNSTREAM, ETHOSU_REPORT, EXPORTED, LOCK, MADE_BY,
+                                QUANTISED, RECORD, REPORTS, REQUIRED, RUNNABLE, Artifact, own_files)
 from se_edge.run.record import RunRecord, new_record
-from se_edge.run.layout import (ARTIFACTS, CHECKPOINTS, DOWNSTREAM, ETHOSU_REPORT, EXPORTED, LOCK, MADE_BY, QUANTISED, RECORD,
-                                REPORTS, REQUIRED, RUNNABLE, Artifact, own_files)
 
 
 class Run:
