@@ -20,6 +20,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from se_edge.blocks.gates import constant
+from se_edge.report.table import markdown_table
 
 
 @dataclass(frozen=True)
@@ -132,20 +133,20 @@ def compare_forms(out_dir: str | os.PathLike = "runs/bench-forms", progress: boo
 def markdown(result: dict) -> str:
     from se_edge.benchmarks.zoo import delegation_cell
 
-    header = ("| {} | float max diff | LiteRT fp32 | LiteRT int8 | int8 float islands / TRANSPOSEs | "
-              ".pte fp32 | .pte int8 | Ethos-U55 CPU ops |")
+    columns = ["float max diff", "LiteRT fp32", "LiteRT int8", "int8 float islands / TRANSPOSEs", ".pte fp32",
+               ".pte int8", "Ethos-U55 CPU ops"]
     lines = ["Each cell: XNNPACK partitions / ops outside (by op), as ai-edge-litert and ExecuTorch load the file. "
              "Float max diff: against F.hardsigmoid / F.hardswish on the same weights.", ""]
     for group, title in (("gates", "SE gate (z: fc2's output)"), ("activations", "hard-swish (with the hw gate)")):
-        lines += [header.format(title), "|---|---:|---|---|---:|---|---|---:|"]
+        rows = []
         for r in result[group]:
             g, npu = r["graphs"], r.get("npu", {})
             cpu = npu.get("cpu_ops", "—")
             if npu.get("cpu_op_list"):
                 cpu = f"{cpu} ({', '.join(sorted(set(npu['cpu_op_list'])))})"
-            lines.append(f"| {r['name']}: `{r['formula']}` | {r['max_abs_diff_float']:.1e} | "
-                         f"{delegation_cell(g['tflite_fp32'])} | {delegation_cell(g['tflite'])} | "
-                         f"{g['tflite']['float_islands']} / {r['transposes_int8']} | {delegation_cell(g['pte_fp32'])} | "
-                         f"{delegation_cell(g['pte'])} | {cpu} |")
-        lines.append("")
+            rows.append([f"{r['name']}: `{r['formula']}`", f"{r['max_abs_diff_float']:.1e}",
+                         delegation_cell(g["tflite_fp32"]), delegation_cell(g["tflite"]),
+                         f"{g['tflite']['float_islands']} / {r['transposes_int8']}", delegation_cell(g["pte_fp32"]),
+                         delegation_cell(g["pte"]), cpu])
+        lines += [markdown_table([title, *columns], rows, align="lrllrllr"), ""]
     return "\n".join(lines)

@@ -18,6 +18,7 @@ from tqdm.auto import tqdm
 
 from se_edge.errors import SeEdgeError
 from se_edge.io import write_json, write_text
+from se_edge.report.table import fmt, markdown_table
 
 # (label, gate, squeeze)
 VARIANTS = (
@@ -38,10 +39,10 @@ def measure_variants(model: str = "se_mobilenetv3_small", size: int = 224, out_d
                      warmup: int = 10, runs: int = 50, threads: int = 1, progress: bool = True) -> dict:
     import torch
 
-    from se_edge.evaluate.latency import measure_latency
-    from se_edge.models import create_model
-    from se_edge.export.int8 import int8_exports
     from se_edge.benchmarks.zoo import purity
+    from se_edge.evaluate.latency import measure_latency
+    from se_edge.export.int8 import int8_exports
+    from se_edge.models import create_model
     from se_edge.quiet import captured_output
     from se_edge.runner import open_model
 
@@ -88,10 +89,6 @@ def squeeze_accuracy(data: str, squeezes: tuple[str, ...] = ("avg", CHEAP_SQUEEZ
     return out
 
 
-def _ms(v) -> str:
-    return "—" if v is None else f"{v:.3f}"
-
-
 def _ratio(v) -> str:
     return "—" if v is None else f"{v:.3f}×"
 
@@ -101,34 +98,34 @@ def markdown(result: dict) -> str:
 
     lines = [f"# SE gates and squeezes: {result['model']} at {result['size']} px, int8", "",
              "CPU: single-image p50, 1 thread, all files interleaved in one process. NPU: Vela's estimate for "
-             f"{result['accelerator']}; overhead = estimated time ÷ the network without SE.", "",
-             "| variant | gate | squeeze | TFLite float islands | LiteRT partitions / outside | .pte partitions / outside | "
-             "NPU ops / CPU ops | NPU est. ms | NPU overhead | LiteRT p50 ms | ExecuTorch p50 ms |",
-             "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+             f"{result['accelerator']}; overhead = estimated time ÷ the network without SE.", ""]
+    rows = []
     for label, r in result["variants"].items():
         npu = r.get("npu", {})
-        lines.append(
-            f"| {label} | {r['gate'] or '—'} | {r['squeeze'] or '—'} | {r['tflite']['float_islands']} | "
-            f"{delegation_cell(r['tflite'])} | {delegation_cell(r['pte'])} | "
-            f"{npu.get('npu_ops', '—')} / {npu.get('cpu_ops', '—')} | "
-            f"{_ms(npu.get('inference_time_ms'))} | {_ratio(r.get('npu_overhead_vs_no_se'))} | "
-            f"{r['latency_ms']['litert']['p50']:.3f} | {r['latency_ms']['executorch']['p50']:.3f} |")
+        rows.append([label, r["gate"] or "—", r["squeeze"] or "—", r["tflite"]["float_islands"],
+                     delegation_cell(r["tflite"]), delegation_cell(r["pte"]),
+                     f"{npu.get('npu_ops', '—')} / {npu.get('cpu_ops', '—')}",
+                     fmt(npu.get("inference_time_ms"), ".3f"), _ratio(r.get("npu_overhead_vs_no_se")),
+                     f"{r['latency_ms']['litert']['p50']:.3f}", f"{r['latency_ms']['executorch']['p50']:.3f}"])
+    lines.append(markdown_table(
+        ["variant", "gate", "squeeze", "TFLite float islands", "LiteRT partitions / outside", ".pte partitions / outside",
+         "NPU ops / CPU ops", "NPU est. ms", "NPU overhead", "LiteRT p50 ms", "ExecuTorch p50 ms"], rows,
+        align="lllrrrrrrrr"))
     se_rows = [(label, r) for label, r in result["variants"].items() if r.get("npu", {}).get("se_cycles")]
     if se_rows:
-        lines += ["", "NPU cycles inside SE blocks, by original operator (from Vela's per-operator report):", "",
-                  "| variant | " + " | ".join(["squeeze", "excitation convs", "scale MUL", "total SE"]) + " |",
-                  "|---|---:|---:|---:|---:|"]
+        rows = []
         for label, r in se_rows:
             c = r["npu"]["se_cycles"]
             squeeze = sum(v for k, v in c.items() if k in ("Mean", "AvgPool", "MaxPool", "StridedSlice", "Add"))
-            lines.append(f"| {label} | {squeeze:,.0f} | {c.get('Conv2D', 0):,.0f} | {c.get('Mul', 0):,.0f} | "
-                         f"{sum(c.values()):,.0f} |")
+            rows.append([label, f"{squeeze:,.0f}", f"{c.get('Conv2D', 0):,.0f}", f"{c.get('Mul', 0):,.0f}",
+                         f"{sum(c.values()):,.0f}"])
+        lines += ["", "NPU cycles inside SE blocks, by original operator (from Vela's per-operator report):", "",
+                  markdown_table(["variant", "squeeze", "excitation convs", "scale MUL", "total SE"], rows)]
     if result.get("accuracy"):
+        rows = [[squeeze, f"{a['float']:.4f}", f"{a['reference_int8']:.4f}", f"{a['tflite_int8']:.4f}",
+                 f"{a['executorch_int8']:.4f}"] for squeeze, a in result["accuracy"].items()]
         lines += ["", f"Squeeze accuracy on {next(iter(result['accuracy'].values()))['dataset']} (QAT, int8 files in their runtimes):", "",
-                  "| squeeze | float | int8 reference | TFLite int8 | ExecuTorch int8 |", "|---|---:|---:|---:|---:|"]
-        for squeeze, a in result["accuracy"].items():
-            lines.append(f"| {squeeze} | {a['float']:.4f} | {a['reference_int8']:.4f} | {a['tflite_int8']:.4f} | "
-                         f"{a['executorch_int8']:.4f} |")
+                  markdown_table(["squeeze", "float", "int8 reference", "TFLite int8", "ExecuTorch int8"], rows)]
     return "\n".join(lines) + "\n"
 
 

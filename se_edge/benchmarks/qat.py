@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 from se_edge.io import write_json, write_text
+from se_edge.report.table import fmt, markdown_table
 
 MODELS = ("se_resnet18", "se_mobilenetv3_small")
 RUNTIMES = ("tflite", "executorch")
@@ -32,10 +33,10 @@ def step_time_ratio(run_dir: str | os.PathLike, steps: int = 10, warmup: int = 3
 
     import torch
 
-    from se_edge.run import Run
     from se_edge.config import QatConfig, TrainConfig
     from se_edge.data import ImageSet
     from se_edge.quantize import prepare_qat, qat_finetune
+    from se_edge.run import Run
     from se_edge.train import fit
 
     run = Run(run_dir)
@@ -94,10 +95,10 @@ def _accuracies(artifacts: dict) -> dict:
 def qat_bench(data: str, models: tuple[str, ...] = MODELS, out_dir: str | os.PathLike = "runs/bench-qat",
               epochs: int | None = None, qat_epochs: int | None = None, size: int = 32, device: str = "auto", progress: bool = True,
               unseen_fraction: float = 0.25, seed: int = 0, resume: bool = False) -> dict:
-    from se_edge.run import Run
     from se_edge.data.holdout import hold_out
     from se_edge.evaluate.parity import run_parity
     from se_edge.pipeline import RunConfig, run_all
+    from se_edge.run import Run
 
     out_dir = Path(out_dir)
     pool, unseen = hold_out(data, out_dir / "data", unseen_fraction, seed)
@@ -121,28 +122,29 @@ def qat_bench(data: str, models: tuple[str, ...] = MODELS, out_dir: str | os.Pat
     return result
 
 
-def _row(name: str, n: int, r: dict, last: str) -> str:
+def _row(name: str, n: int, r: dict, last: str) -> list:
     worst = min(r["qat"].values()) - r["float"]
-    with_float = {k: min(r[f"{k}_agreement_with_float"].values()) if f"{k}_agreement_with_float" in r else None
-                  for k in ("ptq", "qat")}
-    agree = " | ".join("—" if v is None else f"{v:.4f}" for v in with_float.values())
-    return (f"| {name} | {n} | {r['float']:.4f} | {r['ptq']['tflite']:.4f} | {r['ptq']['executorch']:.4f} | "
-            f"{r['qat']['tflite']:.4f} | {r['qat']['executorch']:.4f} | {worst:+.4f} | {agree} | "
-            f"{min(r['qat_agreement'].values()):.4f} | {last} |")
+    with_float = [min(r[f"{k}_agreement_with_float"].values()) if f"{k}_agreement_with_float" in r else None
+                  for k in ("ptq", "qat")]
+    return [name, n, f"{r['float']:.4f}", f"{r['ptq']['tflite']:.4f}", f"{r['ptq']['executorch']:.4f}",
+            f"{r['qat']['tflite']:.4f}", f"{r['qat']['executorch']:.4f}", f"{worst:+.4f}",
+            *(fmt(v, ".4f") for v in with_float), f"{min(r['qat_agreement'].values()):.4f}", last]
+
+
+def _table(rows: list, last: str) -> str:
+    return markdown_table(["model", "images", "float", "PTQ TFLite", "PTQ ExecuTorch", "QAT TFLite", "QAT ExecuTorch",
+                           "QAT − float (worst)", "PTQ agreement with float (worst)",
+                           "QAT agreement with float (worst)", "QAT agreement with int8 reference (worst)", last], rows)
 
 
 def markdown(result: dict) -> str:
-    header = ("| model | images | float | PTQ TFLite | PTQ ExecuTorch | QAT TFLite | QAT ExecuTorch | "
-              "QAT − float (worst) | PTQ agreement with float (worst) | QAT agreement with float (worst) | "
-              "QAT agreement with int8 reference (worst) | {} |\n"
-              "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    rows = [_row(name, r["num_test"], r, f"{r['step_time']['qat_over_float']:.2f}×")
+            for name, r in result["models"].items()]
     lines = [f"# Float vs PTQ vs QAT on {result['dataset']} (int8 files in their runtimes)", "",
-             "Each run's held-out test split:", "", header.format("QAT step ÷ float step")]
-    for name, r in result["models"].items():
-        lines.append(_row(name, r["num_test"], r, f"{r['step_time']['qat_over_float']:.2f}×"))
+             "Each run's held-out test split:", "", _table(rows, "QAT step ÷ float step")]
     if any("unseen" in r for r in result["models"].values()):
+        rows = [_row(name, r["unseen"]["num_images"], r["unseen"], f"{r['epochs']} + {r['qat_epochs']}")
+                for name, r in result["models"].items()]
         lines += ["", f"The same files on `{result['unseen']}` ({result['unseen_fraction']:g} of the dataset, set "
-                  "aside before training; `se-edge parity --run RUN --data UNSEEN`):", "", header.format("epochs (float + QAT)")]
-        for name, r in result["models"].items():
-            lines.append(_row(name, r["unseen"]["num_images"], r["unseen"], f"{r['epochs']} + {r['qat_epochs']}"))
+                  "aside before training; `se-edge parity --run RUN --data UNSEEN`):", "", _table(rows, "epochs (float + QAT)")]
     return "\n".join(lines) + "\n"

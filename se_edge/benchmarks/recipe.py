@@ -15,6 +15,7 @@ from pathlib import Path
 
 from se_edge.errors import SeEdgeError
 from se_edge.io import write_json, write_text
+from se_edge.report.table import fmt, markdown_table
 
 DEFAULT_VARIANTS = ("", "temperature=4", "epochs=8", "lr=0.0003", "freeze_observers_after=2", "distill=0.5")
 _FIXED = {"device", "progress", "flip", "augment", "seed"}  # set by the bench, or the comparison is not fair
@@ -65,10 +66,10 @@ def recipe_sweep(run_dir: str | os.PathLike, variants: list[dict], out_dir: str 
                  train_images: int = 1000, progress: bool = True) -> dict:
     from tqdm.auto import tqdm
 
-    from se_edge.run import Run
     from se_edge.config import QatConfig
     from se_edge.quantize import prepare_qat, qat_finetune
     from se_edge.quantize.integer import int8_reference
+    from se_edge.run import Run
     from se_edge.train import predict, seed_everything
 
     run = Run(run_dir)
@@ -115,15 +116,15 @@ def markdown(result: dict) -> str:
              f"{n['train']} training, {n['val']} validation and {n['test']} test images; chosen by validation.", "",
              "What limits it, on the test split: *gap moved* is by how much the int8 model moves the gap between "
              "float's top two logits (median / 90th percentile); the decisions it changes sit at float margins up to "
-             "*margin apart*, and *images there* have a float margin no larger.", "",
-             "| variant | train | val | test | test accuracy | gap moved | margin apart (median margin) | images there "
-             "| seconds |", "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+             "*margin apart*, and *images there* have a float margin no larger.", ""]
+    rows = []
     for r in result["variants"]:
         mark = " (best on val)" if r is best else ""
-        apart = "—" if r["float_margin_where_apart"] is None else f"{r['float_margin_where_apart']:.3g}"
-        lines.append(f"| {_name(r['variant'])}{mark} | {r['train_agreement_with_float']:.4f} | "
-                     f"{r['val_agreement_with_float']:.4f} | {r['test_agreement_with_float']:.4f} | "
-                     f"{r['test_accuracy']:.4f} | {r['gap_moved_median']:.3g} / {r['gap_moved_p90']:.3g} | "
-                     f"{apart} ({r['float_margin_median']:.3g}) | {r['images_at_or_below_that_margin']} | "
-                     f"{r['seconds']:.0f} |")
+        rows.append([f"{_name(r['variant'])}{mark}", f"{r['train_agreement_with_float']:.4f}",
+                     f"{r['val_agreement_with_float']:.4f}", f"{r['test_agreement_with_float']:.4f}",
+                     f"{r['test_accuracy']:.4f}", f"{r['gap_moved_median']:.3g} / {r['gap_moved_p90']:.3g}",
+                     f"{fmt(r['float_margin_where_apart'], '.3g')} ({r['float_margin_median']:.3g})",
+                     r["images_at_or_below_that_margin"], f"{r['seconds']:.0f}"])
+    lines.append(markdown_table(["variant", "train", "val", "test", "test accuracy", "gap moved",
+                                 "margin apart (median margin)", "images there", "seconds"], rows))
     return "\n".join(lines) + "\n"

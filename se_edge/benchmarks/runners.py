@@ -68,10 +68,10 @@ def runners_bench(run_dir: str, artifacts: tuple[str, ...] = DEFAULT_FILES, roun
     from tqdm.auto import tqdm
 
     from se_edge import runner
-    from se_edge.run import ARTIFACTS, RUNNABLE, Run
     from se_edge.device.native import default_binary, resolve_binary
     from se_edge.device.remote_bench import eval_images
     from se_edge.errors import SeEdgeError
+    from se_edge.run import ARTIFACTS, RUNNABLE, Run
 
     run = Run(run_dir)
     valid = [a.name for a in RUNNABLE if a.fed == "normalised"]
@@ -106,16 +106,17 @@ def runners_bench(run_dir: str, artifacts: tuple[str, ...] = DEFAULT_FILES, roun
 
 
 def markdown(result: dict) -> str:
+    from se_edge.report.table import markdown_table
+
     s = result["settings"]
     lines = [f"# Runner overhead: {result['run']}", "",
              f"Single-image p50 in ms, median of {s['rounds']} interleaved rounds of {s['runs']} timed runs "
-             f"({s['warmup']} warm-up), {s['threads']} thread(s); in brackets the rounds' range.", "",
-             "| file | native | runner.py | bare loop | native / runner.py | native / bare loop |",
-             "|---|---:|---:|---:|---:|---:|"]
+             f"({s['warmup']} warm-up), {s['threads']} thread(s); in brackets the rounds' range.", ""]
+    rows = []
     for name, f in result["files"].items():
         cells = [f"{f['p50_ms'][t]:.4f} ({min(f['rounds_p50_ms'][t]):.4f}-{max(f['rounds_p50_ms'][t]):.4f})" for t in TOOLS]
-        lines.append(f"| {name} | {' | '.join(cells)} | {f['native_vs_runner_py']:.2f} | {f['native_vs_bare_loop']:.2f} |")
-    lines.append("")
+        rows.append([name, *cells, f"{f['native_vs_runner_py']:.2f}", f"{f['native_vs_bare_loop']:.2f}"])
+    lines += [markdown_table(["file", *TOOLS, "native / runner.py", "native / bare loop"], rows), ""]
     for name, f in result["files"].items():
         below = f["native_vs_runner_py"] < 1
         within = abs(f["native_vs_bare_loop"] - 1) <= 0.10

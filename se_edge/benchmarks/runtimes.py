@@ -26,8 +26,8 @@ def export_variants(models: tuple[str, ...], size: int, out_dir: Path, progress:
     import torch
     from tqdm.auto import tqdm
 
-    from se_edge.models import create_model
     from se_edge.export.int8 import int8_exports
+    from se_edge.models import create_model
 
     files = {}
     jobs = [(m, se) for m in models for se in ("se", "no_se")]
@@ -93,20 +93,22 @@ def compare_runtimes(models: tuple[str, ...] = MODELS, size: int = 224, out_dir:
 
 def markdown(result: dict) -> str:
     from se_edge.benchmarks.zoo import delegation_cell
+    from se_edge.report.table import markdown_table
 
     lines = [f"Single-image p50 in ms at {result['size']} px, {result['threads']} thread(s), each model's files interleaved in "
              f"one process ({result['runs']} runs after {result['warmup']} warm-up). Delegation: XNNPACK partitions / "
-             "ops outside, as the runtime loaded the file.", "",
-             "| model | SE | runtime | fp32 p50 | int8 p50 | int8 ÷ fp32 | SE ÷ no SE (int8) | fp32 delegation | "
-             "int8 delegation |", "|---|---|---|---:|---:|---:|---:|---|---|"]
+             "ops outside, as the runtime loaded the file.", ""]
+    rows = []
     for model, variants in result["models"].items():
         for se in ("se", "no_se"):
             for runtime, label in (("litert", "LiteRT"), ("executorch", "ExecuTorch")):
                 f32, i8 = variants[se][f"{runtime}_fp32"], variants[se][f"{runtime}_int8"]
                 overhead = f"{variants['se_over_no_se'][f'{runtime}_int8']:.3f}" if se == "se" else "—"
-                lines.append(f"| {model} | {'yes' if se == 'se' else 'no'} | {label} | {f32['latency_ms']['p50']:.3f} | "
-                             f"{i8['latency_ms']['p50']:.3f} | {variants[se][f'{runtime}_int8_over_fp32']:.3f} | "
-                             f"{overhead} | {delegation_cell(f32['graph'])} | {delegation_cell(i8['graph'])} |")
+                rows.append([model, "yes" if se == "se" else "no", label, f"{f32['latency_ms']['p50']:.3f}",
+                             f"{i8['latency_ms']['p50']:.3f}", f"{variants[se][f'{runtime}_int8_over_fp32']:.3f}",
+                             overhead, delegation_cell(f32["graph"]), delegation_cell(i8["graph"])])
+    lines.append(markdown_table(["model", "SE", "runtime", "fp32 p50", "int8 p50", "int8 ÷ fp32", "SE ÷ no SE (int8)",
+                                 "fp32 delegation", "int8 delegation"], rows, align="lllrrrrll"))
     return "\n".join(lines) + "\n"
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 import torch
 
 from se_edge.export.int8 import int8_exports
+from se_edge.report.table import fmt, markdown_table
 
 
 def purity(paths: dict[str, Path], npu: bool = True) -> dict:
@@ -61,22 +62,19 @@ def delegation_cell(graph: dict | None) -> str:
     return text
 
 
-def _ms(v) -> str:
-    return "—" if v is None else f"{v:.2f}"
-
-
 def zoo_markdown(result: dict) -> str:
     lines = [f"Defaults (hw gate, small stem, {result['size']} px). Partitions / ops outside the XNNPACK delegate, "
-             "as ai-edge-litert and ExecuTorch load each file; float islands read from the int8 .tflite.", "",
-             "| model | LiteRT fp32 | LiteRT int8 | TFLite int8 float islands | .pte fp32 | .pte int8 | "
-             "Ethos-U55 NPU / CPU ops | est. ms | F.hardsigmoid gate, stock quantizer: float islands, LiteRT int8, CPU ops |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+             "as ai-edge-litert and ExecuTorch load each file; float islands read from the int8 .tflite.", ""]
+    rows = []
     for name, row in result["models"].items():
         hw, hs = row["hw"], row["hard_sigmoid"]
         npu, hs_npu = hw.get("npu", {}), hs.get("npu", {})
-        lines.append(f"| {name} | {delegation_cell(hw.get('tflite_fp32'))} | {delegation_cell(hw['tflite'])} | "
-                     f"{hw['tflite']['float_islands']} | {delegation_cell(hw.get('pte_fp32'))} | "
-                     f"{delegation_cell(hw['pte'])} | {npu.get('npu_ops', '—')} / {npu.get('cpu_ops', '—')} | "
-                     f"{_ms(npu.get('inference_time_ms'))} | "
-                     f"{hs['tflite']['float_islands']}, {delegation_cell(hs['tflite'])}, {hs_npu.get('cpu_ops', '—')} |")
+        rows.append([name, delegation_cell(hw.get("tflite_fp32")), delegation_cell(hw["tflite"]),
+                     hw["tflite"]["float_islands"], delegation_cell(hw.get("pte_fp32")), delegation_cell(hw["pte"]),
+                     f"{npu.get('npu_ops', '—')} / {npu.get('cpu_ops', '—')}", fmt(npu.get("inference_time_ms"), ".2f"),
+                     f"{hs['tflite']['float_islands']}, {delegation_cell(hs['tflite'])}, {hs_npu.get('cpu_ops', '—')}"])
+    lines.append(markdown_table(
+        ["model", "LiteRT fp32", "LiteRT int8", "TFLite int8 float islands", ".pte fp32", ".pte int8",
+         "Ethos-U55 NPU / CPU ops", "est. ms", "F.hardsigmoid gate, stock quantizer: float islands, LiteRT int8, CPU ops"],
+        rows))
     return "\n".join(lines) + "\n"
