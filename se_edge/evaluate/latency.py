@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 from tqdm.auto import tqdm
 
-from se_edge.evaluate.models import open_artifact
+from se_edge.evaluate.models import open_artifacts
 from se_edge.run import Run
 from se_edge.runner import summarize, time_once
 
@@ -41,5 +41,5 @@ def measure_latency(models: dict, x1: np.ndarray | dict, warmup: int = 10, runs:
 
 def run_latency(run: Run, warmup: int = 10, runs: int = 50, threads: int = 1, progress: bool = True) -> dict:
     names = run.present()
-    models = {n: open_artifact(run, n, threads) for n in names}
+    models = open_artifacts(run, names, threads)
     return measure_latency(models, {n: run.example_input(n) for n in names}, warmup, runs, threads, progress)

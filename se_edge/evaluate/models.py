@@ -66,6 +66,27 @@ def predict(model: Model, x: np.ndarray) -> np.ndarray:
     return runner_predict(model, x)
 
 
+def check_artifacts(run: Run, names: list[str]) -> None:
+    """Every file of `names` checked before any is loaded: present and what the run's lineage says it is, or, in a
+    run made before lineage, a runtime file's header. The first that fails is one line in a second, not after the
+    others have loaded (an int8 reference takes seconds to convert)."""
+    from se_edge import runner
+
+    for name in names:
+        path = run.require(name)
+        if ARTIFACTS[name].runtime != "pytorch" and not run.vouched:
+            try:
+                runner.check_header(str(path), path.suffix)
+            except runner.RunnerError as e:
+                raise SeEdgeError(str(e)) from None
+
+
+def open_artifacts(run: Run, names: list[str], threads: int = 1) -> dict[str, Model]:
+    """{name: Model} for each artifact of `names`, all checked (check_artifacts) before the first is opened."""
+    check_artifacts(run, names)
+    return {n: open_artifact(run, n, threads) for n in names}
+
+
 def open_artifact(run: Run, name: str, threads: int = 1) -> Model:
     """Artifact `name` of `run` as a `Model`."""
     from se_edge import runner

@@ -17,7 +17,7 @@ from tqdm.auto import tqdm
 
 from se_edge.data import ImageSet, Preprocessing, apply
 from se_edge.evaluate.metrics import accuracy, against_reference, agreement, margins, softmax, yardstick
-from se_edge.evaluate.models import open_artifact, predict
+from se_edge.evaluate.models import open_artifacts, predict
 from se_edge.run import ARTIFACTS, QUANTISED, Run
 
 
@@ -138,7 +138,7 @@ def run_parity(run: Run, data: str | None = None, threads: int = 1, progress: bo
     dataset, raw = run.eval_images(data)
     images = apply(raw, prep)
     names = run.present()
-    models = {n: open_artifact(run, n, threads) for n in names}
+    models = open_artifacts(run, names, threads)
     lsb = output_lsb(run, names)
     apps = any(ARTIFACTS[n].fed == "pixels" for n in names)
     metrics = evaluate_models(models, images, progress, lsb, eval_pixels(raw, prep) if apps else None, prep)

@@ -22,14 +22,14 @@ def measure(run, pairs=MIXED, threads: int = 1, runs: int = 30, warmup: int = 5,
     from se_edge.data import apply
     from se_edge.evaluate.latency import measure_latency
     from se_edge.evaluate.metrics import agreement
-    from se_edge.evaluate.models import open_artifact
+    from se_edge.evaluate.models import open_artifacts
     from se_edge.evaluate.parity import eval_pixels, evaluate_models
     from se_edge.evaluate.structure import graph_summary
     from se_edge.run import ARTIFACTS
 
     names = ["float"] + [n for pair in pairs for n in pair if run.artifact_path(n).is_file()]
     names = list(dict.fromkeys(names))
-    models = {n: open_artifact(run, n, threads) for n in names}
+    models = open_artifacts(run, names, threads)
     prep = run.preprocessing
     _, raw = run.eval_images()
     test = apply(raw, prep)
