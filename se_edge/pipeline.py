@@ -229,7 +229,13 @@ def quantize_stages(run: Run, qat: QatConfig = QatConfig(), ptq: bool = True, re
     """PTQ baseline (rank 0) then QAT: what `se-edge quantize` and `se-edge run` both do. With `resume`,
     QAT continues from qat.ckpt and an existing ptq.pt is kept (it is made when missing)."""
     from se_edge import distributed
+    from se_edge.train import resolve_device
 
+    # Everything that can refuse, before anything is removed: a refused command leaves the run as it was.
+    resolve_device(qat.device)
+    if ptq and qat.calibration_images < 1:
+        raise SeEdgeError("the PTQ baseline needs calibration images (--calibration-images 1 or more)")
+    run.require("float")
     out = {}
     if distributed.is_main():
         run.clear_downstream("quantize")  # exports and reports of the earlier quantised models are stale now

@@ -185,3 +185,26 @@ def test_a_run_without_lineage_stays_without_one_when_a_file_is_made(demo_run, t
     run.made("reference_int8", qat=record["qat"])
     assert run.record.lineage is None and not run.vouched and "lineage" not in json.loads((copy / "run.json").read_text())
     assert run.require("float") == copy / "float.pt" and run.require("reference_int8") == copy / "qat.pt"
+
+
+def test_a_refused_quantize_leaves_every_file_of_the_run_as_it_was(demo_run, tmp_path):
+    """`se-edge quantize --device cuda` where there is no GPU is refused before the stale exports and reports are
+    removed (issue 24's first case): every file of the run is still there, byte for byte."""
+    import hashlib
+
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU: --device cuda is valid here")
+    out, _ = demo_run
+    copy = tmp_path / "run"
+    shutil.copytree(out, copy, ignore=shutil.ignore_patterns("*.ckpt"))
+
+    def files():
+        return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in copy.iterdir()}
+
+    before = files()
+    assert {"model_int8.tflite", "model_int8.pte", "report.json", "report.md", "accuracy.png"} <= set(before)
+    assert_one_line_error(cli("quantize", "--run", copy, "--device", "cuda"), "no CUDA GPU is available")
+    assert_one_line_error(cli("quantize", "--run", copy, "--calibration-images", "0"), "nothing to calibrate on")
+    assert files() == before
