@@ -159,13 +159,11 @@ def _log_model(record, progress: bool) -> None:
 
 
 def ptq_stage(run: Run, qat: QatConfig = QatConfig(), progress: bool = True) -> dict:
-    """The PTQ baseline: observers calibrated on `qat.calibration_images` training images, no training;
-    writes ptq.pt."""
+    """The PTQ baseline: observers calibrated on `qat.calibration_images` training images (checked by
+    quantize_stages, before anything is removed), no training; writes ptq.pt."""
     from se_edge.quantize import calibrate, prepare_ptq
     from se_edge.quantize.qat import set_eval
 
-    if qat.calibration_images < 1:
-        raise SeEdgeError("the PTQ baseline needs calibration images (--calibration-images 1 or more)")
     splits = run.splits()
     start = time.perf_counter()
     prepared = prepare_ptq(run.load_float(), run.sample_input())
@@ -378,14 +376,14 @@ def graph_stage(run: Run) -> dict[str, dict]:
 def ethosu_stage(run: Run, target: str) -> dict:
     """model_int8_ethosu.pte for `target` (export/ethosu.py, in .venv-ethosu), recorded in run.json's lineage and
     `ethosu`, ethosu.json beside it; a report the run has gains the file's row (its NPU partitions and CPU ops)."""
+    from se_edge.evaluate.structure import artifact_structure
+    from se_edge.evaluate.vela import parse_vela_output
     from se_edge.export import ethosu
     from se_edge.io import write_json
     from se_edge.run import ETHOSU_REPORT
 
     if target not in ethosu.TARGETS:
         raise SeEdgeError(f"unknown --target {target!r}; valid: {', '.join(ethosu.TARGETS)}")
-    from se_edge.evaluate.vela import parse_vela_output
-
     run.require("float")
     report, log = ethosu.run_in_env(str(run.path), target)
     report["vela_summary"] = parse_vela_output(log)["summary"]
@@ -396,7 +394,8 @@ def ethosu_stage(run: Run, target: str) -> dict:
         from se_edge.report.run_report import write_report
 
         old = read_json(run.path / "report.json", "the run's report")
-        write_report({**old, "artifacts": {**old["artifacts"], **_structure_rows(run, graph_stage(run))}}, run.path)
+        rows = _structure_rows(run, {"ethosu_int8": artifact_structure(run, "ethosu_int8")})  # the new file's row alone
+        write_report({**old, "artifacts": {**old["artifacts"], **rows}}, run.path)
     return report
 
 
