@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from se_edge.data.types import ImageSet, Source, regular_file
+from se_edge.data.types import ImageSet, Source, check_memory, regular_file
 from se_edge.errors import SeEdgeError
 
 _IDX_IMAGES = re.compile(r"^(?P<prefix>.+)-images[-.]idx3-ubyte(\.gz)?$")
@@ -37,6 +37,8 @@ def _read_idx(path: Path, ndim: int) -> np.ndarray:
             if declared > capacity:
                 raise SeEdgeError(f"malformed IDX file {path}: header says shape {shape} ({declared} bytes), more than "
                                   f"a {stored}-byte {'.gz ' if compressed else ''}file can hold")
+            check_memory(declared * 5, f"IDX file {path}: shape {shape} ({declared} bytes) read and converted to "
+                         f"float32", "give a smaller set")
             data = f.read(declared + 1)
     except (OSError, EOFError, zlib.error) as e:
         raise SeEdgeError(f"cannot read IDX file {path}: {e}") from None

@@ -9,12 +9,19 @@ from se_edge.data.cifar import _CIFAR_BATCH, _load_cifar_dir
 from se_edge.data.idx import _IDX_IMAGES, _IDX_LABELS, _load_idx_dir
 from se_edge.data.imagefolder import _load_image_folder
 from se_edge.data.npz import _load_npz
-from se_edge.data.types import SOURCES, ImageSet, Source, _is_image, _listing, _one_line, _visible
+from se_edge.data.types import (MAX_CLASSES, SOURCES, ImageSet, Source, _is_image, _listing, _one_line, _visible,
+                                check_class_names)
 from se_edge.errors import SeEdgeError
 
-def load_source(spec: str) -> Source:
-    """Load a dataset SPEC; raises SeEdgeError naming what was expected and what was found."""
-    source = _load_source(spec)
+
+def load_source(spec: str, size: int | None = None) -> Source:
+    """Load a dataset SPEC; raises SeEdgeError naming what was expected and what was found.
+
+    `size`: the size the images will be resized to (the run's input size); a source of images of many sizes
+    (an ImageFolder) resizes each to size x size as it reads it. None: the images as the source holds them."""
+    source = _load_source(spec, size)
+    if source.classes:
+        check_class_names(source.classes, lambda i, n: f"dataset {spec!r} names class {i} {n!r}, which")
     for part in (source.images, source.test):
         if part is None:
             continue
@@ -23,16 +30,20 @@ def load_source(spec: str) -> Source:
         if min(part.x.shape[2:], default=0) < 1:
             raise SeEdgeError(f"dataset {spec!r} holds images of shape {tuple(part.x.shape[1:])}; "
                               "expected (channels, height, width), each at least 1")
+        if part.y.min() < 0 or part.y.max() >= MAX_CLASSES:
+            bad = int(part.y.min()) if part.y.min() < 0 else int(part.y.max())
+            raise SeEdgeError(f"dataset {spec!r} holds label {bad}; labels must be from 0 to {MAX_CLASSES - 1} (at "
+                              f"most {MAX_CLASSES} classes)")
     return source
 
 
-def _load_source(spec: str) -> Source:
+def _load_source(spec: str, size: int | None = None) -> Source:
     if spec == "digits":
         return _load_digits()
     path = Path(spec)
     if path.is_dir():
         try:
-            return _load_dir(path)
+            return _load_dir(path, size)
         except OSError as e:  # an unreadable folder or file met while scanning
             raise SeEdgeError(f"cannot read dataset directory {path}: {_one_line(e)}") from None
     if path.suffix.lower() == ".npz":
@@ -50,7 +61,7 @@ def default_in_chans(source: Source) -> int:
     return int(source.images.x.shape[1])
 
 
-def _load_dir(path: Path) -> Source:
+def _load_dir(path: Path, size: int | None = None) -> Source:
     """Detect a directory's format from its entries and load it."""
     entries = _visible(path)
     files = [p for p in entries if p.is_file()]
@@ -64,7 +75,7 @@ def _load_dir(path: Path) -> Source:
             return _load_cifar_dir(path / unpacked, name=path.name)
     if any(_is_image(f) for d in dirs for f in d.iterdir()) or any(
             _is_image(f) for d in dirs for sub in _visible(d) if sub.is_dir() for f in sub.iterdir()):
-        return _load_image_folder(path)
+        return _load_image_folder(path, size)
     hint = " (images must sit in one folder per class)" if any(_is_image(f) for f in files) else ""
     raise SeEdgeError(
         f"{path} matches no dataset format (it holds no IDX files; expected files named "

@@ -6,14 +6,27 @@ from pathlib import Path
 import numpy as np
 
 from se_edge.data.sources import default_in_chans, load_source
-from se_edge.data.types import ImageSet, Preprocessing, Splits, _one_line
+from se_edge.data.types import ImageSet, Preprocessing, Splits, _one_line, check_memory
 from se_edge.errors import SeEdgeError
+
+
+def check_preprocessed_memory(n: int, size: int, in_chans: int, what: str) -> None:
+    """Refuse, before resizing, `n` images that would not fit in memory at (in_chans, size, size) float32:
+    n * in_chans * size * size * 4 bytes against the memory available (data.types.available_memory: MemAvailable,
+    a cgroup limit, RLIMIT_AS), one line naming --size and --in-chans."""
+    check_memory(n * in_chans * size * size * 4,
+                 f"{what}: {n} images at --size {size} with {in_chans} channel{'s' if in_chans != 1 else ''} "
+                 f"(--in-chans) as float32",
+                 f"give a smaller --size{' or --in-chans' if in_chans > 1 else ''}")
+
 
 def resize(x: np.ndarray, size: int, in_chans: int) -> np.ndarray:
     """(N, C, H, W) in [0, 1] -> (N, in_chans, size, size), antialiased bilinear."""
     import torch
     import torch.nn.functional as F
 
+    if x.shape[1:] != (in_chans, size, size):
+        check_preprocessed_memory(len(x), size, in_chans, "resizing")
     t = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))
     if t.shape[1] != in_chans:
         if in_chans == 1:
@@ -65,13 +78,17 @@ def load_splits(
 
     A source with its own test set (IDX `train` + `t10k`) keeps it as the test split.
     """
-    source = load_source(spec)
+    if prep is not None:
+        size = prep.size
+    source = load_source(spec, size=size)
     classes = np.unique(source.images.y)
     if len(classes) < 2:
         raise SeEdgeError(f"dataset {spec!r} has {len(classes)} class (label {int(classes[0])}); a classifier needs "
                           "2 or more")
     if in_chans is None:
-        in_chans = default_in_chans(source)
+        in_chans = prep.in_chans if prep is not None else default_in_chans(source)
+    check_preprocessed_memory(len(source.images) + (len(source.test) if source.test is not None else 0), size,
+                              in_chans, f"dataset {spec!r}")
     rest, test = (source.images, source.test) if source.test is not None else _stratified_split(source.images, test_fraction, seed)
     train, val = _stratified_split(rest, val_fraction, seed)
     if prep is None:
@@ -84,13 +101,15 @@ def load_splits(
 
 
 def read_eval_images(spec: str, run_spec: str | None = None, seed: int = 0,
-                test_fraction: float = 0.2) -> tuple[str, ImageSet]:
+                test_fraction: float = 0.2, size: int | None = None) -> tuple[str, ImageSet]:
     """The images to evaluate a finished run on, as read (before `apply`), and their name.
 
     The run's own dataset gives back its held-out test split; any other source is evaluated whole
-    (or on its test set, if it defines one).
+    (or on its test set, if it defines one). `size`: the run's input size (Preprocessing.size), which a
+    source of images of many sizes (an ImageFolder) resizes each image to as it reads it, as load_splits
+    does; None: the images as the source holds them.
     """
-    source = load_source(spec)
+    source = load_source(spec, size=size)
     if run_spec is not None and _same_spec(spec, run_spec):
         if source.test is not None:
             test = source.test
@@ -104,7 +123,8 @@ def load_eval_set(spec: str, prep: Preprocessing, run_spec: str | None = None, s
                   test_fraction: float = 0.2, stress: int | None = None) -> tuple[str, ImageSet]:
     """`read_eval_images`, preprocessed exactly as the run was; `stress`: also shifted with that seed
     (data/stress.py)."""
-    name, images = read_eval_images(spec, run_spec, seed, test_fraction)
+    name, images = read_eval_images(spec, run_spec, seed, test_fraction, size=prep.size)
+    check_preprocessed_memory(len(images), prep.size, prep.in_chans, f"dataset {spec!r}")
     return name, apply(images, prep, stress)
 
 

@@ -17,6 +17,7 @@ SOURCES = (
     "an .npz file with arrays x and y",
 )
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
+MAX_CLASSES = 100_000  # labels 0 .. 99999: a larger label is a column of ids or timestamps read as classes
 
 
 @dataclass(frozen=True)
@@ -107,3 +108,89 @@ def _listing(entries: list[Path], limit: int = 4) -> str:
 
 def _is_image(path: Path) -> bool:
     return path.suffix.lower() in IMAGE_SUFFIXES and not path.name.startswith(".") and path.is_file()
+
+
+def _size_text(n: float) -> str:
+    """Bytes for a message: '120.6 GB', '512 MB'."""
+    return f"{n / 1e9:.1f} GB" if n >= 1e8 else f"{max(n, 0) / 1e6:.0f} MB"
+
+
+def _proc_kib(path: str, key: str) -> int | None:
+    """A 'Key:   1234 kB' value of /proc/meminfo or /proc/self/status, in bytes; None where absent."""
+    try:
+        with open(path) as f:
+            for line in f:
+                if line.startswith(key + ":"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
+
+
+def available_memory() -> int | None:
+    """Bytes this process can still allocate, as far as it can tell: the system's MemAvailable (or free pages,
+    where there is no /proc/meminfo), lowered by a cgroup v2 memory limit and by RLIMIT_AS (less what the
+    process already maps). None where nothing says."""
+    import os
+
+    found: list[int] = []
+    avail = _proc_kib("/proc/meminfo", "MemAvailable")
+    if avail is None:
+        try:
+            avail = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+        except (ValueError, OSError, AttributeError):
+            avail = None
+    if avail is not None and avail > 0:
+        found.append(avail)
+    try:
+        limit = Path("/sys/fs/cgroup/memory.max").read_text().strip()
+        if limit != "max":
+            used = int(Path("/sys/fs/cgroup/memory.current").read_text().strip())
+            found.append(max(int(limit) - used, 0))
+    except (OSError, ValueError):
+        pass
+    try:
+        import resource
+
+        soft = resource.getrlimit(resource.RLIMIT_AS)[0]
+        if soft != resource.RLIM_INFINITY:
+            found.append(max(soft - (_proc_kib("/proc/self/status", "VmSize") or 0), 0))
+    except (ImportError, OSError, ValueError):
+        pass
+    return min(found) if found else None
+
+
+def check_memory(need: int, what: str, advice: str) -> None:
+    """Refuse, before allocating, `need` bytes that do not fit in the memory available: one line,
+    '{what} would take about X GB, more than the Y GB of memory available; {advice}'."""
+    avail = available_memory()
+    if avail is not None and need > avail:
+        raise SeEdgeError(f"{what} would take about {_size_text(need)}, more than the {_size_text(avail)} of memory "
+                          f"available; {advice}")
+
+
+def _name_fault(name: str) -> str | None:
+    """What makes `name` unusable as a class name (a line of labels.txt), or None."""
+    import unicodedata
+
+    if not name.strip():
+        return "is empty" if not name else "is only whitespace"
+    for ch in name:
+        if ch in "\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029":
+            return f"holds a line break ({ch!r})"
+        if unicodedata.category(ch) == "Cc":
+            return f"holds a control character ({ch!r})"
+    return None
+
+
+CLASS_NAMES_VALID = ("a class name is one line of printable characters (the names are the lines of the labels.txt "
+                     "packed into every .tflite)")
+
+
+def check_class_names(names: list[str], describe) -> None:
+    """Refuse a class name with a line break or another control character (it would shift every later line of
+    labels.txt), or an empty one: SeEdgeError('{describe(index, name)} {fault}; ' + CLASS_NAMES_VALID)."""
+    for i, name in enumerate(names):
+        fault = _name_fault(name)
+        if fault:
+            raise SeEdgeError(f"{describe(i, name)} {fault}; {CLASS_NAMES_VALID}")

@@ -167,10 +167,37 @@ def with_metadata(model: bytes, info: ClassifierInfo) -> bytes:
 
     b = flatbuffers.Builder(len(model) + 4096)
     b.Finish(m.Pack(b), file_identifier=b"TFL3")
+    text = labels_text(info.labels, _num_outputs(m) or len(info.labels))
     out = io.BytesIO(bytes(b.Output()))
     with zipfile.ZipFile(out, "a") as z:  # appended after the flatbuffer, as MetadataPopulator packs files
-        z.writestr(LABELS_FILE, "\n".join(info.labels) + "\n")
+        z.writestr(LABELS_FILE, text)
     return out.getvalue()
+
+
+def labels_text(labels: list[str], num_classes: int) -> str:
+    """labels.txt: one class name per line, by output index. A reader takes line i as the name of output i, so
+    the file must hold exactly `num_classes` lines: a name with a line break in it (or an empty one, which
+    readers skip) would shift every later label. SeEdgeError otherwise, naming the first name at fault."""
+    from se_edge.errors import SeEdgeError
+
+    text = "\n".join(labels) + "\n"
+    lines = text.splitlines()  # every line break a reader may split on: \r, \x0b, \x85, \u2028, ...
+    if len(labels) == num_classes and len(lines) == num_classes and all(line.strip() for line in lines):
+        return text
+    fault = next(((i, name) for i, name in enumerate(labels) if name.splitlines() != [name] or not name.strip()), None)
+    why = (f"class {fault[0]} is {fault[1]!r}, which is not one line of text; each class name must be one non-empty "
+           f"line" if fault is not None else f"{len(labels)} class names were given; give one per class")
+    raise SeEdgeError(f"{LABELS_FILE} would hold {len(lines)} lines for the model's {num_classes} classes: {why}")
+
+
+def _num_outputs(m) -> int | None:
+    """The last dimension of the model's first output tensor (its number of classes), where it says."""
+    try:
+        subgraph = m.subgraphs[0]
+        shape = subgraph.tensors[subgraph.outputs[0]].shape
+        return int(shape[-1]) if shape is not None and len(shape) and int(shape[-1]) > 0 else None
+    except (AttributeError, IndexError, TypeError):
+        return None
 
 
 def _name(value) -> str:
