@@ -37,6 +37,7 @@ def add_parser(sub) -> None:
 
     p = modes.add_parser("latency", help="latency of a run's exported files here, or on a device with --device")
     p.add_argument("--run", required=True, help="run directory")
+    o.trust_option(p)
     p.add_argument("--json", help="write the latencies to this file (with --device: also FILE.md and "
                                   "FILE_latency.png; default RUN/device-DEVICE.json)")
     o.latency_options(p)
@@ -55,7 +56,8 @@ def add_parser(sub) -> None:
                                                        "/data/local/tmp for adb, /tmp for ssh)")
     d.add_argument("--artifacts", metavar="NAME[,NAME]", help="only these exported files (default all)")
     d.add_argument("--images", type=o.positive(int), help="parity on the first N test images (default all)")
-    d.add_argument("--timeout", type=o.positive(float), default=300.0, help="seconds per device command (default 300)")
+    d.add_argument("--timeout", type=_timeout, default=300.0,
+                   help="seconds per device command, at most 86400 (default 300)")
     p.set_defaults(func=cmd_latency)
 
     p = modes.add_parser("runtimes", help="fp32 vs int8 and SE vs no SE on LiteRT and ExecuTorch, with delegation "
@@ -96,6 +98,7 @@ def add_parser(sub) -> None:
     p = modes.add_parser("recipe", help="QAT recipe variants on a run's float model: agreement of each int8 model "
                                         "with float (train, val, test)")
     p.add_argument("--run", required=True, help="run directory (its float.pt is fine-tuned; nothing in it changes)")
+    o.trust_option(p)
     p.add_argument("--variant", action="append", metavar="FIELD=VALUE[,...]",
                    help="QAT settings over the defaults, e.g. epochs=8,temperature=4 (repeatable; 'default' is the "
                         "recipe as shipped; default: a standard set of six)")
@@ -105,6 +108,7 @@ def add_parser(sub) -> None:
     p = modes.add_parser("runners", help="a run's files through the native runner, runner.py and the runtime's bare "
                                          "invoke loop: how much of a p50 is the runner (needs make native-runner)")
     p.add_argument("--run", required=True, help="run directory")
+    o.trust_option(p)
     p.add_argument("--artifacts", metavar="NAME[,NAME]", default="tflite_int8,executorch_int8",
                    help="files fed normalised images (default tflite_int8,executorch_int8)")
     p.add_argument("--rounds", type=o.positive(int), default=5, help="interleaved rounds (default 5)")
@@ -131,6 +135,20 @@ def cmd_runners(args: argparse.Namespace) -> None:
         write_json(args.json, result)
         write_text(Path(args.json).with_suffix(".md"), text)
         print(f"written {args.json} and {Path(args.json).with_suffix('.md')}")
+
+
+def _timeout(text: str) -> float:
+    """--timeout: seconds, > 0 and at most a day (a wait much longer overflows the OS's timers)."""
+    from se_edge.device.transport import MAX_TIMEOUT_S
+
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not 0 < value <= MAX_TIMEOUT_S:  # NaN fails this too
+        raise argparse.ArgumentTypeError(f"must be a number of seconds > 0 and at most {MAX_TIMEOUT_S:g} (one day), "
+                                         f"got {text}")
+    return value
 
 
 def _models_size_out(p, out: str, size: int, several: bool = True) -> None:

@@ -7,6 +7,7 @@
     spec.py            parse_device_spec: a --device SPEC string -> a Transport
     remote_bench.py    bench_on_device: inputs and host references, then every file through a DeviceSession
     session.py         DeviceSession: push runner.py and inputs, probe runtimes, run each file, pull, compare
+    received.py        what a device sends back (outputs .npy, stats JSON, --runtimes), checked before it is read
     benchmark_model.py TFLite's own benchmark_model: its command line and its output, parsed
     native.py          the native ExecuTorch runner (native/pte_runner): build and locate it
     report.py          the device bench as Markdown and a latency plot

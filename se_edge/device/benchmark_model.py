@@ -14,8 +14,10 @@ keys in milliseconds: p50 is benchmark_model's median; p90/p99 it does not compu
 """
 from __future__ import annotations
 
+import math
 import re
 
+from se_edge.device.received import brief, check_latency
 from se_edge.errors import SeEdgeError
 
 _PAIR = re.compile(r"([a-z0-9_]+)=(-?[0-9.]+(?:e[-+]?\d+)?)")
@@ -39,19 +41,34 @@ def parse_output(text: str, threads: int | None = None) -> dict:
     if not stat_lines:
         tail = " | ".join(line.strip() for line in text.splitlines()[-3:] if line.strip())
         raise SeEdgeError(f"no statistics in benchmark_model's output (expected a 'count=...' line); it ended: {tail or 'empty'}")
-    us = {k: float(v) for k, v in _PAIR.findall(stat_lines[-1])}
-    if "avg" not in us:  # 'count=N curr=X(all same)'
+    line = stat_lines[-1]
+    us = {k: _number(v, line) for k, v in _PAIR.findall(line)}
+    if "avg" not in us and "curr" in us:  # 'count=N curr=X(all same)'
         us.update(min=us["curr"], max=us["curr"], avg=us["curr"], std=0.0, median=us["curr"])
+    if "avg" not in us or "count" not in us or us["count"] != int(us["count"]) or us["count"] < 1:
+        raise SeEdgeError(f"benchmark_model's statistics line has no whole count >= 1 and avg (or curr): {brief(line)}")
     ms = lambda key: us[key] / 1e3 if key in us else None  # noqa: E731
     out = {"count": int(us["count"]), "min": ms("min"), "max": ms("max"), "mean": ms("avg"), "std": ms("std"),
            "p5": ms("p5"), "p50": ms("median"), "p90": None, "p95": ms("p95"), "p99": None,
            "first_ms": ms("first"), "threads": threads, "source": "benchmark_model"}
     if m := _TIMINGS.search(text):
-        out["load_ms"], out["first_ms"] = float(m[1]) / 1e3, float(m[2]) / 1e3
+        out["load_ms"], out["first_ms"] = _number(m[1], m[0]) / 1e3, _number(m[2], m[0]) / 1e3
     elif m := _INIT_US.search(text):
-        out["load_ms"] = float(m[1]) / 1e3
+        out["load_ms"] = _number(m[1], m[0]) / 1e3
     elif m := _INIT.search(text):
-        out["load_ms"] = float(m[1])
+        out["load_ms"] = _number(m[1], m[0])
     if m := (_PEAK.search(text) or _MEMORY_DELTA.search(text)):
-        out["peak_memory_mb"] = float(m[2])
-    return out
+        out["peak_memory_mb"] = _number(m[2], m[0])
+    # printed by a binary on the device: every number the reports read checked as runner.py's stats are
+    return check_latency(out, f"benchmark_model's output ({brief(line)})", optional=("p50", "p90", "p99"))
+
+
+def _number(text: str, line: str) -> float:
+    """A number benchmark_model printed, finite and >= 0; SeEdgeError naming the line otherwise."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or value < 0:
+        raise SeEdgeError(f"benchmark_model printed {brief(text, 40)} where a time or count >= 0 belongs: {brief(line)}")
+    return value

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import stat
 import subprocess
 import sys
 import tempfile
@@ -42,6 +43,8 @@ class LocalTransport(Transport):
 
     def pull(self, device_path: str, local: str | Path) -> Path:
         try:
+            if not stat.S_ISREG(os.stat(device_path).st_mode):  # /dev/zero or a FIFO (a link to one) never ends
+                raise SeEdgeError(f"cannot copy {device_path} from the device: not a regular file")
             shutil.copyfile(device_path, local)
         except OSError as e:
             raise SeEdgeError(f"cannot copy {device_path} from the device: {e.strerror or e}") from None

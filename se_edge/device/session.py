@@ -15,12 +15,12 @@ import numpy as np
 
 from se_edge import runner
 from se_edge.device import benchmark_model
+from se_edge.device.received import LATENCY_KEYS, brief, check_runtimes, read_outputs, read_stats
 from se_edge.device.transport import Transport, exit_status, last_line
 from se_edge.errors import SeEdgeError
 from se_edge.run import ARTIFACTS, Run
 
 RUNNER = Path(runner.__file__)
-LATENCY_KEYS = ("p50", "p90", "p99", "mean", "min", "std", "count")
 NO_RUNTIME = {"litert": "no TFLite interpreter (ai-edge-litert, tflite-runtime or tensorflow)",
               "executorch": "no ExecuTorch runtime (executorch)"}
 
@@ -99,10 +99,12 @@ class DeviceSession:
         text = proc.stdout[proc.stdout.find("{"):proc.stdout.rfind("}") + 1]
         try:
             info = json.loads(text) if proc.returncode == 0 else None
-        except ValueError:
+        except (ValueError, RecursionError):
             info = None
-        if info is None:
-            detail = last_line(proc.stderr) or last_line(proc.stdout) or f"exit {proc.returncode}"
+        problem = check_runtimes(info) if info is not None else None
+        if info is None or problem:  # what it printed is not runner.py's answer: that Python cannot run it
+            detail = (f"its --runtimes answer {problem}" if problem else
+                      brief(last_line(proc.stderr) or last_line(proc.stdout) or f"exit {proc.returncode}", 300))
             self.no_python = f"{self.t.python} cannot run runner.py on {self.t.label}: {detail}"
             info = {"litert": None, "executorch": None}
         self.runtimes = info
@@ -187,12 +189,15 @@ class DeviceSession:
                                "--warmup", str(c.warmup), "--threads", str(c.threads), "--json", stats])
         errors = [line[len("error: "):] for line in proc.stderr.splitlines() if line.startswith("error: ")]
         if proc.returncode == 2 and errors:  # the runner's own "cannot run this here", one line
-            return skipped(f"{program} on {self.t.label}: {errors[-1]}")
+            return skipped(f"{program} on {self.t.label}: {brief(errors[-1], 300)}")
         if proc.returncode != 0:
             raise SeEdgeError(f"{program} failed on {self.t.label} for {tag} ({exit_status(proc.returncode)}): "
-                              f"{last_line(proc.stderr) or last_line(proc.stdout) or 'no output'}")
-        logits = np.load(self.t.pull(outputs, self.tmp / f"{tag}.outputs.npy"), allow_pickle=False)
-        s = json.loads(self.t.pull(stats, self.tmp / f"{tag}.stats.json").read_text())
+                              f"{brief(last_line(proc.stderr) or last_line(proc.stdout) or 'no output', 300)}")
+        # what the device wrote is checked as any input file is: the outputs a finite float array of the shape
+        # pushed (header first, no data read past it), the stats every key read below, in range
+        what = f"{program} on {self.t.label} for {tag}"
+        logits = read_outputs(self.t.pull(outputs, self.tmp / f"{tag}.outputs.npy"), reference.shape, what)
+        s = read_stats(self.t.pull(stats, self.tmp / f"{tag}.stats.json"), what)
         result = {"status": "ok", **compare(logits, reference, labels),
                   "latency_ms": {**{k: s[k] for k in LATENCY_KEYS}, "threads": s["threads"]},
                   **{k: s.get(k) for k in ("load_ms", "first_ms", "peak_rss_mb", "runtime_version")},

@@ -5,23 +5,28 @@ A transport owns one working directory on the device, made fresh for the session
 `push` copies a host file into it under a plain name, `execute` runs an argument list there
 (cwd = the working directory) and returns its exit status and output, `pull` copies a device file
 back. Every host command is an argument list
-run without a shell and with a timeout; a missing tool, a timeout or a failing transfer raises
-SeEdgeError with one line naming the command and what went wrong.
+run without a shell and with a timeout, in a process group of its own; a missing tool, a timeout or a
+failing transfer raises SeEdgeError with one line naming the command and what went wrong. A command that
+outlives its timeout is ended with everything it started (the whole group: a runner's hung child, the
+ssh or adb client's); on a remote device, what the device's shell started there is the device's to end.
 """
 from __future__ import annotations
 
 import abc
+import math
 import os
 import posixpath
 import re
 import secrets
 import shlex
+import signal
 import subprocess
 from pathlib import Path
 
 from se_edge.errors import SeEdgeError
 
 DEFAULT_TIMEOUT_S = 300.0
+MAX_TIMEOUT_S = 86400.0  # one day: longer than any device command takes, and within what the OS's waits take
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
 
 
@@ -61,19 +66,58 @@ def last_line(text: str) -> str:
     return lines[-1] if lines else ""
 
 
+def check_timeout(timeout: float, what: str = "timeout") -> float:
+    """`timeout` as float seconds if it is a number > 0 and at most MAX_TIMEOUT_S; SeEdgeError otherwise."""
+    try:
+        value = float(timeout)
+    except (TypeError, ValueError, OverflowError):
+        value = math.nan
+    if not 0 < value <= MAX_TIMEOUT_S:  # NaN fails this too
+        raise SeEdgeError(f"{what} must be a number of seconds > 0 and at most {MAX_TIMEOUT_S:g} (one day), "
+                          f"got {timeout}")
+    return value
+
+
 def run_host_command(argv: list[str], timeout: float, what: str, cwd: str | None = None) -> subprocess.CompletedProcess:
     """Run `argv` on this host (no shell) and return it whatever its exit status.
 
-    SeEdgeError if the program does not exist or the call outlives `timeout` seconds."""
+    It runs in a new session, so in a process group of its own: when it outlives `timeout` seconds (or this
+    process is interrupted) the whole group is killed, not only `argv[0]` (a wrapper's hung child, a runner's
+    threads' helper, the ssh client's). SeEdgeError if the program does not exist or the call times out."""
+    argv = [str(a) for a in argv]
+    timeout = check_timeout(timeout)
     try:
-        return subprocess.run([str(a) for a in argv], capture_output=True, text=True, errors="replace",
-                              timeout=timeout, stdin=subprocess.DEVNULL, cwd=cwd)
+        proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
+                                text=True, errors="replace", cwd=cwd, start_new_session=True)
     except FileNotFoundError:
         raise SeEdgeError(f"{what}: {argv[0]} not found") from None
     except PermissionError:
         raise SeEdgeError(f"{what}: {argv[0]} is not executable") from None
+    try:
+        stdout, stderr = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
-        raise SeEdgeError(f"{what} timed out after {timeout:g} s: {shlex.join(map(str, argv))}") from None
+        _end_group(proc)
+        raise SeEdgeError(f"{what} timed out after {timeout:g} s: {shlex.join(argv)}") from None
+    except BaseException:  # Ctrl-C: a new session's group no longer gets the terminal's SIGINT, so end it here
+        _end_group(proc)
+        raise
+    return subprocess.CompletedProcess(argv, proc.returncode, stdout, stderr)
+
+
+def _end_group(proc: subprocess.Popen) -> None:
+    """Kill `proc`'s process group (its id is proc's pid: start_new_session), reap proc, close its pipes.
+
+    The group's id stays proc's until proc is reaped, so the signal cannot reach another group. Its pipes are
+    closed unread: a process that left the group (a daemon that made its own session) may still hold them."""
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+    proc.kill()  # where the group was gone already, proc itself (a no-op once it has exited)
+    proc.wait()
+    for pipe in (proc.stdout, proc.stderr):
+        if pipe is not None:
+            pipe.close()
 
 
 def checked(proc: subprocess.CompletedProcess, what: str) -> subprocess.CompletedProcess:
@@ -90,11 +134,9 @@ class Transport(abc.ABC):
     kind: str = ""
 
     def __init__(self, python: str, workdir: str, timeout: float = DEFAULT_TIMEOUT_S):
-        if timeout <= 0:
-            raise SeEdgeError(f"timeout must be > 0 seconds, got {timeout}")
+        self.timeout = check_timeout(timeout)
         self.python = python
         self.workdir = workdir
-        self.timeout = float(timeout)
 
     @property
     @abc.abstractmethod
