@@ -15,7 +15,7 @@ import importlib
 
 _EXPORTS = {
     # blocks and models
-    "SqueezeExcite": "se_edge.blocks", "create_attn": "se_edge.blocks", "to_hardware_aware": "se_edge.blocks",
+    "SqueezeExcite": "se_edge.blocks", "create_attn": "se_edge.blocks", "to_hardware_aware": "se_edge.api",
     "create_model": "se_edge.models", "list_models": "se_edge.models", "ModelSpec": "se_edge.models.sources",
     "load_weights": "se_edge.models.weights",
     # data
