@@ -21,6 +21,8 @@ from se_edge.errors import SeEdgeError
 
 DEVICES = ("auto", "cpu", "cuda")
 MAX_SIZE = 4096  # input pixels per side: beyond it a dataset's resize alone needs terabytes
+MAX_IN_CHANS = 256  # input channels: greyscale, RGB, RGBA and multispectral stacks fit; 100000 is a typo
+MAX_SEED = 2**32 - 1  # numpy's and torch's seeds alike take 0 .. 2**32 - 1
 
 
 def _check(ok: bool, message: str) -> None:
@@ -31,6 +33,10 @@ def _check(ok: bool, message: str) -> None:
 def _check_fraction(name: str, value: float, inclusive: bool = False) -> None:
     ok = 0 <= value <= 1 if inclusive else 0 < value < 1
     _check(ok, f"{name} must be {'from 0 to 1' if inclusive else 'between 0 and 1 (exclusive)'}, got {value}")
+
+
+def _check_seed(seed: int) -> None:
+    _check(isinstance(seed, int) and 0 <= seed <= MAX_SEED, f"seed must be a whole number from 0 to {MAX_SEED}, got {seed}")
 
 
 @dataclass(frozen=True)
@@ -72,7 +78,9 @@ class DataConfig:
     def __post_init__(self):
         _check(bool(str(self.data)), "empty dataset; give 'digits' or a path")
         _check(0 < self.size <= MAX_SIZE, f"size must be from 1 to {MAX_SIZE} pixels, got {self.size}")
-        _check(self.in_chans is None or self.in_chans > 0, f"in_chans must be > 0, got {self.in_chans}")
+        _check(self.in_chans is None or 0 < self.in_chans <= MAX_IN_CHANS,
+               f"in_chans must be from 1 to {MAX_IN_CHANS}, got {self.in_chans}")
+        _check_seed(self.seed)
         _check_fraction("val_fraction", self.val_fraction)
         _check_fraction("test_fraction", self.test_fraction)
         _check(self.val_fraction + self.test_fraction < 1, "val_fraction + test_fraction must leave images to train on")
@@ -99,6 +107,7 @@ class TrainConfig:
         _check(self.weight_decay >= 0, f"weight_decay must be 0 or more, got {self.weight_decay}")
         _check(self.warmup_epochs >= 0, f"warmup_epochs must be 0 or more, got {self.warmup_epochs}")
         _check(self.device in DEVICES, f"unknown device {self.device!r}; valid: {', '.join(DEVICES)}")
+        _check_seed(self.seed)
 
 
 @dataclass(frozen=True)

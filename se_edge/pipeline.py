@@ -233,7 +233,7 @@ def quantize_stages(run: Run, qat: QatConfig = QatConfig(), ptq: bool = True, re
     resolve_device(qat.device)
     if ptq and qat.calibration_images < 1:
         raise SeEdgeError("the PTQ baseline needs calibration images (--calibration-images 1 or more)")
-    run.require("float")
+    run.load_float()  # checked, and its model built: a model file nothing vouches for is refused here
     out = {}
     if distributed.is_main():
         run.clear_downstream("quantize")  # exports and reports of the earlier quantised models are stale now

@@ -57,7 +57,7 @@ def test_corrupt_artifacts_give_one_line(demo_run, tmp_path):
                           "se-edge export")
     # Without lineage (a run from before it was recorded), the header check stops it before ExecuTorch loads it.
     record = json.loads((copy / "run.json").read_text())
-    del record["lineage"]
+    del record["lineage"], record["version"]  # a version-1 record: no lineage to check the files
     (copy / "run.json").write_text(json.dumps(record))
     assert_one_line_error(se_edge("parity", "--run", copy), "model_int8.pte is not a valid .pte file", "ExecuTorch")
     assert_one_line_error(se_edge("bench", "latency", "--run", copy, "--runs", "2"), "model_int8.pte is not a valid")
@@ -114,7 +114,7 @@ def test_device_tests_stop_with_one_line_on_a_damaged_pte(demo_run, tmp_path):
     for lineage in (True, False):
         if not lineage:  # a run from before lineage: the header check names the file
             record = json.loads((copy / "run.json").read_text())
-            del record["lineage"]
+            del record["lineage"], record["version"]
             (copy / "run.json").write_text(json.dumps(record))
         proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "device_tests",
                                "--run-dir", str(copy)], capture_output=True, text=True, cwd=Path(__file__).resolve().parents[1])

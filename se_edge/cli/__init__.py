@@ -9,6 +9,7 @@ Heavy libraries are imported inside the commands, so `se-edge --help` stays fast
 """
 from __future__ import annotations
 
+import errno
 import os
 import sys
 
@@ -51,17 +52,97 @@ def main(argv: list[str] | None = None) -> int:
 
     quiet_libraries()
     name = args.command + (f" {args.bench}" if args.command == "bench" else "")
+    if trust := getattr(args, "trust_model_file", None):
+        from se_edge.run.models import trust_model_files
+
+        trust_model_files(trust)
+    previous = _terminate_as_interrupt()
+    stdout = sys.stdout
+    sys.stdout = _Stdout(stdout)
     try:
         args.func(args)
+        sys.stdout.flush()  # a full or closed stdout fails here, inside the handler below, not at exit
     except (SeEdgeError, RunnerError) as e:
         if debug:
             raise
         print(f"se-edge {name}: error: {e}", file=sys.stderr)
         return 2
+    except _Terminated:
+        print(f"se-edge {name}: terminated (SIGTERM)", file=sys.stderr)
+        return 143
     except KeyboardInterrupt:
         print(f"se-edge {name}: interrupted", file=sys.stderr)
         return 130
+    except _StdoutFailed as e:
+        if debug:
+            raise
+        _silence(stdout)
+        if e.args[1] == errno.EPIPE:  # `se-edge models | head`: the reader has what it wanted, as with any Unix tool
+            return 141
+        print(f"se-edge {name}: error: cannot write the output to stdout: {e.args[0]}", file=sys.stderr)
+        return 2
+    finally:
+        sys.stdout = stdout
+        if previous is not None:
+            import signal
+
+            signal.signal(signal.SIGTERM, previous)
     return 0
+
+
+class _Terminated(BaseException):
+    """SIGTERM, raised where the process is: every `finally` runs (the run lock is released, temporary files go)."""
+
+
+def _terminate_as_interrupt():
+    """SIGTERM unwinds the command as Ctrl-C does; the previous handler (to restore), or None where this is not the
+    main thread (signals can be set there only)."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return None
+
+    def handler(signum, frame):
+        raise _Terminated()
+
+    return signal.signal(signal.SIGTERM, handler)
+
+
+class _StdoutFailed(Exception):
+    """stdout refused what a command printed (a full disk, /dev/full, a closed pipe)."""
+
+
+class _Stdout:
+    """sys.stdout, with a failed write told apart from the command's own I/O errors."""
+
+    def __init__(self, stream):
+        self._stream = stream
+
+    def write(self, text):
+        try:
+            return self._stream.write(text)
+        except OSError as e:
+            raise _StdoutFailed(e.strerror or str(e), e.errno) from None
+
+    def flush(self):
+        try:
+            self._stream.flush()
+        except OSError as e:
+            raise _StdoutFailed(e.strerror or str(e), e.errno) from None
+
+    def __getattr__(self, name):
+        return getattr(self._stream, name)
+
+
+def _silence(stream) -> None:
+    """Point the failed stdout at /dev/null, so that the interpreter's own flush at exit prints no second error."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, stream.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):
+        pass
 
 
 __all__ = ["build_parser", "main"]

@@ -37,6 +37,7 @@ def add_parsers(sub) -> None:
                                         "(torchrun: DDP)")
     # --run-dir: under torchrun, whose own parser takes `--run` for an abbreviation of its --run-path
     p.add_argument("--run", "--run-dir", dest="run", required=True, help="run directory made by `se-edge train`")
+    o.trust_option(p)
     o.qat_options(p)
     p.add_argument("--batch-size", type=o.positive(int), help="QAT batch size (default: the run's float training's)")
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), help="training device (default auto)")
@@ -46,6 +47,7 @@ def add_parsers(sub) -> None:
 
     p = sub.add_parser("export", help="export fp32 and int8 .tflite and .pte from a quantized run")
     p.add_argument("--run", required=True, help="run directory made by `se-edge quantize`")
+    o.trust_option(p)
     p.add_argument("--keep-float", metavar="NAME[,NAME]",
                    help="also write model_int8_mixed.tflite/.pte with these modules left in float (mixed precision; "
                         "`se-edge debug` ranks the layers), and print what that buys and costs: accuracy, ops "
@@ -62,20 +64,22 @@ def add_parsers(sub) -> None:
 
     p = sub.add_parser("parity", help="evaluate every artifact of a run in its runtime on a dataset")
     p.add_argument("--run", required=True, help="run directory")
+    o.trust_option(p)
     p.add_argument("--data", help="dataset SPEC (default: the run's own test split)")
     p.add_argument("--json", help="write the results (report.json's `artifacts` shape) to this file")
     p.add_argument("--threads", type=o.positive(int), default=1)
-    p.add_argument("--stress", nargs="?", const=0, type=o.non_negative, metavar="SEED",
+    p.add_argument("--stress", nargs="?", const=0, type=o.seed, metavar="SEED",
                    help="also evaluate the images under a seeded shift (rotation, translation, contrast, noise; "
                         "seed 0 unless given), where decisions are close and int8 disagreements show")
     p.set_defaults(func=cmd_parity)
 
     p = sub.add_parser("debug", help="per-layer SQNR of the int8 reference and the int8 .tflite, worst layer first")
     p.add_argument("--run", required=True, help="run directory")
+    o.trust_option(p)
     p.add_argument("--data", help="dataset SPEC (default: the run's own test split)")
     p.add_argument("--images", type=o.positive(int), default=64, help="images to compare on (default 64)")
     p.add_argument("--top", type=o.positive(int), default=5, help="layers printed per comparison (default 5)")
-    p.add_argument("--stress", nargs="?", const=0, type=o.non_negative, metavar="SEED",
+    p.add_argument("--stress", nargs="?", const=0, type=o.seed, metavar="SEED",
                    help="compare on the images under parity --stress's seeded shift (seed 0 unless given)")
     p.add_argument("--sensitivity", type=o.non_negative, default=3, metavar="K",
                    help="test accuracy with each of the K worst layers alone left in float (default 3; 0: skip)")

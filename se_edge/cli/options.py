@@ -40,6 +40,18 @@ def non_negative(text: str) -> int:
     return value
 
 
+def seed(text: str) -> int:
+    from se_edge.config import MAX_SEED
+
+    try:
+        value = int(text)
+    except ValueError:
+        value = None
+    if value is None or not 0 <= value <= MAX_SEED:
+        raise argparse.ArgumentTypeError(f"must be a whole number from 0 to {MAX_SEED}, got {text}")
+    return value
+
+
 def between_0_and_1(inclusive: bool):
     span = "from 0 to 1" if inclusive else "between 0 and 1 (exclusive)"
 
@@ -72,6 +84,14 @@ def model_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--stem", choices=("small", "imagenet"), help="zoo models: stem (default: small up to 64 px, else imagenet)")
 
 
+def trust_option(p: argparse.ArgumentParser) -> None:
+    """For commands on an existing run: a run.json that names a model file without its sha256 is refused unless
+    the user says the file is theirs (run/models.py)."""
+    p.add_argument("--trust-model-file", action="store_true", default=None,
+                   help="import the model file the run's run.json names even though it records no sha256 for it "
+                        "(a hand-written run.json); without it such a run is refused, since the file is code")
+
+
 def data_options(p: argparse.ArgumentParser) -> None:
     d = DataConfig()
     p.add_argument("--data", help="dataset: 'digits', or a directory in MNIST IDX, CIFAR-10 batches or ImageFolder form, "
@@ -80,7 +100,7 @@ def data_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--size", type=positive(int), help=f"input size in pixels (default {d.size})")
     p.add_argument("--in-chans", type=positive(int), help="input channels (default: the model's first convolution's, "
                                                           "else the dataset's, 1 or 3)")
-    p.add_argument("--seed", type=int, help=f"seed for splits, init and training (default {d.seed})")
+    p.add_argument("--seed", type=seed, help=f"seed for splits, init and training (default {d.seed})")
 
 
 def train_options(p: argparse.ArgumentParser) -> None:

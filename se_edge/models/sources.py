@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import hashlib
 import importlib
-import importlib.util
 import inspect
 import os
 import sys
@@ -77,8 +76,9 @@ class ModelSpec:
         """The user's model file's hash (a run is rebuilt from it: the record notices an edit)."""
         return sha256_file(self.path) if self.kind == "file" else None
 
-    def build(self, num_classes: int, in_chans: int, **zoo_kwargs) -> nn.Module:
-        """The model, randomly initialised. `zoo_kwargs` (se, se_squeeze, stem) reach zoo models only."""
+    def build(self, num_classes: int, in_chans: int, sha256: str | None = None, **zoo_kwargs) -> nn.Module:
+        """The model, randomly initialised. `zoo_kwargs` (se, se_squeeze, stem) reach zoo models only; `sha256`: the
+        hash a model file must have (a run's record), checked on the bytes that are imported."""
         if self.kind == "zoo":
             from se_edge.models.registry import create_model
 
@@ -86,15 +86,15 @@ class ModelSpec:
                 return create_model(self.name, num_classes=num_classes, in_chans=in_chans, **zoo_kwargs)
             except ValueError as e:
                 raise SeEdgeError(str(e)) from None
-        factory = self._factory()
+        factory = self._factory(sha256)
         model = _call(factory, str(self), num_classes=num_classes, in_chans=in_chans)
         if not isinstance(model, nn.Module):
             raise SeEdgeError(f"model spec {self}: the factory returned {type(model).__name__}, not a torch.nn.Module")
         return model
 
-    def _factory(self):
+    def _factory(self, sha256: str | None = None):
         if self.kind == "file":
-            return getattr(_import_file(self.path), self.name, None) or _missing_factory(self)
+            return getattr(_import_file(self.path, sha256), self.name, None) or _missing_factory(self)
         package = LIBRARIES[self.kind]
         try:
             library = importlib.import_module(package)
@@ -120,20 +120,51 @@ def _missing_factory(spec: ModelSpec):
     raise SeEdgeError(f"{spec.path} defines no {spec.name!r}; give path/to/file.py:FACTORY with a function in that file")
 
 
-def _import_file(path: str):
-    if not os.path.isfile(path):
-        raise SeEdgeError(f"model file not found: {path}")
-    name = "se_edge_user_model_" + hashlib.sha1(path.encode()).hexdigest()[:12]
+def _import_file(path: str, sha256: str | None = None):
+    """The user's model file as a module, run from the bytes that were hashed (an edit between the check and the
+    import cannot slip in). `sha256`: the hash the file must have (a run's record); None: the file the user named
+    on this command line. An exit at import time (sys.exit, argparse) and what the file prints to stderr while it
+    is refused become one line; it sees its own path as sys.argv, not se-edge's options."""
+    try:
+        with open(path, "rb") as f:
+            source = f.read()
+    except FileNotFoundError:
+        raise SeEdgeError(f"model file not found: {path}") from None
+    except OSError as e:
+        raise SeEdgeError(f"cannot read model file {path}: {one_line(e)}") from None
+    digest = hashlib.sha256(source).hexdigest()
+    if sha256 is not None and digest != sha256:
+        raise SeEdgeError(f"model file {path} changed since this run was made (sha256 {digest[:12]}, recorded "
+                          f"{sha256[:12]}): se-edge imports only the file the run was made from; restore it, or start "
+                          "a new run")
+    name = "se_edge_user_model_" + hashlib.sha1(f"{path}:{digest}".encode()).hexdigest()[:12]
     if name in sys.modules:
         return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
+    import contextlib
+    import io
+    import types
+
+    module = types.ModuleType(name)
+    module.__file__ = path
     sys.modules[name] = module  # dataclasses and pickling look a module up by name
+    argv, printed = sys.argv, io.StringIO()
+    sys.argv = [path]
     try:
-        spec.loader.exec_module(module)
-    except Exception as e:
+        with contextlib.redirect_stderr(printed):
+            exec(compile(source, path, "exec"), module.__dict__)
+    except KeyboardInterrupt:
         del sys.modules[name]
-        raise SeEdgeError(f"cannot import model file {path}: {type(e).__name__}: {one_line(e)}") from None
+        raise
+    except BaseException as e:  # noqa: BLE001 - SystemExit from sys.exit or argparse included
+        del sys.modules[name]
+        said = [line for line in printed.getvalue().splitlines() if line.strip()]
+        what = (f"exited with code {e.code!r} while being imported" if isinstance(e, SystemExit)
+                else f"failed to import: {type(e).__name__}: {one_line(e)}")
+        raise SeEdgeError(f"model file {path} {what}" + (f" (it printed: {one_line(said[-1])[:200]})" if said else "")
+                          + "; a model file should define the factory without side effects at import") from None
+    finally:
+        sys.argv = argv
+    sys.stderr.write(printed.getvalue())  # imported: its warnings are the user's to see
     return module
 
 
@@ -149,6 +180,9 @@ def _call(factory, label: str, **offered):
         return factory(**kwargs)
     except SeEdgeError:
         raise
+    except SystemExit as e:
+        raise SeEdgeError(f"model spec {label}: the factory exited with code {e.code!r} instead of returning a "
+                          "model") from None
     except Exception as e:
         raise SeEdgeError(f"model spec {label}: the factory failed: {type(e).__name__}: {one_line(e)}") from None
 

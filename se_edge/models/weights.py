@@ -78,6 +78,12 @@ def _unwrap(state, path: Path) -> dict[str, torch.Tensor]:
         raise SeEdgeError(f"{path} holds a {kind}, not a state dict of tensors; save torch.save(model.state_dict(), path)")
     if state and all(k.startswith("module.") for k in state):  # saved from a DDP-wrapped model
         state = {k[len("module."):]: v for k, v in state.items()}
+    bad = [k for k, v in state.items() if (v.is_floating_point() or v.is_complex()) and not bool(torch.isfinite(v).all())]
+    if bad:  # a diverged or damaged checkpoint: training on it records chance accuracy, quantising it fails later
+        v = state[bad[0]]
+        raise SeEdgeError(f"refusing weights {path}: {_some(bad)} hold{'s' if len(bad) == 1 else ''} NaN or infinite "
+                          f"values ({int((~torch.isfinite(v)).sum())} of {v.numel()} in {bad[0]}); every weight must "
+                          "be a finite number")
     return state
 
 

@@ -45,13 +45,28 @@ def memoized(run, what: str, path: Path, make):
     return model
 
 
+# Set by the CLI's --trust-model-file (trust_model_files): the user vouches for a model file a run names without
+# a recorded sha256. Per process, as the command line that says it.
+_TRUST_MODEL_FILES = False
+
+
+def trust_model_files(trust: bool = True) -> None:
+    global _TRUST_MODEL_FILES
+    _TRUST_MODEL_FILES = bool(trust)
+
+
 def create_model(run):
-    """The run's float architecture, rebuilt from its recorded model spec (models/build.py)."""
+    """The run's float architecture, rebuilt from its recorded model spec (models/build.py). float.pt's lineage is
+    checked first where the run has one: its settings hash covers `model` and `model_sha256`, so a run.json edited
+    to name another model file is refused before that file is read, let alone imported."""
     from se_edge.models.build import rebuild
 
     r = run.record
+    if r.lineage is not None:
+        run.require("float")
     return rebuild(r.model, r.model_kwargs, r.model_sha256, bool(r.rewrite and r.rewrite.enabled),
-                   bool(r.rewrite and r.rewrite.silu))
+                   bool(r.rewrite and r.rewrite.silu), vouched=r.lineage is not None,
+                   trust_model_file=_TRUST_MODEL_FILES)
 
 
 def sample_input(run):
@@ -89,7 +104,7 @@ def eval_images(run, data: str | None = None):
 
     r = run.record
     return read_eval_images(data or r.dataset, run_spec=r.dataset, seed=r.split.seed,
-                            test_fraction=r.split.test_fraction)
+                            test_fraction=r.split.test_fraction, size=r.preprocessing.size)
 
 
 def load_float(run):

@@ -55,7 +55,14 @@ class Section:
         obj = cls(**values)
         object.__setattr__(obj, "_keys", tuple(data))
         object.__setattr__(obj, "_extra", {k: v for k, v in data.items() if k not in known})
+        for name, problem in obj.problems():
+            raise SeEdgeError(f"{source}: {prefix + name!r} {problem}")
         return obj
+
+    def problems(self) -> list[tuple[str, str]]:
+        """(field, what is wrong and what is valid) for each value of the right type but out of range: a record
+        is checked where it is read, before a stage sizes anything by it."""
+        return []
 
     def to_dict(self) -> dict:
         """The JSON object: the keys it was read with, in their order, then the fields set since."""
@@ -89,6 +96,20 @@ class Preprocessing(Section):
 
         return DataPreprocessing(self.size, self.mean, self.std, self.in_chans)
 
+    def problems(self) -> list[tuple[str, str]]:
+        from se_edge.config import MAX_IN_CHANS, MAX_SIZE
+
+        found = _whole("size", self.size, 1, MAX_SIZE) + _whole("in_chans", self.in_chans, 1, MAX_IN_CHANS)
+        for name, positive in (("mean", False), ("std", True)):
+            values = getattr(self, name)
+            values = values if isinstance(values, list) else [values]
+            valid = f"a number or a list of {self.in_chans} numbers" + (" > 0" if positive else "")
+            if len(values) not in (1, self.in_chans) or not all(_number(v) for v in values):
+                found.append((name, f"should be {valid}, found {_shown(getattr(self, name))}"))
+            elif positive and not all(v > 0 for v in values):
+                found.append((name, f"should be {valid}, found {_shown(getattr(self, name))}"))
+        return found
+
 
 @dataclass(frozen=True)
 class Split(Section):
@@ -98,6 +119,20 @@ class Split(Section):
     num_train: int | None = None
     num_val: int | None = None
     num_test: int | None = None
+
+    def problems(self) -> list[tuple[str, str]]:
+        from se_edge.config import MAX_SEED
+
+        found = _whole("seed", self.seed, 0, MAX_SEED)
+        for name in ("val_fraction", "test_fraction"):
+            if not (_number(getattr(self, name)) and 0 < getattr(self, name) < 1):
+                found.append((name, f"should be a number between 0 and 1 (exclusive), found {getattr(self, name)!r}"))
+        if not found and self.val_fraction + self.test_fraction >= 1:
+            found.append(("test_fraction", f"leaves no images to train on (with val_fraction {self.val_fraction})"))
+        for name in ("num_train", "num_val", "num_test"):
+            if getattr(self, name) is not None:
+                found += _whole(name, getattr(self, name), 0, None)
+        return found
 
 
 @dataclass(frozen=True)
@@ -114,6 +149,12 @@ class Training(Section):
     device: str | None = None
     history: list | None = None
     seconds: float | None = None
+
+    def problems(self) -> list[tuple[str, str]]:
+        found = _whole("epochs", self.epochs, 0, None) + _whole("batch_size", self.batch_size, 1, None)
+        if self.lr is not None and not (_number(self.lr) and self.lr > 0):
+            found.append(("lr", f"should be a finite number > 0, found {self.lr!r}"))
+        return found
 
 
 @dataclass(frozen=True)
@@ -232,6 +273,26 @@ class RunRecord(Section):
             raise SeEdgeError(f"{source} is not a se_edge run record: expected a JSON object, found {type(data).__name__}")
         return super().from_dict(upgrade(data, source), source)
 
+    def problems(self) -> list[tuple[str, str]]:
+        from se_edge.data.types import MAX_CLASSES
+
+        found = _whole("num_classes", self.num_classes, 1, MAX_CLASSES)
+        if self.class_names is not None and not found:
+            if len(self.class_names) != self.num_classes or not all(isinstance(n, str) for n in self.class_names):
+                found.append(("class_names", f"should be a list of {self.num_classes} strings (num_classes), found "
+                                             f"{len(self.class_names)} values"))
+            elif bad := next((n for n in self.class_names if not n.isprintable()), None):
+                found.append(("class_names", f"holds {bad!r}: a class name is one line of printable text (it becomes a "
+                                             "line of the labels file packed into each .tflite)"))
+        for name in ("num_classes", "in_chans"):
+            value = self.model_kwargs.get(name)
+            if value is not None and not (isinstance(value, int) and not isinstance(value, bool) and value >= 1):
+                found.append((f"model_kwargs.{name}", f"should be a whole number from 1, found {value!r}"))
+        if not found and self.model_kwargs.get("num_classes", self.num_classes) != self.num_classes:
+            found.append(("model_kwargs.num_classes", f"is {self.model_kwargs['num_classes']}, not the run's "
+                                                      f"num_classes {self.num_classes}"))
+        return found
+
     @property
     def class_labels(self) -> list[str]:
         """The class names the source gave, or the class indices as text."""
@@ -247,6 +308,11 @@ def upgrade(data: dict, source: str = "run.json") -> dict:
     if version > RECORD_VERSION:
         raise SeEdgeError(f"{source} was written by a newer se_edge (record version {version}; this one reads up to "
                           f"{RECORD_VERSION}); upgrade se_edge")
+    if version >= 2 and "lineage" not in data:
+        # Every version-2 record carries one (Run.start writes it empty): without it nothing would check the files.
+        raise SeEdgeError(f"{source} has no 'lineage', which every record of version {version} holds: it was edited, "
+                          "and the run's files cannot be checked against what made them; restore run.json, or make "
+                          "the run again")
     return data
 
 
@@ -297,6 +363,25 @@ def _read(value, annotation: str, source: str, name: str):
                 option in ("int", "float") and isinstance(value, bool)):
             return value
     raise SeEdgeError(f"{source}: {name!r} should be {_describe(options)}, found {type(value).__name__}")
+
+
+
+
+def _number(value) -> bool:
+    import math
+
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _whole(name: str, value, low: int, high: int | None) -> list[tuple[str, str]]:
+    ok = isinstance(value, int) and not isinstance(value, bool) and value >= low and (high is None or value <= high)
+    span = f"from {low} to {high}" if high is not None else f"from {low}"
+    return [] if ok else [(name, f"should be a whole number {span}, found {_shown(value)}")]
+
+
+def _shown(value) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def _describe(options: list[str]) -> str:
