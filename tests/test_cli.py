@@ -92,7 +92,7 @@ def test_parity_stress_prints_and_writes_the_shifted_set(demo_run, tmp_path):
     table = proc.stdout.split("seed 3)")[1]
     for name, a in stress["artifacts"].items():
         assert f"| {name} | {a['accuracy']:.4f} |" in table
-    assert_one_line_error(cli("parity", "--run", out, "--stress", "-1"), "--stress: must be 0 or more")
+    assert_one_line_error(cli("parity", "--run", out, "--stress", "-1"), "--stress: must be a whole number from 0 to 4294967295")
 
 
 def test_bench_json(demo_run, tmp_path):

@@ -84,7 +84,7 @@ def test_retraining_into_a_finished_run_removes_what_it_outdates(run_copy):
     (("run", "--lr", "nan"), "--lr: must be a finite number > 0"),
     (("run", "--qat-lr", "inf"), "--qat-lr: must be a finite number > 0"),
     (("run", "--warmup", "-1"), "--warmup: must be 0 or more"),
-    (("bench", "latency", "--run", "x", "--timeout", "nan"), "--timeout: must be a finite number > 0"),
+    (("bench", "latency", "--run", "x", "--timeout", "nan"), "--timeout: must be a number of seconds > 0 and at most 86400"),
     (("bench", "latency", "--run", "x", "--warmup", "-5"), "--warmup: must be 0 or more"),
     (("train", "--size", "100000", "--epochs", "0"), "size must be from 1 to 4096 pixels"),
 ])
