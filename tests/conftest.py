@@ -114,3 +114,14 @@ def demo_run(tmp_path_factory, worker_id):
             run_all(RunConfig.from_options(out=str(out), epochs=12, qat_epochs=2, runs=5, warmup=2, progress=False))
             built.write_text("complete\n")
     return out, json.loads((out / "report.json").read_text())
+
+
+@pytest.fixture
+def run_copy(demo_run, tmp_path) -> Path:
+    """A copy of the demo run (its checkpoints left out) that a test may change."""
+    import shutil
+
+    out, _ = demo_run
+    copy = tmp_path / "run"
+    shutil.copytree(out, copy, ignore=shutil.ignore_patterns("*.ckpt"))
+    return copy

@@ -14,7 +14,6 @@ import hashlib
 import json
 import pickle
 import shlex
-import shutil
 import sys
 import time
 from pathlib import Path
@@ -276,14 +275,6 @@ def test_a_runtimes_answer_that_is_not_runner_py_s_is_a_reason_to_skip(tmp_path,
 def _hashes(directory: Path) -> dict[str, str]:
     return {str(p.relative_to(directory)): hashlib.sha256(p.read_bytes()).hexdigest()
             for p in sorted(directory.rglob("*")) if p.is_file()}
-
-
-@pytest.fixture
-def run_copy(demo_run, tmp_path) -> Path:
-    out, _ = demo_run
-    copy = tmp_path / "run"
-    shutil.copytree(out, copy, ignore=shutil.ignore_patterns("*.ckpt"))
-    return copy
 
 
 @pytest.mark.parametrize("fake, found", [

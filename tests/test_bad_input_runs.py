@@ -4,7 +4,6 @@ handled. Every refusal is one line, exit 2, and leaves each file of the run byte
 import hashlib
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -24,14 +23,6 @@ import torch.nn as nn
 def build(num_classes=10, in_chans=1):
     return nn.Sequential(nn.Conv2d(in_chans, 4, 3), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, num_classes))
 '''
-
-
-@pytest.fixture
-def run_copy(demo_run, tmp_path):
-    out, _ = demo_run
-    copy = tmp_path / "run"
-    shutil.copytree(out, copy, ignore=shutil.ignore_patterns("*.ckpt"))
-    return copy
 
 
 def _files(directory: Path) -> dict:

@@ -11,14 +11,6 @@ import pytest
 from conftest import assert_one_line_error, cli, se_edge
 
 
-@pytest.fixture
-def run_copy(demo_run, tmp_path):
-    out, _ = demo_run
-    copy = tmp_path / "run"
-    shutil.copytree(out, copy, ignore=shutil.ignore_patterns("*.ckpt"))
-    return copy
-
-
 def _snapshot(directory):
     return {p.name: p.read_bytes() for p in directory.iterdir() if p.is_file()}
 
