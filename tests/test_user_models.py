@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import assert_one_line_error, se_edge
+from conftest import assert_one_line_error, cli, se_edge
 from user_model_source import SOURCE
 
 from se_edge.errors import SeEdgeError
@@ -51,7 +51,7 @@ def test_a_users_model_file_goes_through_the_whole_pipeline(user_model, tmp_path
     path, weights, trained_accuracy = user_model
     assert trained_accuracy > 0.6, "the brief training should have learned the digits"
     out = tmp_path / "run"
-    proc = se_edge("--quiet", "run", "--model", f"{path}:build", "--weights", weights, "--epochs", "0", "--data", "digits",
+    proc = cli("--quiet", "run", "--model", f"{path}:build", "--weights", weights, "--epochs", "0", "--data", "digits",
                    "--qat-epochs", "1", "--calibration-images", "256", "--no-ptq", "--runs", "3", "--warmup", "1",
                    "--out", out)  # the PTQ baseline's path is the zoo's (demo_run); its two exports cost ~30 s here
     assert proc.returncode == 0, proc.stderr[-3000:]
