@@ -248,3 +248,38 @@ def test_a_device_output_off_by_two_lsb_is_reported_apart_and_fails_the_command(
             assert "## Outputs that differ from this host's" in md and f"{IMAGES * 10 - 1} of {IMAGES * 10} values" in md
             errors = [line for line in proc.stderr.splitlines() if line.strip()]
             assert len(errors) == 1 and "1 output check(s) failed on local: tflite_int8:" in errors[0], proc.stderr
+
+
+# ---- per-op profiles where there is no Python: pte_runner --etdump, tflite_runner --profile (issue 25)
+
+def _se_parts(summary: dict) -> list[list[int]]:
+    """Per SE block found: its ops per role (squeeze, excitation, gate, scale)."""
+    from se_edge.evaluate.profile import ROLES
+
+    return [[sum(1 for op in summary["ops"] if op["se"] == b["name"] and op["role"] == r) for r in ROLES]
+            for b in summary["se"]["blocks"]]
+
+
+def test_native_runners_record_per_op_profiles_that_find_every_se_block(pte_runner, tflite_runner, demo_run, tmp_path):
+    from se_edge.evaluate import profile
+    from se_edge.run import Run
+
+    out, _ = demo_run
+    run = Run(out)
+    se_names = profile.se_module_names(run.load_float())
+    proc = run_native(pte_runner, out / "model_int8.pte", "--runs", "3", "--warmup", "1", "--json", tmp_path / "s.json",
+                      "--etdump", tmp_path / "p.etdp", "--profile-runs", "4")
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads((tmp_path / "s.json").read_text())["count"] == 3, "the timed runs are the stats', untraced"
+    pte = profile.summarize_profile(profile.read_etdump(tmp_path / "p.etdp"), se_names)
+    assert pte["runs"] == 4 and pte["se"]["named"] and _se_parts(pte) == [[1, 2, 1, 1]] * 3, pte["se"]
+    tfl = profile.summarize_profile(profile.profile_tflite_native(out / "model_int8.tflite",
+                                                                  run.example_input("tflite_int8"), runs=4, warmup=1,
+                                                                  binary=tflite_runner), se_names)
+    assert tfl["runs"] == 4 and tfl["se"]["named"] and _se_parts(tfl) == [[1, 2, 1, 1]] * 3, tfl["se"]
+    assert tfl["total_ms"] > 0 and tfl["by_kind"]["conv"]["ops"] == pte["by_kind"]["conv"]["ops"] == 6
+    for binary, args in ((pte_runner, ["--profile-runs", "0", "--etdump", tmp_path / "q.etdp"]),
+                         (tflite_runner, ["--profile-runs", "2"])):
+        bad = run_native(binary, out / ("model_int8.pte" if binary == pte_runner else "model_int8.tflite"), *args)
+        assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1, bad.stderr
+    assert not (tmp_path / "q.etdp").exists()

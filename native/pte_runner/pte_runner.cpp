@@ -3,16 +3,23 @@
 // headers and shared libraries of the executorch wheel (see CMakeLists.txt).
 //
 //   pte_runner MODEL.pte [--inputs x.npy] [--outputs y.npy] [--runs 50] [--warmup 10]
-//              [--threads 1] [--json stats.json]
+//              [--threads 1] [--json stats.json] [--etdump prof.etdump [--profile-runs 20]]
 //
 // Same options and JSON keys as se_edge/runner.py (load_ms, first_ms, warmup, threads, count, min,
 // mean, std, p50, p90, p99, peak_rss_mb); executor_runner's spellings --num_executions and
 // --cpu_threads are accepted too. --inputs is a float32 .npy of shape (N, ...) (uint8 pixels for a program that takes uint8): every sample is
 // run once and the outputs are written to --outputs; the timed runs use the first sample (zeros
-// without --inputs). Errors: one line on stderr, exit code 2.
+// without --inputs). --etdump PATH: after the timed runs (untraced, so the latency is unchanged), the forward
+// method is loaded again with ExecuTorch's ETDumpGen event tracer, warmed up (--warmup runs, not recorded) and run
+// --profile-runs times; PATH gets the ETDump flatbuffer (one "Execute" block per run: Method::execute, DELEGATE_CALL /
+// OPERATOR_CALL and the XNNPACK delegate's per-operator events), for executorch.devtools' Inspector.
+// Errors: one line on stderr, exit code 2.
 #include <executorch/extension/module/module.h>
 #include <executorch/extension/tensor/tensor.h>
 #include <executorch/runtime/platform/runtime.h>
+#if SE_EDGE_ETDUMP
+#include <executorch/devtools/etdump/etdump_flatcc.h>
+#endif
 #include <sys/resource.h>
 
 #include <chrono>
@@ -53,7 +60,35 @@ using runner_cli::Options;
 
 const char* kUsage =
     "usage: pte_runner MODEL.pte [--inputs x.npy] [--outputs y.npy] [--runs N] [--warmup N] "
-    "[--threads N] [--json FILE]";
+    "[--threads N] [--json FILE] [--etdump FILE [--profile-runs N]]";
+
+// pte_runner's own options, beside the ones runner_cli::parse_args shares with tflite_runner (which has no profiler).
+struct ProfileOptions {
+  std::string etdump;  // where to write the ETDump; empty: no profiling
+  int runs = 20;
+};
+
+Options parse_args(int argc, char** argv, ProfileOptions* p) {
+  auto rest = runner_cli::take_profile_options(argc, argv, "--etdump", &p->etdump, &p->runs);
+  Options o;
+  try {
+    o = runner_cli::parse_args(static_cast<int>(rest.size()), rest.data(), kUsage);
+  } catch (const std::invalid_argument& e) {
+    const std::string what = e.what();
+    if (what.rfind("unknown option", 0) == 0) throw std::invalid_argument(what + " --etdump --profile-runs");
+    throw;
+  }
+  if (!p->etdump.empty()) {
+#if !SE_EDGE_ETDUMP
+    throw std::invalid_argument("--etdump: this pte_runner was built without ExecuTorch's ETDump library "
+                                "(libexecutorch_etdump); rebuild it against a runtime that ships it");
+#endif
+    for (const std::string* other : {&o.model, &o.inputs, &o.outputs, &o.json})
+      if (p->etdump == *other)
+        throw std::invalid_argument("--etdump must differ from the model, --inputs, --outputs and --json: " + p->etdump);
+  }
+  return o;
+}
 
 std::string error_name(Error e) {
   return "error code 0x" + [&] { std::ostringstream s; s << std::hex << static_cast<int>(e); return s.str(); }();
@@ -97,12 +132,55 @@ std::unique_ptr<Module> load(const std::string& path, double* load_ms) {
   return module;
 }
 
-int run(const Options& o) {
+#if SE_EDGE_ETDUMP
+// `size` bytes at `data` to `path`, atomically (as runner_cli::write_stats writes the JSON).
+void write_file(const std::string& path, const void* data, size_t size) {
+  const std::string tmp = path + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::binary);
+    out.write(static_cast<const char*>(data), static_cast<std::streamsize>(size));
+    if (!out) throw std::runtime_error("cannot write " + path);
+  }
+  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
+    std::remove(tmp.c_str());
+    throw std::runtime_error("cannot write " + path);
+  }
+}
+
+// Loads `module`'s forward method again with an ETDumpGen event tracer (a method's tracer is fixed when it is loaded:
+// Program::load_method; the XNNPACK delegate reads it from its execution context on every run), runs it `warmup` times
+// unrecorded, then `p.runs` times recorded, and writes the ETDump flatbuffer to p.etdump. Leaves forward unloaded.
+void profile(Module& module, const ProfileOptions& p, int warmup, void* sample,
+             const std::vector<executorch::aten::SizesType>& sizes, ScalarType type) {
+  executorch::etdump::ETDumpGen etdump;  // no buffer: flatcc allocates, get_etdump_data() hands back malloc'd bytes
+  module.unload_method("forward");
+  Error err = module.load_forward(nullptr, &etdump);
+  if (err != Error::Ok) throw std::runtime_error("cannot load forward with the ETDump tracer (" + error_name(err) + ")");
+  for (int i = 0; i < warmup; ++i) run_once(module, sample, sizes, type, nullptr);
+  etdump.reset();  // drop the load ("Default" block) and the warm-up: the file holds the p.runs recorded runs only
+  for (int i = 0; i < p.runs; ++i) run_once(module, sample, sizes, type, nullptr);
+  module.unload_method("forward");  // nothing may trace into `etdump` once its data is taken, nor after it is gone
+  const size_t blocks = etdump.get_num_blocks();  // Method::execute opens one "Execute" block per run
+  executorch::etdump::ETDumpResult result = etdump.get_etdump_data();
+  std::unique_ptr<void, decltype(&free)> owned(result.buf, &free);  // as executor_runner frees it
+  if (result.buf == nullptr || result.size == 0 || blocks != static_cast<size_t>(p.runs))
+    throw std::runtime_error("--etdump: the ExecuTorch runtime recorded " + std::to_string(blocks) + " of " +
+                             std::to_string(p.runs) + " runs (libexecutorch built without ET_EVENT_TRACER_ENABLED?)");
+  write_file(p.etdump, result.buf, result.size);
+}
+#endif
+
+int run(const Options& o, const ProfileOptions& p) {
   executorch::runtime::runtime_init();
   auto* pool = executorch::extension::threadpool::get_threadpool();
   if (pool) pool->_unsafe_reset_threadpool(static_cast<uint32_t>(o.threads));
 
   if (!std::ifstream(o.model).good()) throw std::runtime_error("model not found: " + o.model);
+  if (!p.etdump.empty()) {  // fail before the runs, not after them, where the ETDump cannot be written
+    const std::string probe = p.etdump + ".tmp";
+    if (!std::ofstream(probe, std::ios::binary)) throw std::runtime_error("cannot write " + p.etdump);
+    std::remove(probe.c_str());
+  }
   double load_ms = 0;
   auto module = load(o.model, &load_ms);
   auto meta = module->method_meta("forward");
@@ -159,7 +237,12 @@ int run(const Options& o) {
     run_once(*module, sample, sizes, type, nullptr);
     times.push_back(ms_since(start));
   }
-  runner_cli::write_stats(o.json, json_stats(o, load_ms, first_ms, summarize(times), pool ? pool->get_thread_count() : 0));
+  // The statistics (peak_rss_mb too) as they stand after the timed runs, before the profiled ones
+  const std::string stats = json_stats(o, load_ms, first_ms, summarize(times), pool ? pool->get_thread_count() : 0);
+#if SE_EDGE_ETDUMP
+  if (!p.etdump.empty()) profile(*module, p, o.warmup, sample, sizes, type);
+#endif
+  runner_cli::write_stats(o.json, stats);
   return 0;
 }
 
@@ -167,7 +250,9 @@ int run(const Options& o) {
 
 int main(int argc, char** argv) {
   try {
-    return run(runner_cli::parse_args(argc, argv, kUsage));
+    ProfileOptions profile;
+    const Options options = parse_args(argc, argv, &profile);
+    return run(options, profile);
   } catch (const std::exception& e) {
     std::cerr << "error: " << e.what() << "\n";
     return 2;

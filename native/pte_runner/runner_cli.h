@@ -80,6 +80,39 @@ inline Options parse_args(int argc, char** argv, const char* usage) {
   return o;
 }
 
+// Takes FILE_FLAG (pte_runner's --etdump, tflite_runner's --profile) and --profile-runs (`--flag VALUE` or
+// `--flag=VALUE`) out of argv into *path and *runs, and returns the rest for parse_args, walked as parse_args walks
+// it (the word after any other --flag but --help is that flag's value). --profile-runs without FILE_FLAG is an error.
+inline std::vector<char*> take_profile_options(int argc, char** argv, const std::string& file_flag, std::string* path,
+                                               int* runs) {
+  std::vector<char*> rest{argv[0]};
+  bool runs_given = false;
+  for (int i = 1; i < argc; ++i) {
+    const std::string arg = argv[i];
+    const bool is_flag = arg.rfind("--", 0) == 0;
+    const auto eq = arg.find('=');
+    const std::string name = is_flag && eq != std::string::npos ? arg.substr(0, eq) : arg;
+    if (name != file_flag && name != "--profile-runs") {
+      rest.push_back(argv[i]);
+      if (is_flag && eq == std::string::npos && arg != "--help" && i + 1 < argc) rest.push_back(argv[++i]);
+      continue;
+    }
+    std::string value;
+    if (eq != std::string::npos) value = arg.substr(eq + 1);
+    else if (i + 1 < argc && std::string(argv[i + 1]).rfind("--", 0) != 0) value = argv[++i];
+    else throw std::invalid_argument(name + " needs a value");
+    if (name == file_flag) {
+      if (value.empty()) throw std::invalid_argument(file_flag + " needs a file path");
+      *path = value;
+    } else {
+      *runs = to_int(name, value, 1);
+      runs_given = true;
+    }
+  }
+  if (runs_given && path->empty()) throw std::invalid_argument("--profile-runs needs " + file_flag + " FILE");
+  return rest;
+}
+
 inline double ms_since(Clock::time_point start) {
   return std::chrono::duration<double, std::milli>(Clock::now() - start).count();
 }

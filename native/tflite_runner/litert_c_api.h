@@ -1,6 +1,6 @@
 // The LiteRT C API entry points tflite_runner uses, declared as google-ai-edge/LiteRT's litert/c/*.h declare them
 // (commit 19a1585, "Bump LiteRT SDK versions to 2.3.0"): the ai-edge-litert wheel ships libLiteRt.so with these
-// symbols (VERS_1.0) but no headers. Handles are opaque; the two structs read here are checked for their ABI size.
+// symbols (VERS_1.0) but no headers. Handles are opaque; the structs read here are checked for their ABI size.
 #pragma once
 #include <stddef.h>
 #include <stdint.h>
@@ -127,11 +127,52 @@ LiteRtStatus LiteRtLockTensorBuffer(LiteRtTensorBuffer tensor_buffer, void** hos
 LiteRtStatus LiteRtUnlockTensorBuffer(LiteRtTensorBuffer buffer);
 void LiteRtDestroyTensorBuffer(LiteRtTensorBuffer buffer);
 
+// Profiling (litert/c/litert_profiler.h, litert_profiler_event.h). A compiled model has a profiler only when it was
+// compiled with the runtime options payload `enable_profiling = true` (identifier "runtime_options_string", as
+// LrtGetOpaqueRuntimeOptionsData writes it); LiteRtCompiledModelGetProfiler then returns it (owned by the compiled
+// model), otherwise Ok with NULL. Start resets the event buffer (a ring of 512 * 1024 events); events are read by
+// copying them out: tags stay owned by the profiler, valid until the next Start/Reset.
+typedef enum LiteRtProfilerEventType {  // == tflite::Profiler::EventType
+  DEFAULT = 1,
+  OPERATOR_INVOKE_EVENT = 1 << 1,                     // a TFLite node (metadata1 = node index); not a delegate's
+                                                      // node when the delegate profiles its own operators
+  DELEGATE_OPERATOR_INVOKE_EVENT = 1 << 2,            // a delegate's internal operator (metadata1 = its index)
+  DELEGATE_PROFILED_OPERATOR_INVOKE_EVENT = 1 << 3,   // a delegate's operator profiled in place of its node
+                                                      // (XNNPACK: metadata1 = XNNPACK operator index)
+  GENERAL_RUNTIME_INSTRUMENTATION_EVENT = 1 << 4,     // the interpreter's whole invoke
+  TELEMETRY_EVENT = 1 << 5, TELEMETRY_REPORT_SETTINGS = 1 << 6, TELEMETRY_DELEGATE_EVENT = 1 << 7,
+  TELEMETRY_DELEGATE_REPORT_SETTINGS = 1 << 8,
+} LiteRtProfilerEventType;
+typedef struct LiteRtMemoryUsage {
+  size_t total_allocated_bytes;
+  size_t in_use_allocated_bytes;
+  size_t private_footprint_bytes;
+} LiteRtMemoryUsage;
+typedef enum ProfiledEventSource { LITERT, TFLITE_INTERPRETER, TFLITE_DELEGATE } ProfiledEventSource;
+typedef struct ProfiledEventData {
+  const char* tag;                     // owned by the profiler
+  LiteRtProfilerEventType event_type;
+  uint64_t start_timestamp_us;         // 0 for events added with their elapsed time (XNNPACK's operators)
+  uint64_t elapsed_time_us;
+  LiteRtMemoryUsage begin_mem_usage;
+  LiteRtMemoryUsage end_mem_usage;
+  uint64_t event_metadata1;
+  uint64_t event_metadata2;
+  ProfiledEventSource event_source;
+} ProfiledEventData;                   // LP64: sizeof 104, elapsed_time_us@24, event_metadata1@80, event_source@96
+
 LiteRtStatus LiteRtStartProfiler(LiteRtProfiler profiler);
 LiteRtStatus LiteRtStopProfiler(LiteRtProfiler profiler);
 LiteRtStatus LiteRtResetProfiler(LiteRtProfiler profiler);
 LiteRtStatus LiteRtGetNumProfilerEvents(LiteRtProfiler profiler, int* num_events);
+// num_events: the size of `events`, which must hold all recorded events (else InvalidArgument).
+LiteRtStatus LiteRtGetProfilerEvents(LiteRtProfiler profiler, int num_events, ProfiledEventData* events);
 LiteRtStatus LiteRtGetProfileSummary(LiteRtProfiler profiler, LiteRtCompiledModel compiled_model, const char** summary);
 }  // extern "C"
 static_assert(sizeof(LiteRtLayout) == 68 && sizeof(LiteRtRankedTensorType) == 72, "layout ABI");
 static_assert(sizeof(LiteRtEnvOption) == 24 && sizeof(LiteRtQuantizationPerTensor) == 16, "ABI");
+#if UINTPTR_MAX == UINT64_MAX
+static_assert(sizeof(ProfiledEventData) == 104 && offsetof(ProfiledEventData, elapsed_time_us) == 24 &&
+              offsetof(ProfiledEventData, event_metadata1) == 80 && offsetof(ProfiledEventData, event_source) == 96,
+              "profiler event ABI");
+#endif

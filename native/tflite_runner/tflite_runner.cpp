@@ -3,7 +3,7 @@
 // statistics as JSON: latency and outputs without Python, beside native/pte_runner for the .pte.
 //
 //   tflite_runner MODEL.tflite [--inputs x.npy] [--outputs y.npy] [--runs 50] [--warmup 10]
-//                 [--threads 1] [--json stats.json]
+//                 [--threads 1] [--json stats.json] [--profile profile.json [--profile-runs 20]]
 //
 // The command line, .npy files and JSON keys are pte_runner's (and se_edge/runner.py's). --inputs is a float32
 // .npy of shape (N, ...) -- the run's normalised images, laid out NCHW as PyTorch has them; an NHWC input is fed
@@ -12,6 +12,10 @@
 // even, as XNNPACK quantises), and an int8/uint8 output is dequantised: --outputs is float32 (N, ...).
 // Timing: each run is LiteRtRunCompiledModel alone (the input written once before); load_ms is model load and
 // compilation, first_ms the first run. Errors: one line on stderr, exit code 2.
+// --profile: after the timed runs, the model compiled again with LiteRT's profiler attached (runtime option
+// enable_profiling; attached, it also switches XNNPACK's per-operator timing on, so the timed runs never use it),
+// warmed up, then --profile-runs runs with the profiler started, each timed around LiteRtRunCompiledModel:
+// per-event average ms per run as JSON (see profile()).
 #include <sys/resource.h>
 
 #include <chrono>
@@ -23,6 +27,8 @@
 #include <iostream>
 #include <memory>
 #include <algorithm>
+#include <map>
+#include <tuple>
 #include <sstream>
 #include <stdexcept>
 #include <string>
@@ -41,7 +47,7 @@ namespace {
 
 const char* kUsage =
     "usage: tflite_runner MODEL.tflite [--inputs x.npy] [--outputs y.npy] [--runs N] [--warmup N] "
-    "[--threads N] [--json FILE]";
+    "[--threads N] [--json FILE] [--profile FILE [--profile-runs N]]";
 
 const char* status_name(LiteRtStatus s) {  // libLiteRt.so exports no LiteRtGetStatusString
   switch (s) {
@@ -103,15 +109,17 @@ TensorInfo tensor_info(LiteRtTensor t, const std::string& what) {
 
 void free_payload(void* p) { std::free(p); }
 
-// One model compiled for the CPU accelerator, with its input and output buffers.
+// One model compiled for the CPU accelerator, with its input and output buffers; with `profiling`, LiteRT's
+// profiler attached (owned by the compiled model).
 struct Compiled {
   LiteRtEnvironment env = nullptr;
   LiteRtModel model = nullptr;
   LiteRtCompiledModel compiled = nullptr;
   LiteRtTensorBuffer input = nullptr, output = nullptr;
+  LiteRtProfiler profiler = nullptr;
   TensorInfo in, out;
 
-  Compiled(const std::string& path, int threads) {
+  Compiled(const std::string& path, int threads, bool profiling = false) {
     // Errors only, and the CPU accelerator only (no probing for GPU or NPU libraries a board does not have).
     LiteRtEnvOption options[2] = {};
     options[0].tag = kLiteRtEnvOptionTagMinLoggerSeverity;
@@ -144,9 +152,20 @@ struct Compiled {
     LiteRtOpaqueOptions xnnpack;
     check(LiteRtCreateOpaqueOptions("xnnpack", strdup(toml.c_str()), free_payload, &xnnpack), "XNNPACK options");
     check(LiteRtAddOpaqueOptions(opts, xnnpack), "XNNPACK options");
+    if (profiling) {
+      // The runtime options' TOML payload, as LrtGetOpaqueRuntimeOptionsData writes it (not exported either).
+      LiteRtOpaqueOptions runtime;
+      check(LiteRtCreateOpaqueOptions("runtime_options_string", strdup("enable_profiling = true\n"), free_payload,
+                                      &runtime), "runtime options");
+      check(LiteRtAddOpaqueOptions(opts, runtime), "runtime options");
+    }
     LiteRtStatus made = LiteRtCreateCompiledModel(env, model, opts, &compiled);
     LiteRtDestroyOptions(opts);
     check(made, path + ": compile for the CPU");
+    if (profiling) {
+      check(LiteRtCompiledModelGetProfiler(compiled, &profiler), "profiler");
+      if (profiler == nullptr) throw std::runtime_error("LiteRT compiled the model without a profiler");
+    }
 
     LiteRtTensorBufferRequirements req;
     check(LiteRtGetCompiledModelInputBufferRequirements(compiled, 0, 0, &req), "input buffer");
@@ -240,7 +259,130 @@ std::string json_stats(const Options& o, double load_ms, double first_ms, const 
   return j.str();
 }
 
-int run(const Options& o) {
+// --profile FILE and --profile-runs N, which runner_cli::parse_args (shared with pte_runner) does not know.
+struct ProfileArgs {
+  std::string path;
+  int runs = 20;
+};
+
+const char* event_type_name(int t) {  // an int: a value read from the library, checked before it is an enum
+  switch (t) {
+    case DEFAULT: return "default";
+    case OPERATOR_INVOKE_EVENT: return "operator";
+    case DELEGATE_OPERATOR_INVOKE_EVENT: return "delegate_operator";
+    case DELEGATE_PROFILED_OPERATOR_INVOKE_EVENT: return "delegate_profiled_operator";
+    case GENERAL_RUNTIME_INSTRUMENTATION_EVENT: return "runtime_instrumentation";
+    case TELEMETRY_EVENT: return "telemetry";
+    case TELEMETRY_REPORT_SETTINGS: return "telemetry_settings";
+    case TELEMETRY_DELEGATE_EVENT: return "telemetry_delegate";
+    case TELEMETRY_DELEGATE_REPORT_SETTINGS: return "telemetry_delegate_settings";
+  }
+  return nullptr;
+}
+
+const char* event_source_name(int s) {
+  switch (s) {
+    case LITERT: return "litert";
+    case TFLITE_INTERPRETER: return "tflite_interpreter";
+    case TFLITE_DELEGATE: return "tflite_delegate";
+  }
+  return nullptr;
+}
+
+bool is_operator(LiteRtProfilerEventType t) {
+  return t == OPERATOR_INVOKE_EVENT || t == DELEGATE_OPERATOR_INVOKE_EVENT || t == DELEGATE_PROFILED_OPERATOR_INVOKE_EVENT;
+}
+
+// One event of a run, summed over the profiled runs. An event is its tag, type, operator index (operator events)
+// and its occurrence in the run: XNNPACK names many operators alike ("Convolution (NHWC, QC8) IGEMM"). The source
+// is LiteRT's: it records one only for events begun and ended, so XNNPACK's operators (added with their elapsed
+// time, type delegate_profiled_operator) read "litert" too.
+struct EventTotal {
+  std::string name;
+  LiteRtProfilerEventType type;
+  ProfiledEventSource source;
+  uint64_t node;
+  uint64_t us = 0;
+  int count = 0;
+};
+
+// The events of one profiled run (the profiler started before, stopped after it), added to `totals`.
+void collect_events(LiteRtProfiler profiler, std::vector<EventTotal>& totals,
+                    std::map<std::tuple<std::string, int, uint64_t, int>, size_t>& index) {
+  int n = -1;
+  check(LiteRtGetNumProfilerEvents(profiler, &n), "profiler events");
+  if (n <= 0) throw std::runtime_error("the profiler recorded no events in a run (" + std::to_string(n) + ")");
+  // (the profiler's buffer holds 512 * 1024 events, the last ones dropped beyond)
+  if (n >= 512 * 1024) throw std::runtime_error("the profiler's event buffer is full: events were dropped");
+  std::vector<ProfiledEventData> events(static_cast<size_t>(n));
+  check(LiteRtGetProfilerEvents(profiler, n, events.data()), "profiler events");
+  std::map<std::tuple<std::string, int, uint64_t>, int> seen;  // occurrences in this run
+  for (int i = 0; i < n; ++i) {
+    const ProfiledEventData& e = events[i];
+    if (e.tag == nullptr) throw std::runtime_error("profiler event " + std::to_string(i) + " has no tag");
+    if (!event_type_name(static_cast<int>(e.event_type)) || !event_source_name(static_cast<int>(e.event_source)))
+      throw std::runtime_error("profiler event " + std::to_string(i) + " has type " +
+                               std::to_string(static_cast<int>(e.event_type)) + ", source " +
+                               std::to_string(static_cast<int>(e.event_source)) + ": not ProfiledEventData as declared");
+    // Telemetry events carry a status or settings where the others carry the elapsed time (the interpreter's
+    // "Invoke" status, (1 << 32) for Ok): no times, left out.
+    if (e.event_type & (TELEMETRY_EVENT | TELEMETRY_REPORT_SETTINGS | TELEMETRY_DELEGATE_EVENT |
+                        TELEMETRY_DELEGATE_REPORT_SETTINGS))
+      continue;
+    if (e.elapsed_time_us > 3600ull * 1000 * 1000)
+      throw std::runtime_error(std::string("profiler event ") + e.tag + " took " + std::to_string(e.elapsed_time_us) + " us");
+    const uint64_t node = is_operator(e.event_type) ? e.event_metadata1 : 0;
+    const int type = static_cast<int>(e.event_type);
+    const int occurrence = seen[{e.tag, type, node}]++;
+    auto [it, added] = index.try_emplace({e.tag, type, node, occurrence}, totals.size());
+    if (added) totals.push_back({e.tag, e.event_type, e.event_source, node});
+    totals[it->second].us += e.elapsed_time_us;
+    totals[it->second].count += 1;
+  }
+}
+
+// --profile: the model compiled with the profiler attached and warmed up (no events), then p.runs runs each with the
+// profiler started; JSON with each event's average ms per run (ms = its summed elapsed time / runs; count = how
+// often it was recorded in all runs), in order of first occurrence, and invoke_ms, the average
+// LiteRtRunCompiledModel of those runs. operator_ms sums the operator-wise events, as TFLite's benchmark_model
+// does: interpreter operators and delegate-profiled operators (a delegate's node and its internal operators are
+// never both).
+std::string profile(const Options& o, const ProfileArgs& p, const std::vector<float>& sample, bool pixels) {
+  Compiled model(o.model, o.threads, /*profiling=*/true);
+  model.write(sample.data(), pixels);
+  for (int i = 0; i < std::max(1, o.warmup); ++i) model.run();
+  std::vector<EventTotal> totals;
+  std::map<std::tuple<std::string, int, uint64_t, int>, size_t> index;
+  double invoke_ms = 0;
+  for (int r = 0; r < p.runs; ++r) {
+    check(LiteRtStartProfiler(model.profiler), "start profiler");  // also empties its event buffer
+    const auto start = Clock::now();
+    model.run();
+    invoke_ms += ms_since(start);
+    check(LiteRtStopProfiler(model.profiler), "stop profiler");
+    collect_events(model.profiler, totals, index);
+    check(LiteRtResetProfiler(model.profiler), "reset profiler");
+  }
+  double operator_ms = 0;
+  std::ostringstream j;
+  j.precision(6);
+  j << "{\n  \"model\": \"" << runner_cli::json_name(o.model) << "\",\n  \"threads\": " << o.threads
+    << ",\n  \"runs\": " << p.runs << ",\n  \"events\": [";
+  for (size_t i = 0; i < totals.size(); ++i) {
+    const EventTotal& t = totals[i];
+    const double ms = t.us / 1000.0 / p.runs;
+    if (t.type == OPERATOR_INVOKE_EVENT || t.type == DELEGATE_PROFILED_OPERATOR_INVOKE_EVENT) operator_ms += ms;
+    j << (i ? "," : "") << "\n    {\"name\": \"" << runner_cli::json_escape(t.name) << "\", \"type\": \""
+      << event_type_name(t.type) << "\", \"source\": \"" << event_source_name(t.source) << "\"";
+    if (is_operator(t.type)) j << ", \"node\": " << t.node;
+    j << ", \"ms\": " << ms << ", \"count\": " << t.count << "}";
+  }
+  j << "\n  ],\n  \"operator_ms\": " << operator_ms << ",\n  \"invoke_ms\": " << invoke_ms / p.runs << "\n}\n";
+  return j.str();
+}
+
+int run(const Options& o, const ProfileArgs& p) {
+  if (!p.path.empty() && p.path == o.json) throw std::invalid_argument("--profile and --json name the same file");
   if (!std::ifstream(o.model).good()) throw std::runtime_error("model not found: " + o.model);
   auto start = Clock::now();
   auto model = std::make_unique<Compiled>(o.model, o.threads);
@@ -290,7 +432,12 @@ int run(const Options& o) {
     model->run();
     times.push_back(ms_since(start));
   }
-  runner_cli::write_stats(o.json, json_stats(o, load_ms, first_ms, summarize(times)));
+  const std::string stats = json_stats(o, load_ms, first_ms, summarize(times));  // peak RSS of the timed model
+  if (!p.path.empty()) {
+    model.reset();
+    runner_cli::write_stats(p.path, profile(o, p, std::vector<float>(data.begin(), data.begin() + per_sample), x.uint8));
+  }
+  runner_cli::write_stats(o.json, stats);
   return 0;
 }
 
@@ -298,7 +445,17 @@ int run(const Options& o) {
 
 int main(int argc, char** argv) {
   try {
-    return run(runner_cli::parse_args(argc, argv, kUsage));
+    ProfileArgs profile;
+    std::vector<char*> rest = runner_cli::take_profile_options(argc, argv, "--profile", &profile.path, &profile.runs);
+    Options options;
+    try {
+      options = runner_cli::parse_args(static_cast<int>(rest.size()), rest.data(), kUsage);
+    } catch (const std::invalid_argument& e) {  // parse_args lists the options it knows
+      std::string what = e.what();
+      if (what.find("; valid: ") != std::string::npos) what += " --profile --profile-runs";
+      throw std::invalid_argument(what);
+    }
+    return run(options, profile);
   } catch (const std::exception& e) {
     std::cerr << "error: " << e.what() << "\n";
     return 2;
