@@ -41,6 +41,10 @@ def add_parser(sub) -> None:
     p.add_argument("--json", help="write the latencies to this file (with --device: also FILE.md and "
                                   "FILE_latency.png; default RUN/device-DEVICE.json)")
     o.latency_options(p)
+    p.add_argument("--profile", action="store_true",
+                   help="also profile each file op by op in its runtime (ExecuTorch's ETDump; LiteRT's profiler "
+                        "through the native tflite_runner, make native-runner): time per op kind, the slowest ops "
+                        "and each SE block's squeeze, excitation, gate and scale; --runs profiled runs per file")
     d = p.add_argument_group("on a device (runs each exported file there and checks it against the host reference)")
     d.add_argument("--device", metavar="SPEC", help="local | local:/path/to/python | adb | adb:SERIAL | "
                                                     "ssh:[user@]host[:port] | qemu-arm64[:CPU] (make arm64-board)")
@@ -231,6 +235,9 @@ def cmd_latency(args: argparse.Namespace) -> None:
         run.check_output(args.json)  # before the device or the timing, not after
     device_only = {"native": "--native", "runner_bin": "--runner-bin", "device_python": "--device-python",
                    "device_dir": "--device-dir", "artifacts": "--artifacts", "images": "--images"}
+    if args.profile and args.device is not None:
+        raise SeEdgeError("--profile profiles the files here; on a device, the native runners record profiles "
+                          "(pte_runner --etdump, tflite_runner --profile): see native/*/README.md")
     if args.device is not None:
         from se_edge.device.remote_bench import device_bench
         from se_edge.device.report import mismatches, summary
@@ -258,10 +265,21 @@ def cmd_latency(args: argparse.Namespace) -> None:
     model = run.check().model
     latency = run_latency(run, progress=not args.quiet, **lat_cfg)
     print(latency_table(latency))
+    profiles = {}
+    if args.profile:
+        from se_edge.evaluate import profile
+
+        profiles = profile.with_latency(profile.profile_run(run, runs=lat_cfg["runs"], warmup=lat_cfg["warmup"],
+                                                            threads=lat_cfg["threads"], progress=not args.quiet),
+                                        latency)
+        for name, skipped in ((n, p["skipped"]) for n, p in profiles.items() if "skipped" in p):
+            print(f"{name}: not profiled: {skipped}")
+        print(profile.markdown({n: p for n, p in profiles.items() if "skipped" not in p}))
     if args.json:
         write_json(args.json, {"model": model, "artifacts": {
             n: {"path": str(run.artifact_path(n)), "runtime": ARTIFACTS[n].runtime, "dtype": ARTIFACTS[n].dtype,
-                "latency_ms": lat} for n, lat in latency.items()}})
+                "latency_ms": lat, **({"profile": profiles[n]} if n in profiles else {})}
+            for n, lat in latency.items()}})
         print(f"written {args.json}")
 
 

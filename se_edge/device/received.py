@@ -83,18 +83,22 @@ def read_outputs(path: str | Path, shape: tuple[int, ...], what: str) -> np.ndar
 
 def read_stats(path: str | Path, what: str) -> dict:
     """The stats JSON a runner wrote (runner.py's keys), checked: `check_stats`."""
+    return check_stats(read_json(path, what, "stats JSON", MAX_STATS_BYTES, STATS_EXPECTED), what)
+
+
+def read_json(path: str | Path, what: str, kind: str, max_bytes: int, expected: str) -> object:
+    """The JSON value in the file at `path`, read only when the file is at most `max_bytes`; SeEdgeError
+    `what: its KIND ...; EXPECTED` where it is larger or not JSON."""
     path = Path(path)
     size = path.stat().st_size
-    if size > MAX_STATS_BYTES:
-        raise SeEdgeError(f"{what}: its stats JSON is {size} bytes, more than the {MAX_STATS_BYTES} a runner writes; "
-                          f"{STATS_EXPECTED}")
+    if size > max_bytes:
+        raise SeEdgeError(f"{what}: its {kind} is {size} bytes, more than the {max_bytes} a runner writes; {expected}")
     with open(path, "rb") as f:
-        raw = f.read(MAX_STATS_BYTES + 1)
+        raw = f.read(max_bytes + 1)
     try:
-        stats = json.loads(raw.decode("utf-8"))
+        return json.loads(raw.decode("utf-8"))
     except (ValueError, RecursionError) as e:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
-        raise SeEdgeError(f"{what}: its stats JSON is not valid JSON ({brief(e)}); {STATS_EXPECTED}") from None
-    return check_stats(stats, what)
+        raise SeEdgeError(f"{what}: its {kind} is not valid JSON ({brief(e)}); {expected}") from None
 
 
 STATS_EXPECTED = (f"expected a JSON object with {', '.join(k for k in LATENCY_KEYS if k != 'count')} (ms: numbers >= 0, "
