@@ -254,14 +254,14 @@ def test_a_device_output_off_by_two_lsb_is_reported_apart_and_fails_the_command(
 
 def _se_parts(summary: dict) -> list[list[int]]:
     """Per SE block found: its ops per role (squeeze, excitation, gate, scale)."""
-    from se_edge.evaluate.profile import ROLES
+    from se_edge.device.profile import ROLES
 
     return [[sum(1 for op in summary["ops"] if op["se"] == b["name"] and op["role"] == r) for r in ROLES]
             for b in summary["se"]["blocks"]]
 
 
 def test_native_runners_record_per_op_profiles_that_find_every_se_block(pte_runner, tflite_runner, demo_run, tmp_path):
-    from se_edge.evaluate import profile
+    from se_edge.device import profile
     from se_edge.run import Run
 
     out, _ = demo_run

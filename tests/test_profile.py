@@ -1,4 +1,4 @@
-"""Per-op profiles (se_edge/evaluate/profile.py): the SE blocks are found in a runtime's op order by their shape and
+"""Per-op profiles (se_edge/device/profile.py): the SE blocks are found in a runtime's op order by their shape and
 named by the model's SE modules; ExecuTorch's ETDump of a real .pte gives every SE block's four parts; a profile
 file that is not one is one line."""
 import json
@@ -6,8 +6,8 @@ import json
 import pytest
 from conftest import assert_one_line_error, cli
 
+from se_edge.device import profile
 from se_edge.errors import SeEdgeError
-from se_edge.evaluate import profile
 
 # se_cnn's int8 .pte as ExecuTorch's XNNPACK delegate runs it (names as ETDump reports them)
 SE_CNN_PTE = ["Transpose (ND, X8) #1", "Convert (NC) #1", "Convolution (NHWC, QC8) IGEMM #1",

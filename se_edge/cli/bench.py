@@ -267,7 +267,7 @@ def cmd_latency(args: argparse.Namespace) -> None:
     print(latency_table(latency))
     profiles = {}
     if args.profile:
-        from se_edge.evaluate import profile
+        from se_edge.device import profile
 
         profiles = profile.with_latency(profile.profile_run(run, runs=lat_cfg["runs"], warmup=lat_cfg["warmup"],
                                                             threads=lat_cfg["threads"], progress=not args.quiet),
