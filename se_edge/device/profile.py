@@ -333,7 +333,9 @@ def profile_tflite_native(path, x1, runs: int = 20, warmup: int = 5, threads: in
                            f"({binary}); run `make native-runner`"}
     with tempfile.TemporaryDirectory(prefix="se_edge_profile_") as tmp:
         inputs, out = Path(tmp) / "x.npy", Path(tmp) / "profile.json"
-        np.save(inputs, np.asarray(x1, dtype=np.float32)[None] if np.ndim(x1) == 3 else np.asarray(x1, np.float32))
+        x = np.asarray(x1)
+        x = x if x.dtype == np.uint8 else x.astype(np.float32)  # an app file's pixels stay uint8, as the runner takes them
+        np.save(inputs, x[None] if x.ndim == 3 else x)
         argv = [str(binary), str(path), "--inputs", str(inputs), "--runs", "1", "--warmup", str(warmup),
                 "--threads", str(threads), "--profile", str(out), "--profile-runs", str(runs)]
         proc = run_host_command(argv, timeout, "tflite_runner --profile")
