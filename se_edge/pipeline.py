@@ -282,6 +282,9 @@ def export_stage(run: Run, progress: bool = True, keep_float: list[str] | None =
     and recorded in run.json."""
     from tqdm.auto import tqdm
 
+    from se_edge.export.int8 import FORMS
+    from se_edge.run import ARTIFACTS
+
     asked_app = app_io is not None
     if asked_app and run.record.preprocessing.in_chans not in (1, 3):
         raise SeEdgeError(f"--input: app files take RGB images; this run's model takes "
@@ -298,6 +301,9 @@ def export_stage(run: Run, progress: bool = True, keep_float: list[str] | None =
         bar.set_postfix_str(name)
         paths[name] = str(jobs[name](run.artifact_path(name)))
         fields = {"app_io": io.record()} if name.endswith("_app") else {}
+        if ARTIFACTS[name].dtype == "int8":
+            runtime = ARTIFACTS[name].runtime
+            fields["forms"] = {**(run.record.forms or {}), runtime: FORMS[runtime]}
         run.made(name, **fields)
     tradeoffs = {}
     if keep_float or asked_app:
@@ -322,18 +328,34 @@ def _recorded_app_io(run: Run):
 
 
 def _export_jobs(run: Run, io) -> dict:
-    """{artifact: write(path) -> path} for every file the run can be exported to: fp32, the int8 files of each
+    """{artifact: write(path) -> path} for every file the run can be exported to: fp32 and fp16, the int8 files of each
     quantised model it has (quantize/mixed.py's in LiteRT's strict QDQ mode), and the QAT model's app pair in
     `io`'s form (an AppIO). The quantised graphs are loaded when a job runs (Run memoizes them)."""
     from se_edge.export import export_pte, export_tflite
     from se_edge.export.app_io import to_app_pte, to_app_tflite
+    from se_edge.export.fp16 import export_fp16_pte, fp16_weights
     from se_edge.export.int8 import to_pte, to_tflite
+    from se_edge.export.litert import write_tflite
 
     float_model = run.load_float()
     sample = run.sample_input()
+    converted = {}  # the fp32 flatbuffer as converted, before its metadata: the fp16 .tflite is made from it
+
+    def keep(data: bytes) -> bytes:
+        converted["fp32"] = data
+        return data
+
+    def tflite_fp16(p):
+        meta = _metadata(run, "tflite_fp16")
+        if "fp32" in converted:
+            return write_tflite(converted["fp32"], p, meta, edit=fp16_weights)
+        return export_tflite(float_model, sample, p, quantized=False, metadata=meta, edit=fp16_weights)
+
     jobs = {"tflite_fp32": lambda p: export_tflite(float_model, sample, p, quantized=False,
-                                                   metadata=_metadata(run, "tflite_fp32")),
-            "executorch_fp32": lambda p: export_pte(float_model, sample, p)}
+                                                   metadata=_metadata(run, "tflite_fp32"), edit=keep),
+            "tflite_fp16": tflite_fp16,
+            "executorch_fp32": lambda p: export_pte(float_model, sample, p),
+            "executorch_fp16": lambda p: export_fp16_pte(float_model, sample, p)}
     for kind, reference in QUANTISED.items():
         if kind != "qat" and not run.artifact_path(reference).is_file():
             continue
@@ -388,7 +410,9 @@ def ethosu_stage(run: Run, target: str) -> dict:
     report, log = ethosu.run_in_env(str(run.path), target)
     report["vela_summary"] = parse_vela_output(log)["summary"]
     write_json(run.path / ETHOSU_REPORT, report)
-    run.made("ethosu_int8", ethosu={k: v for k, v in report.items() if k not in ("file", "vela_summary")})
+    # the Arm quantizer takes the float model's hard-swish as it is: one TABLE op on the NPU (export/int8.py FORMS)
+    run.made("ethosu_int8", ethosu={k: v for k, v in report.items() if k not in ("file", "vela_summary")},
+             forms={**(run.record.forms or {}), "ethos-u": "native"})
     if (run.path / "report.json").is_file():
         from se_edge.io import read_json
         from se_edge.report.run_report import write_report
@@ -420,6 +444,7 @@ def footprint_stage(run: Run, progress: bool = True) -> dict[str, dict]:
 def report_stage(run: Run, parity: dict, latency: dict, graphs: dict, timings: dict | None = None,
                  footprint: dict | None = None) -> dict:
     from se_edge.report.run_report import write_report
+    from se_edge.runner import device_info
 
     r = run.record
     artifacts = {}
@@ -436,7 +461,7 @@ def report_stage(run: Run, parity: dict, latency: dict, graphs: dict, timings: d
                          "weights": r.weights.to_dict() if r.weights else None},
         "rewrite": r.rewrite.to_dict() if r.rewrite else None,
         "host": {"machine": platform.machine(), "processor": platform.processor() or platform.machine(),
-                 "python": platform.python_version()},
+                 "python": platform.python_version(), "fp16_features": device_info()["fp16_features"]},
         "versions": _versions(),
     }
     if parity.get("stress"):

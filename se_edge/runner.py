@@ -65,6 +65,9 @@ def _installed(module: str, distribution: str) -> dict | None:
 # report them
 INT8_FEATURES = {"asimd": "asimd", "asimddp": "asimddp", "i8mm": "i8mm", "sve": "sve", "sve2": "sve2", "sme": "sme",
                  "avx2": "avx2", "avx512f": "avx512f", "avx512_vnni": "avx512_vnni", "avx_vnni": "avxvnni"}
+# ... and those of fp16 arithmetic (ARMv8.2 FEAT_FP16 on arm64; AVX512-FP16 on x86): where a CPU has none, XNNPACK's
+# fp16 kernels convert to fp32 for every op, and an fp16 file's speed says nothing about a phone's
+FP16_FEATURES = {"asimdhp": "asimdhp", "avx512_fp16": "avx512_fp16"}
 _ARM_PARTS = {"0xd03": "Cortex-A53", "0xd04": "Cortex-A35", "0xd05": "Cortex-A55", "0xd07": "Cortex-A57",
               "0xd08": "Cortex-A72", "0xd09": "Cortex-A73", "0xd0a": "Cortex-A75", "0xd0b": "Cortex-A76",
               "0xd0c": "Neoverse-N1", "0xd0d": "Cortex-A77", "0xd41": "Cortex-A78", "0xd44": "Cortex-X1",
@@ -73,7 +76,8 @@ _ARM_PARTS = {"0xd03": "Cortex-A53", "0xd04": "Cortex-A35", "0xd05": "Cortex-A55
 
 
 def device_info() -> dict:
-    """The machine as the native runners describe it: CPU model, online cores, int8 ISA features, load average."""
+    """The machine as the native runners describe it: CPU model, online cores, int8 (and fp16) ISA features, load
+    average."""
     fields: dict[str, str] = {}
     try:
         with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
@@ -92,7 +96,8 @@ def device_info() -> dict:
     except OSError:
         load = None
     return {"machine": platform.machine(), "cpu_model": model or "unknown", "cores": os.cpu_count(),
-            "int8_features": [name for flag, name in INT8_FEATURES.items() if flag in flags], "load_average": load}
+            "int8_features": [name for flag, name in INT8_FEATURES.items() if flag in flags],
+            "fp16_features": [name for flag, name in FP16_FEATURES.items() if flag in flags], "load_average": load}
 
 
 def available_runtimes() -> dict:

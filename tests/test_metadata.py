@@ -68,7 +68,7 @@ def test_every_tflite_of_a_run_carries_metadata_that_reads_back(demo_run):
     prep = run["preprocessing"]
     files = [a for a in ARTIFACTS.values() if a.runtime == "litert" and (out / a.filename).is_file()
              and a.fed != "pixels"]
-    assert len(files) == 3, files  # fp32, int8, int8 PTQ (the app file: the next test)
+    assert len(files) == 4, files  # fp32, fp16, int8, int8 PTQ (the app file: the next test)
     for a in files:
         path = out / a.filename
         buf = read_metadata(path)

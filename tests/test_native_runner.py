@@ -22,7 +22,7 @@ from test_transports import fakes  # noqa: F401  (fake_device needs it)
 
 STATS_KEYS = {"load_ms", "first_ms", "warmup", "threads", "runtime", "count", "min", "mean", "std", "p50", "p90", "p99",
               "peak_rss_mb", "model", "runtime_version", "device"}
-DEVICE_KEYS = {"machine", "system", "cpu_model", "cores", "int8_features", "load_average"}  # what a device report says
+DEVICE_KEYS = {"machine", "system", "cpu_model", "cores", "int8_features", "fp16_features", "load_average"}  # what a device report says
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,8 @@ from se_edge.report.run_report import REQUIRED_ARTIFACT_KEYS
 from se_edge.run import ARTIFACTS, Run
 
 EXPECTED = {"float", "reference_int8", "tflite_fp32", "tflite_int8", "executorch_fp32", "executorch_int8",
-            "reference_int8_ptq", "tflite_int8_ptq", "executorch_int8_ptq", "tflite_int8_app", "executorch_int8_app"}
+            "tflite_fp16", "executorch_fp16", "reference_int8_ptq", "tflite_int8_ptq", "executorch_int8_ptq",
+            "tflite_int8_app", "executorch_int8_app"}
 
 
 def test_report_has_the_stable_shape(demo_run):
@@ -142,8 +143,10 @@ def test_exported_files_agree_with_their_reference(demo_run):
 
 
 def test_int8_files_are_pure(demo_run):
-    _, report = demo_run
+    out, report = demo_run
     a = report["artifacts"]
+    # the hard-swish form each target's int8 file holds, as export wrote it (export/int8.py FORMS)
+    assert json.loads((out / "run.json").read_text())["forms"] == {"litert": "written", "executorch": "written"}
     assert a["tflite_int8"]["graph"]["float_islands"] == 0, a["tflite_int8"]["graph"]
     assert a["executorch_int8"]["graph"]["partitions"] == 1
     assert a["executorch_int8"]["graph"]["non_delegated_ops"] == 0, a["executorch_int8"]["graph"]
@@ -152,6 +155,43 @@ def test_int8_files_are_pure(demo_run):
     for name in ("tflite_fp32", "tflite_int8", "tflite_int8_ptq", "executorch_fp32", "executorch_int8"):
         graph = a[name]["graph"]  # as the runtime loads the file: one XNNPACK partition, nothing outside
         assert (graph["partitions"], graph["non_delegated_ops"]) == (1, 0), (name, graph)
+
+
+def test_fp16_files_agree_with_float_and_stay_in_the_delegate(demo_run):
+    from ai_edge_litert import schema_py_generated as schema
+
+    from se_edge.export.fp16 import PTE_CASTS
+
+    out, report = demo_run
+    a = report["artifacts"]
+    for name in ("tflite_fp16", "executorch_fp16"):
+        assert a[name]["dtype"] == "fp16" and a[name]["reference"] == "float"
+        # fp16 rounds every weight (and, in the .pte, every activation): logits move, decisions on digits do not
+        assert a[name]["agreement_with_float"] >= 0.999 and 0 < a[name]["max_abs_diff"] < 0.5, (name, a[name])
+        assert a[name]["yardsticks"]["runtime"]["against"] == ARTIFACTS[name].peer
+    tfl, pte = a["tflite_fp16"]["graph"], a["executorch_fp16"]["graph"]
+    assert (tfl["partitions"], tfl["non_delegated_ops"], tfl["float_islands"]) == (1, 0, 0), tfl
+    # the fp32 input's and output's casts: the XNNPACK partitioner takes no dtype conversion
+    assert (pte["partitions"], pte["non_delegated"]) == (1, PTE_CASTS), pte
+    # the weights are float16 behind a DEQUANTIZE each: one per conv or linear of the fp32 file
+    weighted = sum(tfl["ops"].get(op, 0) for op in ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED"))
+    assert tfl["ops"]["DEQUANTIZE"] == weighted > 0, tfl["ops"]
+    model = schema.Model.GetRootAs((out / "model_fp16.tflite").read_bytes(), 0)
+    sg = model.Subgraphs(0)
+    halves = sum(sg.Tensors(i).Type() == schema.TensorType.FLOAT16 for i in range(sg.TensorsLength()))
+    assert halves == weighted and sg.Tensors(sg.Inputs(0)).Type() == schema.TensorType.FLOAT32
+    assert a["tflite_fp16"]["size_bytes"] < 0.6 * a["tflite_fp32"]["size_bytes"], a["tflite_fp16"]["size_bytes"]
+    md = (out / "report.md").read_text()
+    table = md.split("### int8, fp16 and fp32 per runtime")[1].split("###")[0]
+    for runtime, names in (("litert", ("tflite_fp32", "tflite_fp16", "tflite_int8")),
+                           ("executorch", ("executorch_fp32", "executorch_fp16", "executorch_int8"))):
+        for name in names:
+            p50 = a[name]["latency_ms"]["p50"]
+            ratio = p50 / a[names[0]]["latency_ms"]["p50"]
+            assert f"| {runtime} | {ARTIFACTS[name].dtype} | {name} |" in table and f"| {p50:.3f} | {ratio:.2f} |" in table
+    assert "fp16 arithmetic on this CPU:" in table and "dim_order_ops::_to_dim_order_copy×2" in table
+    meta = (out / "model_fp16.tflite").read_bytes()
+    assert b"fp16 (tflite_fp16, from float.pt)" in meta and b"labels.txt" in meta  # its metadata, as the others
 
 
 def test_report_md_shows_litert_delegation(demo_run):

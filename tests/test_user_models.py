@@ -72,14 +72,18 @@ def test_a_users_model_file_goes_through_the_whole_pipeline(user_model, tmp_path
     a = report["artifacts"]
     assert abs(a["float"]["accuracy"] - trained_accuracy) < 1e-9, "the float model is the user's, unchanged"
     assert "tflite_int8_ptq" not in a and set(a) == {"float", "reference_int8", "tflite_fp32", "tflite_int8",
-                                                     "executorch_fp32", "executorch_int8", "tflite_int8_app",
-                                                     "executorch_int8_app"}
-    for name in ("tflite_fp32", "tflite_int8", "executorch_fp32", "executorch_int8"):
+                                                     "executorch_fp32", "executorch_int8", "tflite_fp16",
+                                                     "executorch_fp16", "tflite_int8_app", "executorch_int8_app"}
+    for name in ("tflite_fp32", "tflite_int8", "executorch_fp32", "executorch_int8", "tflite_fp16"):
         assert (out / os.path.basename(a[name]["path"])).is_file(), name
         graph = a[name]["graph"]
         assert graph["partitions"] == 1 and graph["non_delegated_ops"] == 0, (name, graph)
         if name.startswith("tflite"):
             assert graph["float_islands"] == 0, (name, graph)
+    from se_edge.export.fp16 import PTE_CASTS
+
+    pte16 = a["executorch_fp16"]["graph"]  # its hard-swishes too run in fp16 inside the delegate
+    assert (pte16["partitions"], pte16["non_delegated"]) == (1, PTE_CASTS), pte16
     for name in ("tflite_int8", "executorch_int8"):
         assert a[name]["agreement_with_reference"] >= 0.98, (name, a[name])
         assert a[name]["latency_ms"]["count"] == 3

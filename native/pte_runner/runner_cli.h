@@ -192,8 +192,27 @@ inline std::vector<std::string> int8_features() {
   return found;
 }
 
+// The ISA features of fp16 arithmetic (ARMv8.2 FEAT_FP16; AVX512-FP16): without them XNNPACK's fp16 kernels convert to
+// fp32 for every op.
+inline std::vector<std::string> fp16_features() {
+  std::vector<std::string> found;
+#if defined(__aarch64__) && defined(__linux__)
+  if (getauxval(AT_HWCAP) & (1UL << 10)) found.push_back("asimdhp");
+#elif defined(__x86_64__) && defined(__GNUC__) && (__GNUC__ >= 12 || defined(__clang__))
+  __builtin_cpu_init();
+  if (__builtin_cpu_supports("avx512fp16")) found.push_back("avx512_fp16");
+#endif
+  return found;
+}
+
+inline void json_list(std::ostringstream& j, const std::vector<std::string>& items) {
+  j << "[";
+  for (size_t i = 0; i < items.size(); ++i) j << (i ? ", " : "") << '"' << items[i] << '"';
+  j << "]";
+}
+
 // The machine the runner ran on, as the stats JSON's "device" object: architecture, CPU model, online cores, the
-// int8 ISA features and the load average when it started (a busy device times slower).
+// int8 and fp16 ISA features and the load average when it started (a busy device times slower).
 inline std::string device_json() {
   struct utsname u {};
   uname(&u);
@@ -202,10 +221,11 @@ inline std::string device_json() {
   std::ostringstream j;
   j << "{\"machine\": \"" << json_escape(u.machine) << "\", \"system\": \"" << json_escape(u.sysname) << " "
     << json_escape(u.release) << "\", \"cpu_model\": \"" << json_escape(cpu_model())
-    << "\", \"cores\": " << sysconf(_SC_NPROCESSORS_ONLN) << ", \"int8_features\": [";
-  auto features = int8_features();
-  for (size_t i = 0; i < features.size(); ++i) j << (i ? ", " : "") << '"' << features[i] << '"';
-  j << "], \"load_average\": [" << load[0] << ", " << load[1] << ", " << load[2] << "]}";
+    << "\", \"cores\": " << sysconf(_SC_NPROCESSORS_ONLN) << ", \"int8_features\": ";
+  json_list(j, int8_features());
+  j << ", \"fp16_features\": ";
+  json_list(j, fp16_features());
+  j << ", \"load_average\": [" << load[0] << ", " << load[1] << ", " << load[2] << "]}";
   return j.str();
 }
 

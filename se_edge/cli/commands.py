@@ -45,7 +45,7 @@ def add_parsers(sub) -> None:
                    help="continue QAT from <run>/qat.ckpt, keeping an existing ptq.pt (as `se-edge run --resume`)")
     p.set_defaults(func=cmd_quantize)
 
-    p = sub.add_parser("export", help="export fp32 and int8 .tflite and .pte from a quantized run")
+    p = sub.add_parser("export", help="export fp32, fp16 and int8 .tflite and .pte from a quantized run")
     p.add_argument("--run", required=True, help="run directory made by `se-edge quantize`")
     o.trust_option(p)
     p.add_argument("--keep-float", metavar="NAME[,NAME]",

@@ -138,7 +138,7 @@ def check_latency(stats: dict, what: str, optional: tuple[str, ...] = ()) -> dic
     return stats
 
 
-FACTS = ("machine", "system", "cpu_model", "cores", "int8_features", "load_average")
+FACTS = ("machine", "system", "cpu_model", "cores", "int8_features", "fp16_features", "load_average")
 
 
 def check_device_facts(facts: dict, what: str) -> dict:
@@ -150,10 +150,11 @@ def check_device_facts(facts: dict, what: str) -> dict:
     cores = facts.get("cores")
     if cores is not None and (not _is_int(cores) or cores < 1):
         raise SeEdgeError(f"{what} has cores = {_shown(cores)}; expected a whole number >= 1 or null")
-    features = facts.get("int8_features")
-    if features is not None and (not isinstance(features, list) or len(features) > 64
-                                 or not all(isinstance(f, str) and len(f) <= 32 for f in features)):
-        raise SeEdgeError(f"{what} has int8_features = {_shown(features)}; expected a list of feature names or null")
+    for key in ("int8_features", "fp16_features"):
+        features = facts.get(key)
+        if features is not None and (not isinstance(features, list) or len(features) > 64
+                                     or not all(isinstance(f, str) and len(f) <= 32 for f in features)):
+            raise SeEdgeError(f"{what} has {key} = {_shown(features)}; expected a list of feature names or null")
     load = facts.get("load_average")
     if load is not None and (not isinstance(load, list) or len(load) > 3
                              or not all(v is None or (_is_number(v) and _finite(v)) for v in load)):

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from se_edge.io import write_json, write_text
 from se_edge.report.figures import save, subplots
+from se_edge.report.run_report import fp16_text
 from se_edge.report.table import fmt, markdown_table
 
 TOOLS = (("runner.py", None), ("native runner", "native"), ("benchmark_model", "benchmark_model"))
@@ -70,6 +71,8 @@ def _device_line(facts: dict) -> str | None:
     features = ", ".join(map(str, facts.get("int8_features") or [])) or "none of asimddp, i8mm, sve, sme, avx512_vnni, avxvnni"
     return (f"- CPU: {facts.get('cpu_model', '?')} ({facts.get('machine', '?')}), {facts.get('cores', '?')} cores; "
             f"int8 ISA features: {features}"
+            + (f"; fp16 arithmetic: {fp16_text(facts['fp16_features'])}" if isinstance(facts.get("fp16_features"), list)
+               else "")
             + (f"; load average at start {load[0]:.2f}" if isinstance(load, list) and load and load[0] is not None
                and load[0] >= 0 else ""))
 

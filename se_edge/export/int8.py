@@ -12,6 +12,14 @@ from pathlib import Path
 import torch
 
 
+# The form of hard-swish (and a hard-sigmoid call) each target's int8 file takes, chosen by measurement (README,
+# "Forms per target"; `se-edge bench forms`): written out (x * (relu6(x + 3) * (1/6))) where the int8 op would leave
+# the delegate (LiteRT's XNNPACK has no int8 HARD_SWISH); native where the target runs it as one op (Vela: one
+# lookup table, where the written-out form is three elementwise ops). ExecuTorch's XNNPACK would run native
+# faster too, but its file and LiteRT's come from one QAT graph and are held to one int8 reference (below).
+FORMS = {"litert": "written", "executorch": "written", "ethos-u": "native"}
+
+
 def to_tflite(prepared, sample: torch.Tensor, path: str | os.PathLike, strict_qdq: bool = False, metadata=None) -> Path:
     """The int8 `.tflite` of a prepared PT2E graph (converted for LiteRT: Q/DQ pairs kept for the converter);
     `strict_qdq` for a graph with layers kept in float (quantize/mixed.py), which the converter would quantise."""
@@ -47,21 +55,37 @@ def quantize_for_structure(model: torch.nn.Module, input_shape: tuple[int, ...],
 
 def int8_exports(model: torch.nn.Module, input_shape: tuple[int, ...], out_dir: str | os.PathLike, stem: str = "model",
                  backends: tuple[str, ...] = ("litert", "executorch"), fp32: bool = False,
-                 delegable_activations: bool = True) -> dict[str, Path]:
-    """`{"tflite", "pte"}` int8 files (`{"tflite_fp32", "pte_fp32"}` beside them with `fp32`);
-    `delegable_activations=False` quantises hard activations as the stock XNNPACK quantizer does."""
+                 delegable_activations: bool = True, fp16: bool = False, npu: bool = False) -> dict[str, Path]:
+    """`{"tflite", "pte"}` int8 files (`{"tflite_fp32", "pte_fp32"}` beside them with `fp32`, `{"tflite_fp16",
+    "pte_fp16"}` with `fp16`); `delegable_activations=False` quantises hard activations as the stock XNNPACK
+    quantizer does. `npu`: also `"tflite_npu"`, the int8 .tflite in the Ethos-U's form (FORMS["ethos-u"]: native
+    hard-swish, one lookup table on the NPU), for Vela."""
     from se_edge.export import export_pte, export_tflite
+    from se_edge.export.fp16 import export_fp16_pte, fp16_weights
+    from se_edge.export.litert import write_tflite
 
     out_dir = Path(out_dir)
     prepared = quantize_for_structure(model, input_shape, delegable_activations=delegable_activations)
     sample = torch.randn(1, *input_shape[1:], generator=torch.Generator().manual_seed(1))
-    paths = {}
+    paths, converted = {}, []
     if "litert" in backends:
         paths["tflite"] = to_tflite(prepared, sample, out_dir / f"{stem}_int8.tflite")
     if "executorch" in backends:
         paths["pte"] = to_pte(prepared, sample, out_dir / f"{stem}_int8.pte")
-    if fp32 and "litert" in backends:
-        paths["tflite_fp32"] = export_tflite(model, sample, out_dir / f"{stem}_fp32.tflite", quantized=False)
+    if (fp32 or fp16) and "litert" in backends:
+        path = out_dir / f"{stem}_fp32.tflite"
+        export_tflite(model, sample, path, quantized=False, edit=lambda b: converted.append(b) or b)
+        if fp32:
+            paths["tflite_fp32"] = path
+        if fp16:
+            paths["tflite_fp16"] = write_tflite(converted[0], out_dir / f"{stem}_fp16.tflite", edit=fp16_weights)
     if fp32 and "executorch" in backends:
         paths["pte_fp32"] = export_pte(model, sample, out_dir / f"{stem}_fp32.pte")
+    if fp16 and "executorch" in backends:
+        paths["pte_fp16"] = export_fp16_pte(model, sample, out_dir / f"{stem}_fp16.pte")
+    if npu and delegable_activations and FORMS["ethos-u"] == "native":
+        native = quantize_for_structure(model, input_shape, delegable_activations=False)
+        paths["tflite_npu"] = to_tflite(native, sample, out_dir / f"{stem}_int8_npu.tflite")
+    elif npu:
+        paths["tflite_npu"] = paths.get("tflite") or to_tflite(prepared, sample, out_dir / f"{stem}_int8_npu.tflite")
     return paths

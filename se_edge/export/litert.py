@@ -68,6 +68,11 @@ def export_tflite(model: torch.nn.Module, sample: torch.Tensor, path: str | os.P
         model = model.eval() if not quantized else model
         edge_model = litert_torch.convert(model, (sample,), quant_config=quant_config)
         data = edge_model.model_content()
+    return write_tflite(data, path, metadata, edit)
+
+
+def write_tflite(data: bytes, path: str | os.PathLike, metadata=None, edit=None) -> Path:
+    """Converted flatbuffer bytes -> `path`, atomically: `edit` applied first, then `metadata` (as export_tflite)."""
     if edit is not None:
         data = edit(data)
     if metadata is not None:

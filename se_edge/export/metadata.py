@@ -153,9 +153,15 @@ def metadata_buffer(info: ClassifierInfo) -> bytes:
 def with_metadata(model: bytes, info: ClassifierInfo) -> bytes:
     """`model` (.tflite bytes) with `info` as TFLITE_METADATA and labels.txt packed in (any earlier
     TFLITE_METADATA entry replaced)."""
+    import numpy as np
     from ai_edge_litert import schema_py_generated as schema
 
     m = schema.ModelT.InitFromPackedBuf(bytearray(model), 0)
+    for b in m.buffers or []:  # data stored after the flatbuffer (ai-edge-quantizer writes it so) is packed inline:
+        if b.offset and b.offset > 1:  # re-packing the table alone would leave the offsets pointing past its end
+            if b.offset + b.size > len(model):
+                raise ValueError(f"buffer at offset {b.offset} of {b.size} bytes lies past the model's end")
+            b.data, b.offset, b.size = np.frombuffer(model, np.uint8, b.size, b.offset), 0, 0
     buffer = schema.BufferT()
     buffer.data = list(metadata_buffer(info))
     m.buffers = list(m.buffers or []) + [buffer]

@@ -113,6 +113,56 @@ def stress_lines(stress: dict | None) -> list[str]:
             yardsticks_table(stress["artifacts"])]
 
 
+# Per runtime, the float model's files and the QAT file: the table a user weighs int8 against fp16 and fp32 with.
+PRECISIONS = {"litert": ("tflite_fp32", "tflite_fp16", "tflite_int8"),
+              "executorch": ("executorch_fp32", "executorch_fp16", "executorch_int8")}
+DTYPE_COLOURS = {"fp32": "#4c72b0", "fp16": "#55a868", "int8": "#dd8452"}
+
+
+def precision_table(artifacts: dict) -> str | None:
+    """fp32, fp16 and int8 side by side per runtime: size, accuracy, agreement with float, p50 and its ratio to fp32,
+    delegation. None where a run has no fp16 file (made before se_edge wrote them)."""
+    rows = []
+    for runtime, names in PRECISIONS.items():
+        present = [n for n in names if n in artifacts]
+        if len(present) < 2 or not any(artifacts[n]["dtype"] == "fp16" for n in present):
+            continue
+        base = ((artifacts.get(names[0]) or {}).get("latency_ms") or {}).get("p50")
+        for name in present:
+            a = artifacts[name]
+            p50 = (a.get("latency_ms") or {}).get("p50")
+            size = a.get("size_bytes")
+            rows.append([runtime, a["dtype"], name, "—" if size is None else f"{size / 1024:.1f}", _fmt(a.get("accuracy")),
+                         _fmt(a.get("agreement_with_float")), _fmt(a.get("max_abs_diff"), ".3g"),
+                         _fmt(p50, ".3f"), "—" if not (p50 and base) else f"{p50 / base:.2f}", graph_cell(a.get("graph"))])
+    if not rows:
+        return None
+    return markdown_table(["runtime", "dtype", "artifact", "size KiB", "accuracy", "agreement with float",
+                           "max abs diff", "p50 ms", "÷ fp32", "delegation"], rows, align="llllrrrrrl")
+
+
+def fp16_text(features: list) -> str:
+    """What a CPU's fp16 ISA features (runner.FP16_FEATURES) mean for an fp16 file's speed."""
+    if features:
+        return ", ".join(map(str, features))
+    return ("none (no asimdhp or avx512_fp16: XNNPACK's fp16 kernels convert to fp32 around every op, so fp16 is not "
+            "timed here as a phone with fp16 arithmetic runs it)")
+
+
+def precision_lines(report: dict) -> list[str]:
+    table = precision_table(report["artifacts"])
+    if table is None:
+        return []
+    features = (report.get("host") or {}).get("fp16_features")
+    lines = ["", "### int8, fp16 and fp32 per runtime", "",
+             "The fp32 and fp16 files are float.pt (fp16: LiteRT's float16 weights, computed in fp32 unless the app "
+             "asks XNNPACK for fp16 inference; ExecuTorch's XNNPACK computes in fp16), the int8 file the QAT model. "
+             "Max abs diff: the fp files' against float, the int8 file's against its int8 reference."]
+    if isinstance(features, list):
+        lines[-1] += f" fp16 arithmetic on this CPU: {fp16_text(features)}."
+    return lines + ["", table]
+
+
 def footprint_table(artifacts: dict) -> str:
     """Size, parameters, MACs and runtime memory beside accuracy and p50 (evaluate/footprint.py)."""
     rows = []
@@ -157,7 +207,7 @@ def markdown(report: dict) -> str:
               f"{', '.join(map(str, sorted(threads))) or '—'} thread(s). Agreement is top-1 agreement "
               "with the reference named; int8 files are compared with the PyTorch int8 reference, run in the "
               "delegates' integer arithmetic.", "",
-              artifacts_table(report["artifacts"]), *yardstick_lines(report["artifacts"]),
+              artifacts_table(report["artifacts"]), *precision_lines(report), *yardstick_lines(report["artifacts"]),
               *footprint_lines(report["artifacts"]),
               *stress_lines(report.get("stress")), "",
               "Where an int8 file parts from float, layer by layer: `se-edge debug --run RUN` writes "
@@ -282,7 +332,7 @@ def plot(report: dict, out_dir: str | os.PathLike) -> list[str]:
     out_dir = Path(out_dir)
     arts = report["artifacts"]
     names = [n for n in arts if arts[n].get("accuracy") is not None]  # not the files for an accelerator
-    colours = ["#4c72b0" if arts[n]["dtype"] == "fp32" else "#dd8452" for n in names]
+    colours = [DTYPE_COLOURS.get(arts[n]["dtype"], "#dd8452") for n in names]
     paths = []
 
     fig, ax = subplots(figsize=(7, 3.5))
@@ -331,7 +381,7 @@ def tradeoff_plot(report: dict, names: list[str], path: Path) -> str:
         a = arts[n]
         ax.scatter(a["latency_ms"]["p50"], a["accuracy"], s=30 + 500 * a["size_bytes"] / biggest, alpha=0.55,
                    marker=markers[i % len(markers)], edgecolors="black",
-                   color="#4c72b0" if a["dtype"] == "fp32" else "#dd8452",
+                   color=DTYPE_COLOURS.get(a["dtype"], "#dd8452"),
                    label=f"{n}: {a['size_bytes'] / 1024:.0f} KiB")
     ax.set_xscale("log")
     ax.set_xlabel("p50 latency per image (ms, log scale)")

@@ -7,6 +7,7 @@
       ptq.pt               PTQ baseline (state dict of the calibrated PT2E graph)
       float.ckpt qat.ckpt  per-epoch training checkpoints, for --resume
       model_fp32.tflite    model_int8.tflite    model_fp32.pte    model_int8.pte
+      model_fp16.tflite    model_fp16.pte      float.pt at half precision (export/fp16.py)
       model_int8_ptq.tflite  model_int8_ptq.pte
       mixed.pt             the QAT result with the layers of `export --keep-float` in float (quantize/mixed.py)
       model_int8_mixed.tflite  model_int8_mixed.pte
@@ -29,7 +30,7 @@ class Artifact:
     name: str
     filename: str
     runtime: str  # pytorch | litert | executorch
-    dtype: str  # fp32 | int8
+    dtype: str  # fp32 | fp16 | int8
     reference: str  # the artifact whose predictions this one is compared with
     parent: str | None = None  # the artifact it is made from, where that is not its reference
     peer: str | None = None  # the same model in the other runtime: the runtime-vs-runtime yardstick
@@ -46,6 +47,9 @@ ARTIFACTS = {a.name: a for a in (
     Artifact("tflite_fp32", "model_fp32.tflite", "litert", "fp32", "float", peer="executorch_fp32"),
     Artifact("tflite_int8", "model_int8.tflite", "litert", "int8", "reference_int8", peer="executorch_int8"),
     Artifact("executorch_fp32", "model_fp32.pte", "executorch", "fp32", "float", peer="tflite_fp32"),
+    # float.pt at half precision (export/fp16.py): the baseline an int8 file is weighed against
+    Artifact("tflite_fp16", "model_fp16.tflite", "litert", "fp16", "float", peer="executorch_fp16"),
+    Artifact("executorch_fp16", "model_fp16.pte", "executorch", "fp16", "float", peer="tflite_fp16"),
     Artifact("executorch_int8", "model_int8.pte", "executorch", "int8", "reference_int8", peer="tflite_int8"),
     Artifact("reference_int8_ptq", "ptq.pt", "pytorch", "int8", "float"),
     Artifact("tflite_int8_ptq", "model_int8_ptq.tflite", "litert", "int8", "reference_int8_ptq", peer="executorch_int8_ptq"),

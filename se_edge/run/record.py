@@ -11,6 +11,8 @@
                                                            what that bought and cost (evaluate/tradeoff.py)
     app_io, app_tradeoff                                   the app files' form (export/app_io.py), and what `--input` bought
     ethosu                                                 the Ethos-U file's target and where its ops went (export/ethosu.py)
+    forms                                                  per target, the hard-swish form its int8 file holds
+                                                           ("written" or "native"; export/int8.py FORMS)
     lineage                                                what each artifact was made from (run/lineage.py)
 
 Every object is a frozen section with typed fields (`run.record.split.seed`); `RunRecord.from_dict` checks a
@@ -265,6 +267,7 @@ class RunRecord(Section):
     app_io: AppIO | None = None
     app_tradeoff: dict | None = None
     ethosu: EthosU | None = None
+    forms: dict | None = None
     lineage: dict | None = None
 
     @classmethod
