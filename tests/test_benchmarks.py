@@ -50,11 +50,39 @@ def test_gate_and_zoo_tables_without_vela():
               "variants": {"hw": {"gate": "hw", "squeeze": "avg", "tflite": graph, "pte": ONE,
                                   "latency_ms": {"litert": _lat(1.0), "executorch": _lat(2.0)}}}}
     md = gates_markdown(result)
-    assert "| hw | hw | avg | 0 | 1 / 0 | 1 / 0 | — / — | — | — | 1.000 | 2.000 |" in md, md
+    assert "| hw | hw | avg | — | 0 | 1 / 0 | 1 / 0 | — / — | — | — | 1.000 | 2.000 |" in md, md
     zoo = zoo_markdown({"size": 32, "models": {"m": {"hw": {"tflite": graph, "tflite_fp32": graph, "pte": ONE,
                                                                 "pte_fp32": ONE},
                                                          "hard_sigmoid": {"tflite": {**CUT, "float_islands": 2}}}}})
     assert "| m | 1 / 0 | 1 / 0 | 0 | 1 / 0 | 1 / 0 | — / — | — | 2, 3 / 2 (RELU_0_TO_1×2), — |" in zoo, zoo
+
+
+def test_forms_per_target_table_names_the_fastest_form_at_the_best_delegation():
+    t = {"model": "m", "size": 224, "runs": 50, "targets": {
+        "litert": {"forms": {"written": {"ms": 1.2, "outside": 0, "delegation": ONE},
+                             "native": {"ms": 0.9, "outside": 2, "delegation": CUT}},
+                   "fastest": "written", "exported": "written"},
+        "executorch": {"forms": {"written": {"ms": 2.0, "outside": 0, "delegation": ONE},
+                                 "native": {"ms": 1.6, "outside": 0, "delegation": ONE}},
+                       "fastest": "native", "exported": "written"}}}
+    md = "\n".join(forms.target_lines(t))
+    assert ("| LiteRT (XNNPACK) | 1.200 ms, 1 / 0 partitions / outside | 0.900 ms, 3 / 2 (RELU_0_TO_1×2) partitions / "
+            "outside | written | written |") in md, md
+    assert "| ExecuTorch (XNNPACK) | 2.000 ms, 1 / 0 partitions / outside | 1.600 ms, 1 / 0 partitions / outside | " \
+           "native | written (**not the fastest**) |" in md, md
+
+
+def test_zoo_fp16_table_shows_delegation_and_agreement():
+    graph = {**ONE, "float_islands": 0, "ops": {}}
+    casts = {**ONE, "non_delegated_ops": 2, "non_delegated": {"dim_order_ops::_to_dim_order_copy": 2}}
+    hw = {"tflite": graph, "pte": ONE, "tflite_fp16": graph, "pte_fp16": casts}
+    result = {"size": 32, "models": {"m": {"hw": hw, "hard_sigmoid": {"tflite": graph}}},
+              "fp16": {"m": {"float_accuracy": 0.95, "num_test": 360, "epochs": 3,
+                             "tflite_fp16": {"agreement_with_float": 1.0, "max_abs_diff": 0.004},
+                             "pte_fp16": {"agreement_with_float": 0.9972, "max_abs_diff": 0.03}}}}
+    md = zoo_markdown(result)
+    assert "| m | 1 / 0 | 1 / 2 (dim_order_ops::_to_dim_order_copy×2) | 0.9500 | 1.0000 (0.004) | 0.9972 (0.03) |" in md, md
+    assert "360 images), each model trained 3 float epochs at 32 px" in md
 
 
 def test_readme_block_replacement_keeps_the_rest():

@@ -65,6 +65,20 @@ def test_mobilenetv3_se_reduction_is_a_quarter_rounded_to_8():
             assert m.se.fc1.out_channels == max(8, int(expanded // 4 + 4) // 8 * 8)
 
 
+def test_mobilenetv3_se_sized_from_the_block_input():
+    """se_rd="input": EfficientNet's choice, a quarter of the block's input channels (rounded to 8), not the expanded."""
+    from se_edge.blocks import make_divisible
+    from se_edge.models.mobilenetv3 import SMALL
+
+    model = create_model("se_mobilenetv3_small", se_rd="input")
+    widths = [(b.se.fc1.in_channels, b.se.fc1.out_channels) for b in model.blocks if hasattr(b.se, "fc1")]
+    inputs = [16] + [row[2] for row in SMALL[:-1]]  # each block's input: the previous block's output
+    expected = [(exp, make_divisible(i // 4, 8)) for i, (_, exp, _, se, _, _) in zip(inputs, SMALL) if se]
+    assert widths == expected and widths[-1] == (576, 24), widths
+    with pytest.raises(ValueError, match="unknown se_rd 'output'; valid: expanded, input"):
+        create_model("se_mobilenetv3_small", se_rd="output")
+
+
 def test_unknown_model_and_stem():
     with pytest.raises(ValueError, match="unknown model 'nope'; valid: se_cnn"):
         create_model("nope")

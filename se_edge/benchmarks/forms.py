@@ -113,6 +113,53 @@ def measure_form(act: Form | None, gate: Form | None, out_dir: Path, stem: str, 
     return row
 
 
+TARGET_MODEL, TARGET_SIZE = "se_mobilenetv3_small", 224
+HARD_SWISH_FORMS = {"written": "x * (relu6(x + 3) * c), se_edge's quantizer", "native": "nn.Hardswish as the stock "
+                    "XNNPACK quantizer leaves it (one HARD_SWISH op; XNNPACK: DQ -> fp32 hard-swish -> Q)"}
+
+
+def measure_targets(out_dir: Path, warmup: int = 10, runs: int = 50, progress: bool = True) -> dict:
+    """Each hard-swish form in a whole network (TARGET_MODEL at TARGET_SIZE px, int8, 1 thread) on every target:
+    LiteRT and ExecuTorch p50 (all four files interleaved in one process) beside their delegation, Vela's estimate
+    beside the operators it leaves to the CPU; per target the form that is fastest among those with the fewest ops
+    outside, beside the form se_edge's exports give it (export/int8.py FORMS)."""
+    from se_edge.evaluate.latency import measure_latency
+    from se_edge.evaluate.structure import graph_summary
+    from se_edge.evaluate.vela import vela_executable, vela_report
+    from se_edge.export.int8 import FORMS, int8_exports
+    from se_edge.models import create_model
+    from se_edge.quiet import captured_output
+    from se_edge.runner import open_model
+
+    shape = (1, 3, TARGET_SIZE, TARGET_SIZE)
+    files = {}
+    for form in HARD_SWISH_FORMS:
+        torch.manual_seed(0)
+        net = create_model(TARGET_MODEL, num_classes=1000, in_chans=3, stem="imagenet")
+        files[form] = int8_exports(net, shape, out_dir, f"target_{form}", delegable_activations=form == "written")
+    with captured_output():
+        opened = {f"{form}/{key}": open_model(str(path), 1) for form, paths in files.items() for key, path in paths.items()}
+    x1 = torch.randn(shape, generator=torch.Generator().manual_seed(0)).numpy()
+    latency = measure_latency(opened, x1, warmup, runs, 1, progress)
+    del opened
+    targets: dict[str, dict] = {"litert": {}, "executorch": {}}
+    for form, paths in files.items():
+        for target, key in (("litert", "tflite"), ("executorch", "pte")):
+            g = graph_summary(paths[key])
+            targets[target][form] = {"ms": latency[f"{form}/{key}"]["p50"], "outside": g["non_delegated_ops"],
+                                     "delegation": g}
+        if vela_executable():
+            v = vela_report(paths["tflite"], per_operator=False)
+            targets.setdefault("ethos-u", {})[form] = {"ms": v["inference_time_ms"], "outside": v["cpu_ops"],
+                                                       "npu_ops": v["npu_ops"]}
+    for target, forms in targets.items():
+        fewest = min(f["outside"] for f in forms.values())
+        forms_ok = {name: f for name, f in forms.items() if f["outside"] == fewest}
+        targets[target] = {"forms": forms, "fastest": min(forms_ok, key=lambda n: forms_ok[n]["ms"]),
+                           "exported": FORMS[target]}
+    return {"model": TARGET_MODEL, "size": TARGET_SIZE, "runs": runs, "targets": targets}
+
+
 def compare_forms(out_dir: str | os.PathLike = "runs/bench-forms", progress: bool = True) -> dict:
     from tqdm.auto import tqdm
 
@@ -124,6 +171,7 @@ def compare_forms(out_dir: str | os.PathLike = "runs/bench-forms", progress: boo
     result = {"gates": [], "activations": []}
     for i, (group, act, gate) in enumerate(tqdm(jobs, desc="forms", unit="form", disable=not progress)):
         result[f"{group}s"].append(measure_form(act, gate, out_dir / "files", f"{group}{i}"))
+    result["targets"] = measure_targets(out_dir / "files", progress=progress)
     result["seconds"] = round(time.perf_counter() - start, 1)
     write_json(out_dir / "forms.json", result)
     write_text(out_dir / "forms.md", markdown(result))
@@ -149,4 +197,34 @@ def markdown(result: dict) -> str:
                          f"{g['tflite']['float_islands']} / {r['transposes_int8']}", delegation_cell(g["pte_fp32"]),
                          delegation_cell(g["pte"]), cpu])
         lines += [markdown_table([title, *columns], rows, align="lrllrllr"), ""]
+    if result.get("targets"):
+        lines += target_lines(result["targets"])
     return "\n".join(lines)
+
+
+TARGET_NAMES = {"litert": "LiteRT (XNNPACK)", "executorch": "ExecuTorch (XNNPACK)", "ethos-u": "Ethos-U55 (Vela)"}
+
+
+def target_lines(t: dict) -> list[str]:
+    """The per-target table: each hard-swish form's time beside its delegation, the measured choice, the exported."""
+    rows = []
+    for target, entry in t["targets"].items():
+        cells = []
+        for form in HARD_SWISH_FORMS:
+            f = entry["forms"][form]
+            outside = (delegation_text(f["delegation"]) if "delegation" in f
+                       else f"{f['npu_ops']} NPU / {f['outside']} CPU ops")
+            cells.append(f"{f['ms']:.3f} ms, {outside}")
+        rows.append([TARGET_NAMES.get(target, target), *cells, entry["fastest"],
+                     entry["exported"] + ("" if entry["exported"] == entry["fastest"] else " (**not the fastest**)")])
+    return ["", f"**Hard-swish per target**: {t['model']} at {t['size']} px, int8, 1 thread; CPU: p50 of {t['runs']} "
+            "runs, all four files interleaved in one process; Ethos-U: Vela's estimate. Written: "
+            f"{HARD_SWISH_FORMS['written']}; native: {HARD_SWISH_FORMS['native']}. Fastest: among the forms with the "
+            "fewest ops outside the delegate (or on the NPU's CPU).", "",
+            markdown_table(["target", "written out", "native", "fastest", "se_edge exports"], rows, align="lllll"), ""]
+
+
+def delegation_text(graph: dict) -> str:
+    from se_edge.benchmarks.zoo import delegation_cell
+
+    return f"{delegation_cell(graph)} partitions / outside"

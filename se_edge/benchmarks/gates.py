@@ -5,8 +5,11 @@ full-mean squeeze, each squeeze with the hw gate, and the network without SE —
 `.tflite` and `.pte` and measured: LiteRT and ExecuTorch CPU latency (1 thread, all files timed
 interleaved in one process), TFLite float islands, XNNPACK delegation in both runtimes, and
 Ethos-U55 NPU/CPU operators and estimated inference time from Vela. `hard_sigmoid` is quantised as
-the stock XNNPACK quantizer leaves it (se_edge's own quantizer would write it out, as `hw`). Optionally each squeeze's accuracy is measured
-by a full QAT run on a dataset (e.g. ../shared/data/mnist-8k).
+the stock XNNPACK quantizer leaves it (se_edge's own quantizer would write it out, as `hw`). Vela reads each
+variant's int8 file in the Ethos-U's form (export/int8.py FORMS: native hard-swish, one lookup table on the NPU;
+the CPU runtimes' files write it out). `hw_avgpool_rd_in` sizes the SE from the block's input channels
+(EfficientNet's choice) instead of the expanded ones. Optionally each squeeze's accuracy is measured by a full QAT
+run on a dataset (e.g. ../shared/data/mnist-8k).
 """
 from __future__ import annotations
 
@@ -20,17 +23,18 @@ from se_edge.errors import SeEdgeError
 from se_edge.io import write_json, write_text
 from se_edge.report.table import fmt, markdown_table
 
-# (label, gate, squeeze)
+# (label, gate, squeeze, SE hidden width: a quarter of the expanded or of the block's input channels)
 VARIANTS = (
-    ("no_se", None, "avg"),
-    ("hw", "hw", "avg"),
-    ("hw_clamp", "hw_clamp", "avg"),
-    ("hard_sigmoid", "hard_sigmoid", "avg"),
-    ("sigmoid", "sigmoid", "avg"),
-    ("hw_max", "hw", "max"),
-    ("hw_avgmax", "hw", "avgmax"),
-    ("hw_avg_s2", "hw", "avg_s2"),
-    ("hw_avgpool", "hw", "avgpool"),
+    ("no_se", None, "avg", "expanded"),
+    ("hw", "hw", "avg", "expanded"),
+    ("hw_clamp", "hw_clamp", "avg", "expanded"),
+    ("hard_sigmoid", "hard_sigmoid", "avg", "expanded"),
+    ("sigmoid", "sigmoid", "avg", "expanded"),
+    ("hw_max", "hw", "max", "expanded"),
+    ("hw_avgmax", "hw", "avgmax", "expanded"),
+    ("hw_avg_s2", "hw", "avg_s2", "expanded"),
+    ("hw_avgpool", "hw", "avgpool", "expanded"),
+    ("hw_avgpool_rd_in", "hw", "avgpool", "input"),
 )
 CHEAP_SQUEEZE = "avgpool"  # the squeeze se_edge recommends for NPUs; see squeeze.py
 
@@ -49,11 +53,13 @@ def measure_variants(model: str = "se_mobilenetv3_small", size: int = 224, out_d
     out_dir = Path(out_dir)
     shape = (1, 3, size, size)
     results, files = {}, {}
-    for label, gate, squeeze in tqdm(VARIANTS, desc="export variants", unit="variant", disable=not progress):
+    for label, gate, squeeze, rd in tqdm(VARIANTS, desc="export variants", unit="variant", disable=not progress):
         torch.manual_seed(0)
-        net = create_model(model, num_classes=1000, in_chans=3, stem="imagenet", se=gate, se_squeeze=squeeze)
-        paths = int8_exports(net, shape, out_dir / "files", label, delegable_activations=label != "hard_sigmoid")
-        results[label] = {"gate": gate, "squeeze": squeeze if gate else None,
+        kwargs = {"se_rd": rd} if rd != "expanded" else {}
+        net = create_model(model, num_classes=1000, in_chans=3, stem="imagenet", se=gate, se_squeeze=squeeze, **kwargs)
+        paths = int8_exports(net, shape, out_dir / "files", label, delegable_activations=label != "hard_sigmoid",
+                             npu=True)
+        results[label] = {"gate": gate, "squeeze": squeeze if gate else None, "se_rd": rd if gate else None,
                           **{k: v for k, v in purity(paths).items()}}
         files[label] = paths
     models = {}
@@ -98,19 +104,21 @@ def markdown(result: dict) -> str:
 
     lines = [f"# SE gates and squeezes: {result['model']} at {result['size']} px, int8", "",
              "CPU: single-image p50, 1 thread, all files interleaved in one process. NPU: Vela's estimate for "
-             f"{result['accelerator']}; overhead = estimated time ÷ the network without SE.", ""]
+             f"{result['accelerator']} of the int8 file in the NPU's form (native hard-swish: one lookup table); "
+             "overhead = estimated time ÷ the network without SE. SE width from: its hidden width is a quarter of "
+             "the block's expanded channels (MobileNetV3) or of its input channels (EfficientNet).", ""]
     rows = []
     for label, r in result["variants"].items():
         npu = r.get("npu", {})
-        rows.append([label, r["gate"] or "—", r["squeeze"] or "—", r["tflite"]["float_islands"],
+        rows.append([label, r["gate"] or "—", r["squeeze"] or "—", r.get("se_rd") or "—", r["tflite"]["float_islands"],
                      delegation_cell(r["tflite"]), delegation_cell(r["pte"]),
                      f"{npu.get('npu_ops', '—')} / {npu.get('cpu_ops', '—')}",
                      fmt(npu.get("inference_time_ms"), ".3f"), _ratio(r.get("npu_overhead_vs_no_se")),
                      f"{r['latency_ms']['litert']['p50']:.3f}", f"{r['latency_ms']['executorch']['p50']:.3f}"])
     lines.append(markdown_table(
-        ["variant", "gate", "squeeze", "TFLite float islands", "LiteRT partitions / outside", ".pte partitions / outside",
-         "NPU ops / CPU ops", "NPU est. ms", "NPU overhead", "LiteRT p50 ms", "ExecuTorch p50 ms"], rows,
-        align="lllrrrrrrrr"))
+        ["variant", "gate", "squeeze", "SE width from", "TFLite float islands", "LiteRT partitions / outside",
+         ".pte partitions / outside", "NPU ops / CPU ops", "NPU est. ms", "NPU overhead", "LiteRT p50 ms",
+         "ExecuTorch p50 ms"], rows, align="llllrrrrrrrr"))
     se_rows = [(label, r) for label, r in result["variants"].items() if r.get("npu", {}).get("se_cycles")]
     if se_rows:
         rows = []

@@ -84,9 +84,12 @@ def add_parser(sub) -> None:
     o.latency_options(p)
     p.set_defaults(func=cmd_gates)
 
-    p = modes.add_parser("zoo", help="purity and delegation of every zoo model's fp32/int8 files on LiteRT, "
+    p = modes.add_parser("zoo", help="purity and delegation of every zoo model's fp32/fp16/int8 files on LiteRT, "
                                      "ExecuTorch and Ethos-U")
     _models_size_out(p, "runs/zoo-purity", 32)
+    p.add_argument("--fp16-epochs", type=o.positive(int), metavar="N",
+                   help="also train each model N float epochs on digits and hold its fp16 files against float on "
+                        "the test split")
     p.set_defaults(func=cmd_zoo)
 
     p = modes.add_parser("qat", help="float vs PTQ vs QAT accuracy of exported files, and QAT step cost")
@@ -212,7 +215,8 @@ def cmd_zoo(args: argparse.Namespace) -> None:
     from se_edge.benchmarks.zoo import zoo_markdown, zoo_purity
 
     models = _models(args)
-    print(zoo_markdown(zoo_purity(list(models) if models else None, args.size, args.out, progress=not args.quiet)))
+    print(zoo_markdown(zoo_purity(list(models) if models else None, args.size, args.out, progress=not args.quiet,
+                                  fp16_epochs=args.fp16_epochs)))
 
 
 def cmd_qat(args: argparse.Namespace) -> None:

@@ -1,5 +1,6 @@
 """SE-MobileNetV3 (Howard et al., ICCV 2019): inverted residuals, SE after the depthwise conv with
-its reduction at 1/4 of the expanded channels rounded to 8, hard-swish in the later stages.
+its reduction at 1/4 of the expanded channels rounded to 8 (`se_rd="input"`: of the block's input channels, as
+EfficientNet sizes it), hard-swish in the later stages.
 
 `se` is the SE gate (`hw` by default: integer-only) or None; `se_squeeze` the squeeze form.
 `stem="small"` keeps the stem conv at stride 1 for 28-32 px inputs.
@@ -30,13 +31,17 @@ LARGE = [
 ACTS = {"RE": nn.ReLU, "HS": nn.Hardswish}
 
 
+SE_RD = ("expanded", "input")  # the SE's hidden width: a quarter of the expanded channels (MobileNetV3) or of the
+# block's input channels (EfficientNet's choice; 3-6x fewer excitation MACs), rounded to a multiple of 8
+
+
 class InvertedResidual(nn.Module):
     def __init__(self, in_chs: int, kernel: int, expanded: int, out: int, use_se: bool, act: str, stride: int, attn):
         super().__init__()
         act_layer = ACTS[act]
         self.expand = ConvBnAct(in_chs, expanded, 1, act_layer=act_layer) if expanded != in_chs else nn.Identity()
         self.dw = ConvBnAct(expanded, expanded, kernel, stride, groups=expanded, act_layer=act_layer)
-        self.se = attn(expanded) if use_se and attn is not None else nn.Identity()
+        self.se = attn(expanded, in_chs) if use_se and attn is not None else nn.Identity()
         self.project = ConvBnAct(expanded, out, 1, act_layer=None)
         self.residual = stride == 1 and in_chs == out
 
@@ -47,13 +52,18 @@ class InvertedResidual(nn.Module):
 
 class SeMobileNetV3(nn.Module):
     def __init__(self, config, last_channel: int, num_classes: int = 1000, in_chans: int = 3, se: str | None = "hw",
-                 se_squeeze: str = "avg", stem: str = "imagenet", drop_rate: float = 0.2, attn_layer=None):
+                 se_squeeze: str = "avg", stem: str = "imagenet", drop_rate: float = 0.2, attn_layer=None,
+                 se_rd: str = "expanded"):
         super().__init__()
+        if se_rd not in SE_RD:
+            raise ValueError(f"unknown se_rd {se_rd!r}; valid: {', '.join(SE_RD)}")
         if attn_layer is not None:  # timm's attn_layer: a name from blocks.ATTN_LAYERS, a module class or factory
-            attn = get_attn(attn_layer)
+            layer = get_attn(attn_layer)
+            attn = lambda c, in_chs: layer(c)  # noqa: E731
         else:
-            attn = None if se is None else lambda c: SqueezeExcite(c, rd_channels=make_divisible(c // 4, 8), gate=se,
-                                                                   squeeze=se_squeeze)
+            attn = None if se is None else lambda c, in_chs: SqueezeExcite(
+                c, rd_channels=make_divisible((c if se_rd == "expanded" else in_chs) // 4, 8), gate=se,
+                squeeze=se_squeeze)
         self.stem = ConvBnAct(in_chans, 16, 3, 2 if check_stem(stem) == "imagenet" else 1, act_layer=nn.Hardswish)
         blocks, in_chs = [], 16
         for kernel, expanded, out, use_se, act, stride in config:
