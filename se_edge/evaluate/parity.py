@@ -18,33 +18,40 @@ from tqdm.auto import tqdm
 from se_edge.data import ImageSet, Preprocessing, apply
 from se_edge.evaluate.metrics import accuracy, against_reference, agreement, margins, softmax, yardstick
 from se_edge.evaluate.models import open_artifacts, predict
+from se_edge.export.int8 import FORMS
 from se_edge.run import ARTIFACTS, QUANTISED, Run
 
 
-def compare(outputs: dict[str, np.ndarray], y: np.ndarray, lsb: dict[str, float] | None = None) -> dict[str, dict]:
+def compare(outputs: dict[str, np.ndarray], y: np.ndarray, lsb: dict[str, float] | None = None,
+            own_references: dict[str, np.ndarray] | None = None) -> dict[str, dict]:
     """Per artifact: accuracy, and three yardsticks (`yardsticks`): agreement with **float** (how many of
     float's decisions it changes: the user's question), with its **reference** (the int8 reference for an int8
     file: is the runtime computing what it should), and with the same model in the other **runtime**. Each
     gives the share of images deciding alike, how many apart, the largest logit difference (in LSB of the
     file's output scale where `lsb` has one) and, where decisions part, float's top-1 margin there beside its
     median over all images: apart decisions at near ties are rounding, not a fault. The flat keys
-    (agreement_with_reference, max_abs_diff, agreement_with_float, reference_margin_*) stay as before."""
+    (agreement_with_reference, max_abs_diff, agreement_with_float, reference_margin_*) stay as before.
+    `own_references`: for a file whose hard-swish form is not its reference's (export/int8.py FORMS), the outputs
+    of its reference in the file's form, which it is held to instead."""
     lsb = lsb or {}
+    own_references = own_references or {}
     metrics = {}
     float_margins = margins(outputs["float"]) if "float" in outputs and outputs["float"].shape[1] > 1 else None
     for name, logits in outputs.items():
         a = ARTIFACTS[name]
         ref_name = a.reference
-        ref = _as_output_of(name, ref_name, outputs.get(ref_name))
+        ref = _as_output_of(name, ref_name, own_references[name] if name in own_references else outputs.get(ref_name))
         m = {"accuracy": accuracy(logits, y), "reference": ref_name,
              **against_reference(logits, ref)}
         if "float" in outputs and name != "float":
             m["agreement_with_float"] = agreement(logits, outputs["float"])
         against = {"float": "float" if name != "float" else None,
                    "reference": ref_name if ref_name not in (name, "float") else None, "runtime": a.peer}
-        m["yardsticks"] = {k: yardstick(logits, _as_output_of(name, other, outputs[other]), other, lsb.get(name),
-                                        float_margins)
+        m["yardsticks"] = {k: yardstick(logits, ref if k == "reference" else _as_output_of(name, other, outputs[other]),
+                                        other, lsb.get(name), float_margins)
                            for k, other in against.items() if other is not None and other in outputs}
+        if name in own_references:
+            m["reference_hard_swish"] = FORMS[a.runtime]
         metrics[name] = m
     return metrics
 
@@ -77,16 +84,18 @@ FED = {"normalised": "the run's normalised float images",
 
 def evaluate_models(models: dict, images: ImageSet, progress: bool = True, lsb: dict | None = None,
                     pixels: np.ndarray | None = None, prep: Preprocessing | None = None,
-                    outputs: dict | None = None) -> dict[str, dict]:
+                    outputs: dict | None = None, own_references: dict | None = None) -> dict[str, dict]:
     """Every model on `images`; the app files (fed pixels) on `pixels`, held against float and their reference
     fed the same pixels (`prep` normalises them as the app file does). `outputs`, where given, receives each
-    model's outputs on its own input."""
+    model's outputs on its own input. `own_references`: {artifact: its reference in the file's own hard-swish form}
+    (own_references below), run on the same images."""
     apps = [n for n in models if ARTIFACTS[n].fed == "pixels"]
     outputs = {} if outputs is None else outputs
     for name, model in tqdm([(n, m) for n, m in models.items() if n not in apps], desc="parity", unit="artifact",
                             disable=not progress):
         outputs[name] = predict(model, images.x)
-    metrics = compare(outputs, images.y, lsb)
+    own = {name: predict(model, images.x) for name, model in (own_references or {}).items()}
+    metrics = compare(outputs, images.y, lsb, own)
     if apps:
         if pixels is None or prep is None:
             raise ValueError("the app files are fed pixels: give `pixels` and `prep`")
@@ -127,6 +136,25 @@ def eval_pixels(raw: ImageSet, prep: Preprocessing, stress: int | None = None) -
     return to_pixels(x)
 
 
+def own_references(run: Run, names) -> dict:
+    """{artifact: int8 reference model} for each int8 file among `names` whose hard-swish form (FORMS) is not the
+    one its reference artifact holds ("written", as the QAT graph): the same prepared graph converted with the
+    file's form. None for a graph with no hard-swish, where the forms are the same graph."""
+    from se_edge.evaluate.models import TorchModel
+
+    kinds = {v: k for k, v in QUANTISED.items()}
+    out = {}
+    for name in names:
+        a = ARTIFACTS[name]
+        form = FORMS.get(a.runtime, "written")
+        if a.dtype != "int8" or a.reference not in kinds or form == "written":
+            continue
+        reference = run.int8_reference(kinds[a.reference], hard_swish=form)
+        if any("hardswish" in str(n.target) for n in reference.converted.graph.nodes):
+            out[name] = TorchModel(reference, set_eval=lambda m: None)
+    return out
+
+
 def run_parity(run: Run, data: str | None = None, threads: int = 1, progress: bool = True,
                stress: int | None = None) -> dict:
     """Evaluate every artifact of `run` on dataset `data` (default: the run's own test split),
@@ -141,7 +169,9 @@ def run_parity(run: Run, data: str | None = None, threads: int = 1, progress: bo
     models = open_artifacts(run, names, threads)
     lsb = output_lsb(run, names)
     apps = any(ARTIFACTS[n].fed == "pixels" for n in names)
-    metrics = evaluate_models(models, images, progress, lsb, eval_pixels(raw, prep) if apps else None, prep)
+    own = own_references(run, names)
+    metrics = evaluate_models(models, images, progress, lsb, eval_pixels(raw, prep) if apps else None, prep,
+                              own_references=own)
     artifacts = {}
     for name in names:
         a = ARTIFACTS[name]
@@ -151,5 +181,6 @@ def run_parity(run: Run, data: str | None = None, threads: int = 1, progress: bo
         shifted = apply(raw, prep, stress)
         result["stress"] = {"seed": stress, "shift": Shift().to_dict(), "num_test": len(shifted),
                             "artifacts": evaluate_models(models, shifted, progress, lsb,
-                                                         eval_pixels(raw, prep, stress) if apps else None, prep)}
+                                                         eval_pixels(raw, prep, stress) if apps else None, prep,
+                                                         own_references=own)}
     return result

@@ -233,16 +233,18 @@ class _NHWC(nn.Module):
 
 
 def to_app_tflite(prepared, prep, io: AppIO, sample: torch.Tensor, path, metadata=None):
+    from se_edge.export.int8 import FORMS
     from se_edge.export.litert import export_tflite
     from se_edge.quantize.convert import convert
 
     x = sample.permute(0, 2, 3, 1).contiguous()  # the converter sees the int8 graph's own float input, NHWC
-    return export_tflite(_NHWC(convert(prepared, "litert")), x, path, quantized=True, metadata=metadata,
+    return export_tflite(_NHWC(convert(prepared, "litert", FORMS["litert"])), x, path, quantized=True, metadata=metadata,
                          edit=lambda data: app_tflite(data, prep, io))
 
 
 def to_app_pte(prepared, prep, io: AppIO, sample: torch.Tensor, path):
     from se_edge.export.executorch import export_pte
+    from se_edge.export.int8 import FORMS
     from se_edge.quantize.convert import convert
 
-    return export_pte(AppModel(convert(prepared, "executorch"), prep), app_sample(sample, io), path)
+    return export_pte(AppModel(convert(prepared, "executorch", FORMS["executorch"]), prep), app_sample(sample, io), path)

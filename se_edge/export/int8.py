@@ -12,30 +12,33 @@ from pathlib import Path
 import torch
 
 
-# The form of hard-swish (and a hard-sigmoid call) each target's int8 file takes, chosen by measurement (README,
-# "Forms per target"; `se-edge bench forms`): written out (x * (relu6(x + 3) * (1/6))) where the int8 op would leave
-# the delegate (LiteRT's XNNPACK has no int8 HARD_SWISH); native where the target runs it as one op (Vela: one
-# lookup table, where the written-out form is three elementwise ops). ExecuTorch's XNNPACK would run native
-# faster too, but its file and LiteRT's come from one QAT graph and are held to one int8 reference (below).
-FORMS = {"litert": "written", "executorch": "written", "ethos-u": "native"}
+# The form of hard-swish each target's int8 file takes, chosen by measurement (README, "Forms per target"; `se-edge
+# bench forms`), all from the one QAT graph, whose quantizer writes hard-swish out (x * (relu6(x + 3) * (1/6)),
+# quantize/decompose.py): written out where the int8 op would leave the delegate (LiteRT's XNNPACK has no int8
+# HARD_SWISH); native (quantize/convert.native_hard_swish) where the target runs it as one op: ExecuTorch's XNNPACK
+# (int8 in, fp32 hard-swish, int8 out, at equal delegation), Vela (one lookup table, against three elementwise ops).
+# Each file is held to an int8 reference of its own form (quantize/integer.int8_reference).
+FORMS = {"litert": "written", "executorch": "native", "ethos-u": "native"}
 
 
-def to_tflite(prepared, sample: torch.Tensor, path: str | os.PathLike, strict_qdq: bool = False, metadata=None) -> Path:
+def to_tflite(prepared, sample: torch.Tensor, path: str | os.PathLike, strict_qdq: bool = False, metadata=None,
+              hard_swish: str = FORMS["litert"]) -> Path:
     """The int8 `.tflite` of a prepared PT2E graph (converted for LiteRT: Q/DQ pairs kept for the converter);
-    `strict_qdq` for a graph with layers kept in float (quantize/mixed.py), which the converter would quantise."""
+    `strict_qdq` for a graph with layers kept in float (quantize/mixed.py), which the converter would quantise;
+    `hard_swish`: the form its hard-swishes take (FORMS["ethos-u"] for a file Vela compiles)."""
     from se_edge.export.litert import export_tflite
     from se_edge.quantize.convert import convert
 
-    return export_tflite(convert(prepared, "litert"), sample, path, quantized=True, strict_qdq=strict_qdq,
+    return export_tflite(convert(prepared, "litert", hard_swish), sample, path, quantized=True, strict_qdq=strict_qdq,
                          metadata=metadata)
 
 
-def to_pte(prepared, sample: torch.Tensor, path: str | os.PathLike) -> Path:
+def to_pte(prepared, sample: torch.Tensor, path: str | os.PathLike, hard_swish: str = FORMS["executorch"]) -> Path:
     """The int8 `.pte` of a prepared PT2E graph (converted for ExecuTorch, lowered to XNNPACK)."""
     from se_edge.export.executorch import export_pte
     from se_edge.quantize.convert import convert
 
-    return export_pte(convert(prepared, "executorch"), sample, path)
+    return export_pte(convert(prepared, "executorch", hard_swish), sample, path)
 
 
 def quantize_for_structure(model: torch.nn.Module, input_shape: tuple[int, ...], batches: int = 2, seed: int = 0,
@@ -83,9 +86,7 @@ def int8_exports(model: torch.nn.Module, input_shape: tuple[int, ...], out_dir: 
         paths["pte_fp32"] = export_pte(model, sample, out_dir / f"{stem}_fp32.pte")
     if fp16 and "executorch" in backends:
         paths["pte_fp16"] = export_fp16_pte(model, sample, out_dir / f"{stem}_fp16.pte")
-    if npu and delegable_activations and FORMS["ethos-u"] == "native":
-        native = quantize_for_structure(model, input_shape, delegable_activations=False)
-        paths["tflite_npu"] = to_tflite(native, sample, out_dir / f"{stem}_int8_npu.tflite")
-    elif npu:
-        paths["tflite_npu"] = paths.get("tflite") or to_tflite(prepared, sample, out_dir / f"{stem}_int8_npu.tflite")
+    if npu:
+        paths["tflite_npu"] = to_tflite(prepared, sample, out_dir / f"{stem}_int8_npu.tflite",
+                                        hard_swish=FORMS["ethos-u"])
     return paths

@@ -388,9 +388,11 @@ class Int8Reference(torch.nn.Module):
         return counts
 
 
-def int8_reference(prepared: torch.fx.GraphModule, arithmetic: str = "xnnpack") -> Int8Reference:
-    """The int8 reference of a prepared (QAT or PTQ) PT2E graph: converted as ExecuTorch lowers it, run with
-    the delegates' integer arithmetic."""
+def int8_reference(prepared: torch.fx.GraphModule, arithmetic: str = "xnnpack",
+                   hard_swish: str = "written") -> Int8Reference:
+    """The int8 reference of a prepared (QAT or PTQ) PT2E graph: converted as ExecuTorch lowers it (folded weights),
+    with its hard-swishes in `hard_swish` form ("written": as the QAT graph and LiteRT's file hold them; "native": as
+    the .pte does, quantize/convert.native_hard_swish), run with the delegates' integer arithmetic."""
     from se_edge.quantize.convert import convert
 
-    return Int8Reference(convert(prepared, "executorch"), arithmetic)
+    return Int8Reference(convert(prepared, "executorch", hard_swish), arithmetic)

@@ -189,8 +189,8 @@ class Run:
     def load_prepared(self, kind: str = "qat"):
         return models.load_prepared(self, kind)
 
-    def int8_reference(self, kind: str = "qat", arithmetic: str = "xnnpack"):
-        return models.int8_reference(self, kind, arithmetic)
+    def int8_reference(self, kind: str = "qat", arithmetic: str = "xnnpack", hard_swish: str = "written"):
+        return models.int8_reference(self, kind, arithmetic, hard_swish)
 
 
 __all__ = ["ARTIFACTS", "CHECKPOINTS", "DOWNSTREAM", "ETHOSU_REPORT", "EXPORTED", "LOCK", "MADE_BY", "QUANTISED", "RECORD",

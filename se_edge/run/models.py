@@ -141,13 +141,15 @@ def load_prepared(run, kind: str = "qat"):
     return memoized(run, f"prepared-{kind}", path, load)
 
 
-def int8_reference(run, kind: str = "qat", arithmetic: str = "xnnpack"):
+def int8_reference(run, kind: str = "qat", arithmetic: str = "xnnpack", hard_swish: str = "written"):
     """The PyTorch int8 reference: the prepared graph converted as ExecuTorch lowers it, run with the delegates'
-    integer arithmetic (quantize/integer.py), or as convert_pt2e wrote it (`arithmetic="pt2e"`)."""
+    integer arithmetic (quantize/integer.py), or as convert_pt2e wrote it (`arithmetic="pt2e"`); its hard-swishes
+    in `hard_swish` form (the .pte's is FORMS["executorch"], export/int8.py)."""
     from se_edge.quantize.integer import int8_reference as convert_reference
 
-    return memoized(run, f"reference-{kind}-{arithmetic}", run.require(QUANTISED[kind]),
-                    lambda: convert_reference(load_prepared(run, kind), arithmetic))
+    key = f"reference-{kind}-{arithmetic}" + ("" if hard_swish == "written" else f"-{hard_swish}")
+    return memoized(run, key, run.require(QUANTISED[kind]),
+                    lambda: convert_reference(load_prepared(run, kind), arithmetic, hard_swish))
 
 
 @contextlib.contextmanager
