@@ -87,7 +87,7 @@ def test_parity_stress_prints_and_writes_the_shifted_set(demo_run, tmp_path):
     proc = cli("--quiet", "parity", "--run", out, "--stress", "3", "--json", tmp_path / "p.json")
     assert proc.returncode == 0, proc.stderr[-3000:]
     stress = json.loads((tmp_path / "p.json").read_text())["stress"]
-    assert stress["seed"] == 3 and stress["num_test"] == 360 and len(stress["artifacts"]) == 11
+    assert stress["seed"] == 3 and stress["num_test"] == 360 and len(stress["artifacts"]) == 13  # the fp16 pair too
     assert "### Under a seeded shift (seed 3)" in proc.stdout
     table = proc.stdout.split("seed 3)")[1]
     for name, a in stress["artifacts"].items():

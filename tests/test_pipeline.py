@@ -146,7 +146,7 @@ def test_int8_files_are_pure(demo_run):
     out, report = demo_run
     a = report["artifacts"]
     # the hard-swish form each target's int8 file holds, as export wrote it (export/int8.py FORMS)
-    assert json.loads((out / "run.json").read_text())["forms"] == {"litert": "written", "executorch": "written"}
+    assert json.loads((out / "run.json").read_text())["forms"] == {"litert": "written", "executorch": "native"}
     assert a["tflite_int8"]["graph"]["float_islands"] == 0, a["tflite_int8"]["graph"]
     assert a["executorch_int8"]["graph"]["partitions"] == 1
     assert a["executorch_int8"]["graph"]["non_delegated_ops"] == 0, a["executorch_int8"]["graph"]
