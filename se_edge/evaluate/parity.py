@@ -18,7 +18,6 @@ from tqdm.auto import tqdm
 from se_edge.data import ImageSet, Preprocessing, apply
 from se_edge.evaluate.metrics import accuracy, against_reference, agreement, margins, softmax, yardstick
 from se_edge.evaluate.models import open_artifacts, predict
-from se_edge.export.int8 import FORMS
 from se_edge.run import ARTIFACTS, QUANTISED, Run
 
 
@@ -51,6 +50,8 @@ def compare(outputs: dict[str, np.ndarray], y: np.ndarray, lsb: dict[str, float]
                                         other, lsb.get(name), float_margins)
                            for k, other in against.items() if other is not None and other in outputs}
         if name in own_references:
+            from se_edge.export.int8 import FORMS  # export/int8.py imports torch: not at this module's top
+
             m["reference_hard_swish"] = FORMS[a.runtime]
         metrics[name] = m
     return metrics
@@ -141,6 +142,7 @@ def own_references(run: Run, names) -> dict:
     one its reference artifact holds ("written", as the QAT graph): the same prepared graph converted with the
     file's form. None for a graph with no hard-swish, where the forms are the same graph."""
     from se_edge.evaluate.models import TorchModel
+    from se_edge.export.int8 import FORMS
 
     kinds = {v: k for k, v in QUANTISED.items()}
     out = {}
