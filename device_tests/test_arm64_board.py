@@ -4,8 +4,9 @@ under QEMU user mode, in a Debian bookworm arm64 sysroot with no Python.
     make device-test-arm64 RUN=runs/demo
 
 Checks, per file: it ran natively there; an int8 file's outputs are within one LSB of the same file run on this
-host (and how many are bit-identical, printed), an fp32 file's within 1e-4; the latency is labelled emulated and
-never plotted. The sysroot the runs used holds no Python. A wrong output is reported apart, and the CPU model that
+host (and how many are bit-identical, printed), an fp32 file's within 1e-4, an fp16 file's within fp16 rounding of
+its largest output (the A76 computes in fp16, this host in fp32); the latency is labelled emulated and never plotted.
+Per-op profiles are recorded there, with no Python, by the native runners. The sysroot the runs used holds no Python. A wrong output is reported apart, and the CPU model that
 QEMU 7.2 computes wrong int8 results on is refused.
 """
 from __future__ import annotations
@@ -18,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from se_edge.device import arm64
+from se_edge.device import arm64, profile
 from se_edge.run import RUNNABLE, Run
 
 BOARD = arm64.BOARD_DIR
@@ -81,6 +82,27 @@ def test_emulated_latency_is_labelled_and_never_plotted(bench):
     assert not report.with_name(report.stem + "_latency.png").exists()
     md = report.with_suffix(".md").read_text()
     assert "(emulated)" in md and "p50 emulated ms" in md and "EMULATED" in stdout
+
+
+def test_the_native_runners_profile_each_file_on_the_board(board, run_dir, tmp_path):
+    """`--profile` on the board: pte_runner's ETDump and tflite_runner's profile JSON recorded there (no Python),
+    pulled back and summarised with every SE block of the model found and named, under an EMULATED heading."""
+    report = tmp_path / "device-profile.json"
+    proc = subprocess.run([sys.executable, "-m", "se_edge.cli", "--quiet", "bench", "latency", "--run", str(run_dir),
+                           "--device", "qemu-arm64", "--native", "--profile", "--runs", "3", "--warmup", "1",
+                           "--artifacts", "tflite_int8,executorch_int8", "--json", str(report)],
+                          capture_output=True, text=True, timeout=1800)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    result = json.loads(report.read_text())
+    expected = len(profile.se_module_names(Run(run_dir).load_float()))
+    for name, runtime in (("tflite_int8", "litert"), ("executorch_int8", "executorch")):
+        p = result["artifacts"][name]["native"]["profile"]
+        assert p["runtime"] == runtime and p["runs"] == 3 and p["by_kind"]["conv"]["ms"] > 0, (name, p["by_kind"])
+        assert p["se"]["found"] == p["se"]["expected"] == expected > 0 and p["se"]["named"], (name, p["se"])
+        print(f"{name} on the board: ops sum {p['ops_ms']:.3f} ms = {100 * p['ops_vs_p50']:.0f} % of the emulated p50; "
+              f"SE {100 * p['se']['share']:.1f} % of the ops' time")
+    assert "## Per-op profiles on qemu-arm64" in proc.stdout and "EMULATED" in proc.stdout
+    assert "## Per-op profiles on qemu-arm64" in report.with_suffix(".md").read_text()
 
 
 def test_a_wrong_output_on_the_board_is_reported_apart(board, run_dir, tmp_path):

@@ -59,6 +59,20 @@ def test_fp32_outputs_within_1e_4():
     assert not c["within"] and c["bit_identical"] == 0 and "max_lsb" not in c
 
 
+def test_fp16_outputs_within_fp16_rounding_of_the_largest_output():
+    here = (np.random.default_rng(3).normal(size=(8, 10)) * 10).astype(np.float32)
+    bound = 2.0 ** -6 * float(np.abs(here).max())
+    # an fp16 CPU rounds each sum to 11 bits where this host computes in fp32: within the bound passes
+    rounded = here + np.float32(0.9 * bound) * np.sign(np.random.default_rng(4).normal(size=here.shape)).astype(np.float32)
+    c = Check(here, fp16=True)(rounded)
+    assert c["within"] and c["max_abs_diff"] == pytest.approx(0.9 * bound, rel=1e-4) and "largest output" in c["tolerance"]
+    assert not Check(here)(rounded)["within"]  # an fp32 file is held to 1e-4
+    wrong = here.copy()
+    wrong[2, 5] += np.float32(2 * bound)  # one output moved twice the rounding budget: a wrong kernel
+    c = Check(here, fp16=True)(wrong)
+    assert not c["within"] and c["bit_identical"] == 79
+
+
 def test_a_shape_other_than_the_hosts_is_an_error():
     with pytest.raises(SeEdgeError, match="shape"):
         Check(int8_logits(), LSB)(int8_logits()[:5])

@@ -181,6 +181,29 @@ def test_bench_runs_both_native_runners_beside_the_python_runtime(pte_runner, tf
         print(f"{name} p50: native {entry['native']['latency_ms']['p50']:.4f} ms, runner.py {entry['latency_ms']['p50']:.4f} ms")
 
 
+def test_bench_on_a_device_profiles_each_file_through_its_native_runner(pte_runner, tflite_runner, demo_run):
+    """`bench latency --device ... --native --profile`: each native runner records its profile on the device, pulled
+    back, read as untrusted input and summarised with the model's SE blocks named, beside the device's p50."""
+    from se_edge.device.report import markdown
+
+    out, _ = demo_run
+    result = bench_on_device(Run(out), LocalTransport(), DeviceBenchConfig(
+        runs=4, warmup=1, images=IMAGES, artifacts=("tflite_int8", "executorch_int8", "executorch_fp32"),
+        native=str(pte_runner), native_tflite=str(tflite_runner), profile=True))
+    for name, runtime in (("tflite_int8", "litert"), ("executorch_int8", "executorch"),
+                          ("executorch_fp32", "executorch")):
+        native = result["artifacts"][name]["native"]
+        p = native["profile"]
+        assert native["status"] == "ok" and p["runtime"] == runtime and p["runs"] == 4, (name, native)
+        assert p["se"]["found"] == p["se"]["expected"] == 3 and p["se"]["named"], (name, p["se"])
+        assert p["by_kind"]["conv"]["ops"] == 6 and p["ops_ms"] > 0, (name, p["by_kind"])
+        assert p["p50_ms"] == native["latency_ms"]["p50"] and p["ops_vs_p50"] == pytest.approx(p["ops_ms"] / p["p50_ms"])
+        assert "profile" not in result["artifacts"][name], "runner.py records no profile"
+    text = markdown(result)
+    assert "## Per-op profiles on local" in text and "### executorch_int8 (executorch, 4 runs)" in text, text[-3000:]
+    assert "SE blocks found 3 of 3" in text
+
+
 # ---------------------------------------------------------------- a phone: no Python, both formats native
 
 

@@ -103,7 +103,7 @@ def test_bench_latency_profile_prints_and_writes_the_profiles(run_copy, tmp_path
         tfl = arts[name]["profile"]                     # uint8 pixels), else the profile says why not
         assert ("skipped" in tfl and "make native-runner" in tfl["skipped"]) or tfl["se"]["found"] == 3, (name, tfl)
     assert_one_line_error(cli("bench", "latency", "--run", run_copy, "--profile", "--device", "local"),
-                          "--profile profiles the files here")
+                          "--profile on a device needs --native")
 
 
 def test_a_profile_file_that_is_not_one_is_one_line(tmp_path, monkeypatch):

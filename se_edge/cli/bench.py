@@ -44,7 +44,8 @@ def add_parser(sub) -> None:
     p.add_argument("--profile", action="store_true",
                    help="also profile each file op by op in its runtime (ExecuTorch's ETDump; LiteRT's profiler "
                         "through the native tflite_runner, make native-runner): time per op kind, the slowest ops "
-                        "and each SE block's squeeze, excitation, gate and scale; --runs profiled runs per file")
+                        "and each SE block's squeeze, excitation, gate and scale; --runs profiled runs per file; "
+                        "with --device, the native runners (--native) profile there")
     d = p.add_argument_group("on a device (runs each exported file there and checks it against the host reference)")
     d.add_argument("--device", metavar="SPEC", help="local | local:/path/to/python | adb | adb:SERIAL | "
                                                     "ssh:[user@]host[:port] | qemu-arm64[:CPU] (make arm64-board)")
@@ -239,15 +240,16 @@ def cmd_latency(args: argparse.Namespace) -> None:
         run.check_output(args.json)  # before the device or the timing, not after
     device_only = {"native": "--native", "runner_bin": "--runner-bin", "device_python": "--device-python",
                    "device_dir": "--device-dir", "artifacts": "--artifacts", "images": "--images"}
-    if args.profile and args.device is not None:
-        raise SeEdgeError("--profile profiles the files here; on a device, the native runners record profiles "
-                          "(pte_runner --etdump, tflite_runner --profile): see native/*/README.md")
+    if args.profile and args.device is not None and args.native is None:
+        raise SeEdgeError("--profile on a device needs --native: the native runners record the profiles there "
+                          "(pte_runner --etdump, tflite_runner --profile); Python's LiteRT has no profiler")
     if args.device is not None:
         from se_edge.device.remote_bench import device_bench
         from se_edge.device.report import mismatches, summary
 
         result, paths = device_bench(args.run, args.device, json_path=args.json, timeout=args.timeout,
-                                     progress=not args.quiet, **lat_cfg, **{k: getattr(args, k) for k in device_only})
+                                     progress=not args.quiet, profile=args.profile, **lat_cfg,
+                                     **{k: getattr(args, k) for k in device_only})
         print(summary(result))
         print("written " + ", ".join(paths.values()))
         entries = [e for a in result["artifacts"].values() for e in (a, a.get("native"), a.get("benchmark_model")) if e]

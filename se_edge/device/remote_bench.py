@@ -41,6 +41,8 @@ class DeviceBenchConfig:
     native_libs: tuple[str, ...] = ()  # shared libraries pushed beside the native runners (their RUNPATH has $ORIGIN)
     runner_bin: str | None = None  # TFLite's benchmark_model binary for the device, also run on each .tflite
     progress: bool = False
+    profile: bool = False  # the native runners also profile each file op by op (pte_runner --etdump,
+    # tflite_runner --profile; `runs` profiled runs), read back here as any device output is
 
     def __post_init__(self):
         if self.runs < 1 or self.warmup < 0 or self.threads < 1 or (self.images is not None and self.images < 1):
@@ -70,6 +72,9 @@ def device_bench(run_dir: str, device: str, *, json_path: str | None = None, dev
         native=str(runners["pte_runner"]) if "pte_runner" in runners else None, runner_bin=runner_bin,
         native_tflite=str(runners["tflite_runner"]) if "tflite_runner" in runners else None,
         native_libs=tuple(map(str, libs)))
+    if config.profile and not runners:
+        raise SeEdgeError("--profile on a device needs --native: the native runners record the profiles there "
+                          "(pte_runner --etdump, tflite_runner --profile); Python's LiteRT has no profiler")
     if getattr(transport, "emulated", False) and not runners:
         raise SeEdgeError(f"{transport.label} has no Python: give --native (the board's runners) to run files there")
     result = bench_on_device(run, transport, config)
@@ -85,6 +90,10 @@ def bench_on_device(run: Run, transport: Transport, config: DeviceBenchConfig = 
     pixels = app_pixels(run, config.images) if apps else None
     with tempfile.TemporaryDirectory(prefix="se_edge-bench-") as tmp, transport:  # reach the device before the slow host part
         session = DeviceSession(transport, Path(tmp), images.x, config, pixels)
+        if config.profile:  # the profiles' SE blocks named by the model's SE modules, in the order they run
+            from se_edge.device.profile import se_module_names
+
+            session.se_names = se_module_names(run.load_float())
         device = session.probe()
         found = [f"{device[k]['module']} {device[k]['version']}" for k in ("litert", "executorch") if device.get(k)]
         _say(config, f"{transport.label} has {', '.join(found) or 'no runtime'}; host references on {len(images)} images")
@@ -106,7 +115,8 @@ def bench_on_device(run: Run, transport: Transport, config: DeviceBenchConfig = 
             _say(config, f"{name} on {transport.label}")
             reference = references[name if name in apps else ARTIFACTS[name].reference]
             artifacts[name] = session.run_artifact(run, name, reference, images.y, Check(here[name], lsb.get(name),
-                                                                                        name in apps))
+                                                                                        name in apps,
+                                                                                        ARTIFACTS[name].dtype == "fp16"))
     return {"model": run.record.model, "dataset": dataset, "num_test": len(images), "device": device,
             "settings": {"runs": config.runs, "warmup": config.warmup, "threads": config.threads},
             "artifacts": artifacts}

@@ -124,9 +124,28 @@ def markdown(result: dict, plot_name: str | None = None) -> str:
     lines += int8_vs_fp32_lines(result)
     if skipped := skipped_lines(result):
         lines += ["", "Skipped:"] + [f"- {line}" for line in skipped]
+    lines += profile_lines(result)
     if plot_name:
         lines += ["", f"![device latency]({plot_name})"]
     return "\n".join(lines) + "\n"
+
+
+def profiles(result: dict) -> dict[str, dict]:
+    """`{artifact: profile summary}` of the files the native runners profiled (`--profile`)."""
+    return {name: a["native"]["profile"] for name, a in result["artifacts"].items()
+            if isinstance(a.get("native"), dict) and a["native"].get("profile")}
+
+
+def profile_lines(result: dict) -> list[str]:
+    """Each profiled file's per-op tables (device/profile.py's markdown), under a heading that says where they ran."""
+    found = profiles(result)
+    if not found:
+        return []
+    from se_edge.device.profile import markdown as profile_markdown
+
+    where = (" (EMULATED: each op's share of the run on arm64 kernels; the times are QEMU's, not a device's)"
+             if emulated(result) else "")
+    return ["", f"## Per-op profiles on {result['device']['spec']}{where}", "", profile_markdown(found)]
 
 
 def load_rows(result: dict) -> list[str]:
@@ -178,6 +197,7 @@ def summary(result: dict) -> str:
              latency_table(result), *check_rows(result), *int8_vs_fp32_lines(result)]
     lines += [f"MISMATCH {name}: {reason}" for name, reason in mismatches(result)]
     lines += [f"skipped {line}" for line in skipped_lines(result)]
+    lines += profile_lines(result)
     return "\n".join(lines)
 
 

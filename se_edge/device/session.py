@@ -27,16 +27,23 @@ NO_RUNTIME = {"litert": "no TFLite interpreter (ai-edge-litert, tflite-runtime o
 
 INT8_TOLERANCE_LSB = 1.0  # an int8 file on a device: every output within one LSB of the same file run here
 FP32_TOLERANCE = 1e-4  # an fp32 file: every output within this of the same file run here
+# an fp16 file: every output within this fraction of the largest output here. A CPU with fp16 arithmetic
+# (ARMv8.2 asimdhp) runs the .pte's kernels in fp16, rounding each sum to 11 significant bits, where a host
+# without it computes in fp32: the two differ by rounding that grows with each layer (0.0234 on logits up to
+# ~20 measured on an emulated Cortex-A76), while a wrong kernel moves outputs by the order of the outputs.
+FP16_TOLERANCE = 2.0 ** -6  # 16 fp16 epsilons (2^-10) of the largest output
 
 
 @dataclass(frozen=True)
 class Check:
     """What a file's outputs on the device must match: the same file run on this host (`here`), within one output
     LSB for int8 files (`lsb`, the logits' scale; an app file's probabilities within what one logit LSB can move
-    them), within FP32_TOLERANCE for fp32 files."""
+    them), within FP32_TOLERANCE for fp32 files, within FP16_TOLERANCE of the largest output for fp16 files
+    (`fp16`)."""
     here: np.ndarray
     lsb: float | None = None
     probabilities: bool = False
+    fp16: bool = False
 
     def __call__(self, outputs: np.ndarray) -> dict:
         if outputs.shape != self.here.shape:
@@ -45,6 +52,10 @@ class Check:
         diff = np.abs(outputs.astype(np.float64) - here)
         out = {"against": "the same file on this host", "values": int(diff.size),
                "bit_identical": int((outputs == self.here).sum()), "max_abs_diff": float(diff.max())}
+        if self.lsb is None and self.fp16:
+            bound = FP16_TOLERANCE * float(np.abs(here).max())
+            return {**out, "tolerance": f"max abs diff <= {FP16_TOLERANCE:g} x largest output ({bound:.4g})",
+                    "within": bool(diff.max() <= bound)}
         if self.lsb is None:
             return {**out, "tolerance": f"max abs diff <= {FP32_TOLERANCE:g}", "within": bool(diff.max() <= FP32_TOLERANCE)}
         out["lsb"] = self.lsb
@@ -86,6 +97,7 @@ class DeviceSession:
         self.no_python: str | None = None
         self._binaries: dict[str, str] = {}
         self._libs_pushed = False
+        self.se_names: list[str] | None = None  # with config.profile: the model's SE modules, in the order they run
 
     def probe(self) -> dict:
         """What the device can run: `runner.py --runtimes` there (a missing Python is a reason, not an error)."""
@@ -160,8 +172,29 @@ class DeviceSession:
                 self.t.push(lib, Path(lib).name)
             self._libs_pushed = True
         binary = self._binary(local, program)
-        result = self._run_and_compare([binary, model], f"{name}.native", program, reference, labels, inputs, check)
+        tag = f"{name}.native"
+        profile = self.t.path(f"{tag}.profile.{'etdp' if program == 'pte_runner' else 'json'}") \
+            if getattr(self.config, "profile", False) else None
+        extra = [] if profile is None else \
+            [{"pte_runner": "--etdump", "tflite_runner": "--profile"}[program], profile,
+             "--profile-runs", str(self.config.runs)]
+        result = self._run_and_compare([binary, model], tag, program, reference, labels, inputs, check, extra)
+        if profile is not None and result["status"] != "skipped":
+            result["profile"] = self._profile(profile, tag, program, result)
         return {"binary": local, **result}
+
+    def _profile(self, remote: str, tag: str, program: str, result: dict) -> dict:
+        """The runner's per-op profile pulled back and read as untrusted input (size and every field checked),
+        summarised (SE blocks named by `se_names`) beside the file's unprofiled p50 on the device."""
+        from se_edge.device.profile import read_etdump, read_litert_profile, summarize_profile
+
+        local = self.t.pull(remote, self.tmp / Path(remote).name)
+        raw = read_etdump(local) if program == "pte_runner" else read_litert_profile(local)
+        summary = summarize_profile(raw, self.se_names)
+        p50 = (result.get("latency_ms") or {}).get("p50")
+        if p50:
+            summary["p50_ms"], summary["ops_vs_p50"] = p50, summary["ops_ms"] / p50
+        return summary
 
     def _benchmark_model(self, model: str) -> dict:
         binary = self._binary(self.config.runner_bin, "benchmark_model")
@@ -181,12 +214,13 @@ class DeviceSession:
         return self._binaries[local]
 
     def _run_and_compare(self, command: list[str], tag: str, program: str, reference: np.ndarray,
-                         labels: np.ndarray, inputs: str, check: Check | None = None) -> dict:
-        """Run a runner (runner.py's options and exit codes) on the device, pull and compare its outputs."""
+                         labels: np.ndarray, inputs: str, check: Check | None = None, extra: list[str] = ()) -> dict:
+        """Run a runner (runner.py's options and exit codes, `extra` options after them) on the device, pull and
+        compare its outputs."""
         c = self.config
         outputs, stats = self.t.path(f"{tag}.outputs.npy"), self.t.path(f"{tag}.stats.json")
         proc = self.t.execute([*command, "--inputs", inputs, "--outputs", outputs, "--runs", str(c.runs),
-                               "--warmup", str(c.warmup), "--threads", str(c.threads), "--json", stats])
+                               "--warmup", str(c.warmup), "--threads", str(c.threads), "--json", stats, *extra])
         errors = [line[len("error: "):] for line in proc.stderr.splitlines() if line.startswith("error: ")]
         if proc.returncode == 2 and errors:  # the runner's own "cannot run this here", one line
             return skipped(f"{program} on {self.t.label}: {brief(errors[-1], 300)}")
