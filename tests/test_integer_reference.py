@@ -157,3 +157,41 @@ def test_qat_files_use_the_trained_grid_and_load_with_a_dead_channel(tmp_path):
     reference = Int8Reference(converted)
     lsb = _lsb(predict(open_model(str(path)), x.numpy()), reference(x).numpy(), reference.output_scale())
     assert lsb.max() <= 1.0 + 1e-3
+
+
+@pytest.mark.parametrize("act", ["blocks.HardSwish", "nn.Hardswish"])
+def test_native_hard_swish_makes_each_written_out_hard_swish_one_op_and_leaves_the_se_gate(act):
+    """convert(..., hard_swish="native") (ExecuTorch's form): the stem's written-out hard-swish (blocks.HardSwish,
+    x * (relu6(x + 3) * (1/6)), each step quantised), becomes one aten.hardswish between x's dequantize and the
+    product's quantize, as does nn.Hardswish, which se_edge's quantizer writes out with hardtanh(0, 6);
+    the SE gate (relu6(fc2) * c, its +3 folded into fc2) and the conv's ReLU6 stay as they are; the output keeps
+    the trained grid and moves by at most the intermediate roundings that go."""
+    from se_edge.quantize import calibrate, prepare_ptq
+    from se_edge.quantize.convert import convert, native_hard_swish
+
+    torch.manual_seed(0)
+    x = (torch.randint(-4, 5, (64, 3, 6, 6)) / 4.0)
+    model = _Forms().eval()
+    if act == "nn.Hardswish":
+        model.act = torch.nn.Hardswish()
+    prepared = prepare_ptq(model, x[:1])
+    calibrate(prepared, x.numpy())
+    written, native = convert(prepared, "executorch"), convert(prepared, "executorch", hard_swish="native")
+
+    def count(graph, target):
+        return sum(1 for n in graph.graph.nodes if n.op == "call_function" and str(n.target) == target)
+
+    assert count(written, "aten.hardswish.default") == 0 and count(native, "aten.hardswish.default") == 1
+    swish_clamp = "aten.relu6.default" if act == "blocks.HardSwish" else "aten.hardtanh.default"  # F.relu6 / decompose.py
+    assert count(written, swish_clamp) - count(native, swish_clamp) == 1
+    assert count(native, "aten.hardtanh.default") == 1  # the conv's ReLU6 stays
+    assert count(native, "aten.relu6.default") == 1  # the SE gate's stays
+    assert count(written, "aten.mul.Tensor") - count(native, "aten.mul.Tensor") == 2
+    assert count(written, "aten.add.Tensor") - count(native, "aten.add.Tensor") == 1
+    assert native_hard_swish(native) == 0, "nothing left to re-form"
+    out_scale = next(n for n in reversed(list(native.graph.nodes)) if "dequantize_per_tensor" in str(n.target)).args[1]
+    with torch.no_grad():
+        a, b = written(x).numpy(), native(x).numpy()
+    lsb = np.abs(a - b) / out_scale
+    assert np.allclose(lsb, np.round(lsb), atol=1e-3), "both on the output's int8 grid"
+    assert 0 < lsb.max() <= 4 and (a.argmax(1) == b.argmax(1)).mean() >= 0.95, (lsb.max(), (a.argmax(1) == b.argmax(1)).mean())
