@@ -180,3 +180,23 @@ def test_near_ties_measures_how_far_int8_moves_float_s_top_two():
     assert r["test_apart"] == 1 and r["float_margin_where_apart"] == pytest.approx(0.1)
     assert r["images_at_or_below_that_margin"] == 1 and r["gap_moved_median"] == pytest.approx(0.3)
     assert r["float_margin_median"] == pytest.approx(2.5)
+
+
+def test_int8_exports_give_each_target_its_form_unless_a_bench_names_one(monkeypatch, tmp_path):
+    """Exports follow FORMS (LiteRT written out, ExecuTorch native); `bench forms` passes the form it measures, or
+    its 'written' .pte would be re-formed to native and the two forms it compares would be one."""
+    import torch
+
+    from se_edge.export import int8
+
+    calls = []
+    monkeypatch.setattr(int8, "quantize_for_structure", lambda *a, **k: "prepared")
+    monkeypatch.setattr(int8, "to_tflite", lambda p, s, path, hard_swish="?", **k: calls.append(("tflite", hard_swish)))
+    monkeypatch.setattr(int8, "to_pte", lambda p, s, path, hard_swish="?": calls.append(("pte", hard_swish)))
+    net = torch.nn.Conv2d(3, 4, 1)
+    int8.int8_exports(net, (1, 3, 8, 8), tmp_path)
+    assert calls == [("tflite", "written"), ("pte", "native")] and int8.FORMS["executorch"] == "native"
+    for form in ("written", "native"):
+        calls.clear()
+        int8.int8_exports(net, (1, 3, 8, 8), tmp_path, hard_swish=form)
+        assert calls == [("tflite", form), ("pte", form)]

@@ -102,8 +102,8 @@ def measure_form(act: Form | None, gate: Form | None, out_dir: Path, stem: str, 
     with torch.no_grad():
         float_diff = float((model(x) - reference(x)).abs().max())
     form = act or gate
-    paths = int8_exports(model, (1, 3, 32, 32), out_dir, stem, fp32=True,
-                         delegable_activations=not form.stock_quantizer)
+    paths = int8_exports(model, (1, 3, 32, 32), out_dir, stem, fp32=True,  # both files hold the candidate as it is
+                         delegable_activations=not form.stock_quantizer, hard_swish="written")
     graphs = {key: graph_summary(path) for key, path in paths.items()}
     row = {"name": form.name, "formula": form.formula, "max_abs_diff_float": float_diff, "graphs": graphs,
            "transposes_int8": graphs["tflite"]["ops"].get("TRANSPOSE", 0)}
@@ -136,7 +136,8 @@ def measure_targets(out_dir: Path, warmup: int = 10, runs: int = 50, progress: b
     for form in HARD_SWISH_FORMS:
         torch.manual_seed(0)
         net = create_model(TARGET_MODEL, num_classes=1000, in_chans=3, stem="imagenet")
-        files[form] = int8_exports(net, shape, out_dir, f"target_{form}", delegable_activations=form == "written")
+        files[form] = int8_exports(net, shape, out_dir, f"target_{form}", delegable_activations=form == "written",
+                                   hard_swish=form)  # not each target's export form: the form measured
     with captured_output():
         opened = {f"{form}/{key}": open_model(str(path), 1) for form, paths in files.items() for key, path in paths.items()}
     x1 = torch.randn(shape, generator=torch.Generator().manual_seed(0)).numpy()

@@ -58,11 +58,13 @@ def quantize_for_structure(model: torch.nn.Module, input_shape: tuple[int, ...],
 
 def int8_exports(model: torch.nn.Module, input_shape: tuple[int, ...], out_dir: str | os.PathLike, stem: str = "model",
                  backends: tuple[str, ...] = ("litert", "executorch"), fp32: bool = False,
-                 delegable_activations: bool = True, fp16: bool = False, npu: bool = False) -> dict[str, Path]:
+                 delegable_activations: bool = True, fp16: bool = False, npu: bool = False,
+                 hard_swish: str | None = None) -> dict[str, Path]:
     """`{"tflite", "pte"}` int8 files (`{"tflite_fp32", "pte_fp32"}` beside them with `fp32`, `{"tflite_fp16",
     "pte_fp16"}` with `fp16`); `delegable_activations=False` quantises hard activations as the stock XNNPACK
     quantizer does. `npu`: also `"tflite_npu"`, the int8 .tflite in the Ethos-U's form (FORMS["ethos-u"]: native
-    hard-swish, one lookup table on the NPU), for Vela."""
+    hard-swish, one lookup table on the NPU), for Vela. `hard_swish`: one form for both int8 files (a benchmark of
+    forms); None gives each its target's (FORMS)."""
     from se_edge.export import export_pte, export_tflite
     from se_edge.export.fp16 import export_fp16_pte, fp16_weights
     from se_edge.export.litert import write_tflite
@@ -72,9 +74,10 @@ def int8_exports(model: torch.nn.Module, input_shape: tuple[int, ...], out_dir: 
     sample = torch.randn(1, *input_shape[1:], generator=torch.Generator().manual_seed(1))
     paths, converted = {}, []
     if "litert" in backends:
-        paths["tflite"] = to_tflite(prepared, sample, out_dir / f"{stem}_int8.tflite")
+        paths["tflite"] = to_tflite(prepared, sample, out_dir / f"{stem}_int8.tflite",
+                                    hard_swish=hard_swish or FORMS["litert"])
     if "executorch" in backends:
-        paths["pte"] = to_pte(prepared, sample, out_dir / f"{stem}_int8.pte")
+        paths["pte"] = to_pte(prepared, sample, out_dir / f"{stem}_int8.pte", hard_swish=hard_swish or FORMS["executorch"])
     if (fp32 or fp16) and "litert" in backends:
         path = out_dir / f"{stem}_fp32.tflite"
         export_tflite(model, sample, path, quantized=False, edit=lambda b: converted.append(b) or b)
