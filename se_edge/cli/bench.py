@@ -241,8 +241,9 @@ def cmd_latency(args: argparse.Namespace) -> None:
     device_only = {"native": "--native", "runner_bin": "--runner-bin", "device_python": "--device-python",
                    "device_dir": "--device-dir", "artifacts": "--artifacts", "images": "--images"}
     if args.profile and args.device is not None and args.native is None:
-        raise SeEdgeError("--profile on a device needs --native: the native runners record the profiles there "
-                          "(pte_runner --etdump, tflite_runner --profile); Python's LiteRT has no profiler")
+        from se_edge.device.remote_bench import PROFILE_NEEDS_NATIVE
+
+        raise SeEdgeError(PROFILE_NEEDS_NATIVE)
     if args.device is not None:
         from se_edge.device.remote_bench import device_bench
         from se_edge.device.report import mismatches, summary

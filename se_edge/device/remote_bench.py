@@ -29,6 +29,10 @@ from se_edge.run import ARTIFACTS, RUNNABLE, Run
 __all__ = ["RUNNER", "DeviceBenchConfig", "bench_on_device", "device_bench"]
 
 
+PROFILE_NEEDS_NATIVE = ("--profile on a device needs --native: the native runners record the profiles there "
+                        "(pte_runner --etdump, tflite_runner --profile); Python's LiteRT has no profiler")
+
+
 @dataclass(frozen=True)
 class DeviceBenchConfig:
     runs: int = 50
@@ -73,8 +77,7 @@ def device_bench(run_dir: str, device: str, *, json_path: str | None = None, dev
         native_tflite=str(runners["tflite_runner"]) if "tflite_runner" in runners else None,
         native_libs=tuple(map(str, libs)))
     if config.profile and not runners:
-        raise SeEdgeError("--profile on a device needs --native: the native runners record the profiles there "
-                          "(pte_runner --etdump, tflite_runner --profile); Python's LiteRT has no profiler")
+        raise SeEdgeError(PROFILE_NEEDS_NATIVE)
     if getattr(transport, "emulated", False) and not runners:
         raise SeEdgeError(f"{transport.label} has no Python: give --native (the board's runners) to run files there")
     result = bench_on_device(run, transport, config)

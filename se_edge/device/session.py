@@ -174,7 +174,7 @@ class DeviceSession:
         binary = self._binary(local, program)
         tag = f"{name}.native"
         profile = self.t.path(f"{tag}.profile.{'etdp' if program == 'pte_runner' else 'json'}") \
-            if getattr(self.config, "profile", False) else None
+            if self.config.profile else None
         extra = [] if profile is None else \
             [{"pte_runner": "--etdump", "tflite_runner": "--profile"}[program], profile,
              "--profile-runs", str(self.config.runs)]
@@ -186,15 +186,11 @@ class DeviceSession:
     def _profile(self, remote: str, tag: str, program: str, result: dict) -> dict:
         """The runner's per-op profile pulled back and read as untrusted input (size and every field checked),
         summarised (SE blocks named by `se_names`) beside the file's unprofiled p50 on the device."""
-        from se_edge.device.profile import read_etdump, read_litert_profile, summarize_profile
+        from se_edge.device.profile import read_etdump, read_litert_profile, summarize_profile, with_latency
 
         local = self.t.pull(remote, self.tmp / Path(remote).name)
         raw = read_etdump(local) if program == "pte_runner" else read_litert_profile(local)
-        summary = summarize_profile(raw, self.se_names)
-        p50 = (result.get("latency_ms") or {}).get("p50")
-        if p50:
-            summary["p50_ms"], summary["ops_vs_p50"] = p50, summary["ops_ms"] / p50
-        return summary
+        return with_latency({tag: summarize_profile(raw, self.se_names)}, {tag: result.get("latency_ms") or {}})[tag]
 
     def _benchmark_model(self, model: str) -> dict:
         binary = self._binary(self.config.runner_bin, "benchmark_model")
