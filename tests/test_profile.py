@@ -78,7 +78,7 @@ def test_a_real_pte_profile_has_every_se_block_of_the_model(demo_run):
     assert names == ["stages.0.2", "stages.1.2", "stages.2.1"]
     p = profile.profile_pte(run.artifact_path("executorch_int8"), run.example_input("executorch_int8"), runs=5,
                             warmup=1)
-    assert p["runs"] == 5 and p["total_ms"] > 0 and len(p["ops"]) >= 20
+    assert p["runs"] == 5 and p["total_ms"] > 0 and len(p["ops"]) >= 20 and p["beside_p50_ms"] > 0
     s = profile.summarize_profile(p, names)
     assert s["se"]["found"] == 3 and s["se"]["named"], [op["name"] for op in p["ops"]]
     for block in s["se"]["blocks"]:
@@ -99,9 +99,13 @@ def test_bench_latency_profile_prints_and_writes_the_profiles(run_copy, tmp_path
     p = arts["executorch_int8"]["profile"]
     assert p["se"]["found"] == 3 and p["p50_ms"] == arts["executorch_int8"]["latency_ms"]["p50"]
     assert p["ops_vs_p50"] == pytest.approx(p["ops_ms"] / p["p50_ms"])
+    assert p["beside_p50_ms"] > 0 and p["ops_vs_beside"] == pytest.approx(p["ops_ms"] / p["beside_p50_ms"])
+    assert f"timed beside it {p['beside_p50_ms']:.3f} ms, ops sum = {100 * p['ops_vs_beside']:.0f} % of it" \
+        in proc.stdout
     for name in ("tflite_int8", "tflite_int8_app"):  # by the native runner where one is built (the app file fed its
         tfl = arts[name]["profile"]                     # uint8 pixels), else the profile says why not
-        assert ("skipped" in tfl and "make native-runner" in tfl["skipped"]) or tfl["se"]["found"] == 3, (name, tfl)
+        assert ("skipped" in tfl and "make native-runner" in tfl["skipped"]) or (
+            tfl["se"]["found"] == 3 and tfl["beside_p50_ms"] > 0), (name, tfl)
     assert_one_line_error(cli("bench", "latency", "--run", run_copy, "--profile", "--device", "local"),
                           "--profile on a device needs --native")
 

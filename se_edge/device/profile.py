@@ -249,12 +249,29 @@ def profile_pte(path: str | os.PathLike, x1, runs: int = 20, warmup: int = 5, th
     shape = tuple(int(d) for d in meta.sizes())
     dtype = np.uint8 if int(meta.dtype()) == 0 else np.float32
     x = [torch.from_numpy(np.ascontiguousarray(_to_layout(np.asarray(x1), shape), dtype=dtype))]
+    beside = _unprofiled_p50(Runtime.get().load_program(str(path), verification=Verification.Minimal)
+                             .load_method("forward").execute, x, runs, warmup)
     for _ in range(warmup + runs):
         method.execute(x)
     with tempfile.TemporaryDirectory(prefix="se_edge_etdump_") as tmp:
         etdump = os.path.join(tmp, "profile.etdp")
         program.write_etdump_result_to_file(etdump, os.path.join(tmp, "debug.bin"))
-        return read_etdump(etdump, skip=warmup)
+        return {**read_etdump(etdump, skip=warmup), "beside_p50_ms": beside}
+
+
+def _unprofiled_p50(execute, x, runs: int, warmup: int) -> float:
+    """p50 ms of `execute(x)` (a method loaded without ETDump) over `runs` calls after `warmup`: the unprofiled time
+    of the same file, timed in the same process right before the profiled runs."""
+    import time
+    from statistics import median
+
+    times = []
+    for i in range(warmup + runs):
+        start = time.perf_counter()
+        execute(x)
+        if i >= warmup:
+            times.append((time.perf_counter() - start) * 1e3)
+    return median(times)
 
 
 # ---- LiteRT: the native tflite_runner's --profile JSON
@@ -324,6 +341,7 @@ def profile_tflite_native(path, x1, runs: int = 20, warmup: int = 5, threads: in
     import numpy as np
 
     from se_edge.device.native import default_binary
+    from se_edge.device.received import read_stats
     from se_edge.device.transport import run_host_command
     from se_edge.errors import SeEdgeError
 
@@ -332,28 +350,37 @@ def profile_tflite_native(path, x1, runs: int = 20, warmup: int = 5, threads: in
         return {"skipped": f"LiteRT's Python interpreter has no profiler and the native tflite_runner is not built "
                            f"({binary}); run `make native-runner`"}
     with tempfile.TemporaryDirectory(prefix="se_edge_profile_") as tmp:
-        inputs, out = Path(tmp) / "x.npy", Path(tmp) / "profile.json"
+        inputs, out, stats = Path(tmp) / "x.npy", Path(tmp) / "profile.json", Path(tmp) / "stats.json"
         x = np.asarray(x1)
         x = x if x.dtype == np.uint8 else x.astype(np.float32)  # an app file's pixels stay uint8, as the runner takes them
         np.save(inputs, x[None] if x.ndim == 3 else x)
-        argv = [str(binary), str(path), "--inputs", str(inputs), "--runs", "1", "--warmup", str(warmup),
-                "--threads", str(threads), "--profile", str(out), "--profile-runs", str(runs)]
+        # --runs: the runner times the file unprofiled first, then profiles it in the same process
+        argv = [str(binary), str(path), "--inputs", str(inputs), "--runs", str(runs), "--warmup", str(warmup),
+                "--threads", str(threads), "--json", str(stats), "--profile", str(out), "--profile-runs", str(runs)]
         proc = run_host_command(argv, timeout, "tflite_runner --profile")
-        if proc.returncode != 0 or not out.is_file():
+        if proc.returncode != 0 or not out.is_file() or not stats.is_file():
             lines = [line for line in (proc.stderr or "").splitlines() if line.strip()]
             raise SeEdgeError(f"tflite_runner --profile on {path} failed (exit {proc.returncode}): "
                               f"{lines[-1] if lines else 'no message'}")
-        return read_litert_profile(out)
+        return {**read_litert_profile(out), "beside_p50_ms": read_stats(stats, f"tflite_runner on {path}")["p50"]}
 
 
 # ---- report
 
 def with_latency(profiles: dict[str, dict], latency: dict[str, dict]) -> dict[str, dict]:
-    """Each profile with the file's unprofiled p50 (`latency`: measure_latency's) and its ops' sum against it."""
+    """Each profile with the file's unprofiled p50 (`latency`: measure_latency's, timed before any file was profiled)
+    and its ops' sum against it; and against the unprofiled p50 timed beside the profile (same runtime, same process,
+    right before the profiled runs: `beside_p50_ms`), where the profiler measured one. On a shared or throttling
+    machine minutes apart can move a p50 by more than a profiler's overhead: the p50 timed beside is the one the
+    ops' sum accounts for."""
     for name, p in profiles.items():
+        if "skipped" in p:
+            continue
         p50 = (latency.get(name) or {}).get("p50")
-        if "skipped" not in p and p50:
+        if p50:
             p["p50_ms"], p["ops_vs_p50"] = p50, p["ops_ms"] / p50
+        if p.get("beside_p50_ms"):
+            p["ops_vs_beside"] = p["ops_ms"] / p["beside_p50_ms"]
     return profiles
 
 
@@ -364,8 +391,10 @@ def markdown(profiles: dict[str, dict], top: int = 12) -> str:
     lines = []
     for name, p in profiles.items():
         se = p["se"]
-        p50 = (f"; unprofiled p50 {fmt(p['p50_ms'], '.3f')} ms, ops sum = {fmt(100 * p['ops_vs_p50'], '.0f')} % of it"
-               if p.get("p50_ms") else "")
+        p50 = (f"; unprofiled p50 timed beside it {fmt(p['beside_p50_ms'], '.3f')} ms, ops sum = "
+               f"{fmt(100 * p['ops_vs_beside'], '.0f')} % of it" if p.get("ops_vs_beside") else "")
+        p50 += (f"; latency table's p50 {fmt(p['p50_ms'], '.3f')} ms, ops sum = {fmt(100 * p['ops_vs_p50'], '.0f')} % "
+                "of it" if p.get("p50_ms") else "")
         lines += [f"### {name} ({p['runtime']}, {p['runs']} runs)", "",
                   f"ops sum {fmt(p['ops_ms'], '.3f')} ms of {fmt(p['total_ms'], '.3f')} ms per profiled run "
                   f"({fmt(100 * p['coverage'] if p['coverage'] else None, '.0f')} %){p50}; SE blocks found "
