@@ -200,3 +200,31 @@ def test_int8_exports_give_each_target_its_form_unless_a_bench_names_one(monkeyp
         calls.clear()
         int8.int8_exports(net, (1, 3, 8, 8), tmp_path, hard_swish=form)
         assert calls == [("tflite", form), ("pte", form)]
+
+
+def test_se_cost_splits_the_se_models_time_into_its_se_ops_and_the_rest():
+    """bench runtimes --profile: SE ÷ no SE from the ops' sums, SE's own ops by role, and the SE model's other ops
+    against the no-SE model's, each computed from the profiles it is given."""
+    from se_edge.device.profile import summarize_profile
+
+    rest = {"Convolution #1": 0.5, "Fully Connected #1": 0.2}
+    se_ops = {"Mean (ND) #1": 0.01, "Fully Connected #2": 0.02, "Fully Connected #3": 0.03, "Multiply (ND) #1": 0.001,
+              "Multiply (ND) #2": 0.08}
+    order = ["Convolution #1", *se_ops, "Fully Connected #1"]
+    times = {**rest, **se_ops, "Convolution #1": 0.52}  # the SE model's conv 0.02 ms slower than the no-SE model's
+    se = summarize_profile({"runtime": "litert", "runs": 5, "ops": [{"name": n, "ms": times[n]} for n in order],
+                            "total_ms": 1.0, "beside_p50_ms": 0.9}, ["blocks.0.se"])
+    no_se = summarize_profile({"runtime": "litert", "runs": 5, "ops": [{"name": n, "ms": ms} for n, ms in rest.items()],
+                               "total_ms": 0.75, "beside_p50_ms": 0.72}, [])
+    c = runtimes.se_cost(se, no_se)
+    assert c["found"] == c["expected"] == 1
+    assert c["se_ops_ms"] == pytest.approx(0.141) and c["scale_ms"] == pytest.approx(0.08)
+    assert c["squeeze_ms"] == pytest.approx(0.01) and c["excitation_ms"] == pytest.approx(0.05)
+    assert c["gate_ms"] == pytest.approx(0.001)
+    assert c["other_minus_no_se_ms"] == pytest.approx(0.02) and c["ops_ratio"] == pytest.approx(0.861 / 0.7)
+    assert c["p50_ratio"] == pytest.approx(0.9 / 0.72)
+    assert c["by_kind"]["multiply"] == {"se_ms": pytest.approx(0.081), "no_se_ms": 0.0}
+    md = runtimes.se_cost_markdown({"m": {"litert": {**c, "rounds": 5, "runs": 100},
+                                          "executorch": {"skipped": "no runner"}}})
+    assert "(5 rounds of 100 runs each" in md and "- m executorch: not profiled: no runner" in md
+    assert "| m | litert | 1.230 | 1.250 | 1 of 1 | 0.141 | 0.010 | 0.050 | 0.001 | 0.080 | 57 | +0.020 |" in md, md

@@ -8,7 +8,9 @@ Each model's eight files are opened in this process and timed interleaved, singl
 default, so machine drift spreads over all of them. Models are timed one after another, not
 interleaved with each other: after a run of an 80 ms SE-ResNet50 a 2 ms MobileNet starts from cold
 caches, which inflated its p50 by 30-50 % in one measured run. Reported: p50 per file, int8 ÷ fp32, SE ÷ no SE, XNNPACK
-partitions and ops outside.
+partitions and ops outside. With `profile`, where SE's int8 time goes: each model's int8 files with and without SE
+profiled op by op (ETDump; LiteRT's profiler through the native tflite_runner) in turn, several rounds, and the SE
+model's own SE ops (squeeze, excitation, gate, scale) set beside what its other ops cost against the no-SE model's.
 """
 from __future__ import annotations
 
@@ -76,14 +78,72 @@ def measure(files: dict, size: int, warmup: int, runs: int, threads: int, progre
     return result
 
 
+PROFILE_ROUNDS = 5
+INT8_FILES = {"litert": "tflite", "executorch": "pte"}
+
+
+def se_cost(se: dict, no_se: dict) -> dict:
+    """Where an SE model's int8 time goes, from the op profiles (device/profile.py summarize_profile) of its file
+    (SE blocks found and named) and of the same model without SE: the ops' sums and the p50s timed beside them
+    (SE ÷ no SE), the SE ops by role, and the SE model's other ops against all of the no-SE model's ops (what SE
+    costs outside its own ops: 0 where the rest of the graph runs as it would without SE), per op kind too."""
+    from se_edge.device.profile import ROLES
+
+    other = sum(op["ms"] for op in se["ops"] if not op["se"])
+    beside = se.get("beside_p50_ms"), no_se.get("beside_p50_ms")
+    kinds = list(dict.fromkeys([*se["by_kind"], *no_se["by_kind"]]))
+    return {"ops_ratio": se["ops_ms"] / no_se["ops_ms"], "p50_ratio": beside[0] / beside[1] if all(beside) else None,
+            "se_ms": se["ops_ms"], "no_se_ms": no_se["ops_ms"], "se_ops_ms": se["se"]["ms"],
+            **{f"{r}_ms": se["se"][f"{r}_ms"] for r in ROLES},
+            "found": se["se"]["found"], "expected": se["se"]["expected"],
+            "other_ops_ms": other, "other_minus_no_se_ms": other - no_se["ops_ms"],
+            "by_kind": {k: {"se_ms": se["by_kind"].get(k, {}).get("ms", 0.0),
+                            "no_se_ms": no_se["by_kind"].get(k, {}).get("ms", 0.0)} for k in kinds}}
+
+
+def profile_se_cost(files: dict, size: int, rounds: int = PROFILE_ROUNDS, warmup: int = 10, runs: int = 100,
+                    threads: int = 1, progress: bool = True) -> dict:
+    """`{model: {runtime: se_cost(...) | {"skipped": reason}}}`: each model's int8 files with and without SE profiled
+    in turn, `rounds` times (so drift spreads over both), the round with the median ops' sum kept for each."""
+    import numpy as np
+    from tqdm.auto import tqdm
+
+    from se_edge.device.profile import profile_pte, profile_tflite_native, se_module_names, summarize_profile
+    from se_edge.models import create_model
+
+    x1 = np.random.default_rng(0).standard_normal((1, 3, size, size), dtype=np.float32)
+    out = {}
+    jobs = [(m, rt) for m in files for rt in INT8_FILES]
+    for model, runtime in tqdm(jobs, desc="profile", unit="pair", disable=not progress):
+        names = se_module_names(create_model(model, num_classes=1000, in_chans=3, stem="imagenet"))
+        kept: dict[str, list] = {"se": [], "no_se": []}
+        for _ in range(rounds):
+            for se in kept:
+                path = files[model][se][INT8_FILES[runtime]]
+                p = (profile_pte(path, x1, runs, warmup, threads) if runtime == "executorch"
+                     else profile_tflite_native(path, x1, runs, warmup, threads))
+                if "skipped" in p:
+                    break
+                kept[se].append(summarize_profile(p, names if se == "se" else []))
+        if len(kept["no_se"]) < rounds:
+            out.setdefault(model, {})[runtime] = {"skipped": p["skipped"]}
+            continue
+        median = {se: sorted(v, key=lambda s: s["ops_ms"])[len(v) // 2] for se, v in kept.items()}
+        out.setdefault(model, {})[runtime] = {**se_cost(median["se"], median["no_se"]), "rounds": rounds, "runs": runs}
+    return out
+
+
 def compare_runtimes(models: tuple[str, ...] = MODELS, size: int = 224, out_dir: str | os.PathLike = "runs/bench-runtimes",
-                     warmup: int = 10, runs: int = 50, threads: int = 1, progress: bool = True) -> dict:
+                     warmup: int = 10, runs: int = 50, threads: int = 1, progress: bool = True,
+                     profile: bool = False) -> dict:
     from se_edge.io import write_json, write_text
 
     start = time.perf_counter()
     out_dir = Path(out_dir)
     files = export_variants(models, size, out_dir, progress)
     result = {"size": size, "threads": threads, "runs": runs, "warmup": warmup, "models": measure(files, size, warmup, runs, threads, progress)}
+    if profile:
+        result["se_cost"] = profile_se_cost(files, size, threads=threads, progress=progress)
     result["plot"] = plot(result, out_dir / "runtimes.png")
     result["seconds"] = round(time.perf_counter() - start, 1)
     write_json(out_dir / "runtimes.json", result)
@@ -109,7 +169,37 @@ def markdown(result: dict) -> str:
                              overhead, delegation_cell(f32["graph"]), delegation_cell(i8["graph"])])
     lines.append(markdown_table(["model", "SE", "runtime", "fp32 p50", "int8 p50", "int8 ÷ fp32", "SE ÷ no SE (int8)",
                                  "fp32 delegation", "int8 delegation"], rows, align="lllrrrrll"))
+    if result.get("se_cost"):
+        lines += ["", se_cost_markdown(result["se_cost"])]
     return "\n".join(lines) + "\n"
+
+
+def se_cost_markdown(costs: dict) -> str:
+    """The `se_cost` table: per model and runtime, SE ÷ no SE from the op profiles, SE's own ops by role, and what
+    the SE model's other ops cost beyond the no-SE model's."""
+    from se_edge.report.table import fmt, markdown_table
+
+    first = next((c for runtimes in costs.values() for c in runtimes.values() if "skipped" not in c), None)
+    lines = ["Where SE's int8 time goes: the int8 files with and without SE profiled op by op in turn"
+             + (f" ({first['rounds']} rounds of {first['runs']} runs each, the median round by ops' sum)" if first else "")
+             + ". `other ops` is the SE model's ops outside its SE blocks minus all of the no-SE model's ops: what SE "
+             "costs the rest of the graph.", ""]
+    rows, skipped = [], []
+    for model, runtimes in costs.items():
+        for runtime, c in runtimes.items():
+            if "skipped" in c:
+                skipped.append(f"- {model} {runtime}: not profiled: {c['skipped']}")
+                continue
+            rows.append([model, runtime, fmt(c["ops_ratio"], ".3f"), fmt(c["p50_ratio"], ".3f"),
+                         f"{c['found']}" + (f" of {c['expected']}" if c["expected"] is not None else ""),
+                         fmt(c["se_ops_ms"], ".3f"), *(fmt(c[f"{r}_ms"], ".3f") for r in
+                                                       ("squeeze", "excitation", "gate", "scale")),
+                         fmt(100 * c["scale_ms"] / c["se_ops_ms"] if c["se_ops_ms"] else None, ".0f"),
+                         f"{c['other_minus_no_se_ms']:+.3f}"])
+    lines.append(markdown_table(["model", "runtime", "SE ÷ no SE (ops' sum)", "SE ÷ no SE (p50 beside)", "SE blocks",
+                                 "SE ops ms", "squeeze", "excitation", "gate", "scale", "scale %", "other ops ms"],
+                                rows, align="llrrrrrrrrrr"))
+    return "\n".join(lines + ([""] + skipped if skipped else []))
 
 
 def plot(result: dict, path: Path) -> str:

@@ -69,6 +69,10 @@ def add_parser(sub) -> None:
                                           "(default se_mobilenetv3_small/large, se_resnet18/50 at 224 px)")
     _models_size_out(p, "runs/bench-runtimes", 224)
     o.latency_options(p)
+    p.add_argument("--profile", action="store_true",
+                   help="also profile each model's int8 files with and without SE op by op in turn (5 rounds): SE's "
+                        "own ops by role (squeeze, excitation, gate, scale) and what the rest of the graph costs "
+                        "beyond the no-SE model's (LiteRT's through the native tflite_runner: make native-runner)")
     p.set_defaults(func=cmd_runtimes)
 
     p = modes.add_parser("forms", help="candidate forms of the hard-sigmoid gate and hard-swish: what LiteRT, "
@@ -192,7 +196,8 @@ def _latency(args: argparse.Namespace) -> dict:
 def cmd_runtimes(args: argparse.Namespace) -> None:
     from se_edge.benchmarks.runtimes import MODELS, compare_runtimes, markdown
 
-    result = compare_runtimes(_models(args) or MODELS, args.size, args.out, progress=not args.quiet, **_latency(args))
+    result = compare_runtimes(_models(args) or MODELS, args.size, args.out, progress=not args.quiet,
+                              profile=args.profile, **_latency(args))
     print(markdown(result))
     print(f"written {args.out}/runtimes.json, runtimes.md, runtimes.png")
 
