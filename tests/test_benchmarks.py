@@ -224,7 +224,12 @@ def test_se_cost_splits_the_se_models_time_into_its_se_ops_and_the_rest():
     assert c["other_minus_no_se_ms"] == pytest.approx(0.02) and c["ops_ratio"] == pytest.approx(0.861 / 0.7)
     assert c["p50_ratio"] == pytest.approx(0.9 / 0.72)
     assert c["by_kind"]["multiply"] == {"se_ms": pytest.approx(0.081), "no_se_ms": 0.0}
+    slower = runtimes.se_cost(se, {**no_se, "ops_ms": 0.5, "beside_p50_ms": 0.6})
+    rounds = runtimes._median_of([c, slower, c])  # each figure's median over the rounds' pairs
+    assert rounds["ops_ratio"] == c["ops_ratio"] and rounds["p50_ratio"] == c["p50_ratio"]
+    assert rounds["by_kind"] == c["by_kind"] and rounds["found"] == 1
+    assert runtimes._median_of([c, slower])["ops_ratio"] == pytest.approx((c["ops_ratio"] + 0.861 / 0.5) / 2)
     md = runtimes.se_cost_markdown({"m": {"litert": {**c, "rounds": 5, "runs": 100},
                                           "executorch": {"skipped": "no runner"}}})
-    assert "(5 rounds of 100 runs each" in md and "- m executorch: not profiled: no runner" in md
+    assert "(5 rounds of 100 runs each; each figure the median" in md and "- m executorch: not profiled: no runner" in md
     assert "| m | litert | 1.230 | 1.250 | 1 of 1 | 0.141 | 0.010 | 0.050 | 0.001 | 0.080 | 57 | +0.020 |" in md, md

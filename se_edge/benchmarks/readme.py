@@ -45,7 +45,10 @@ def update(readme: str | Path, runs: str | Path = "runs") -> list[str]:
         if not source.is_file():
             print(f"{name}: {source} not found (run `{command}`); block left as it is", file=sys.stderr)
             continue
-        rendered = render(json.loads(source.read_text()))
+        result = json.loads(source.read_text())
+        rendered = render(result)
+        if name == "runtimes" and result.get("se_cost"):  # the op profiles are in its JSON: made with --profile
+            command += " --profile"
         rendered = re.sub(r"^# (.+)$", r"**\1**", rendered, flags=re.M)  # a table's title, not a README section
         body = f"Output of `{command}` ({source.name}):\n\n" + rendered
         text = replace_block(text, name, body)

@@ -104,7 +104,8 @@ def se_cost(se: dict, no_se: dict) -> dict:
 def profile_se_cost(files: dict, size: int, rounds: int = PROFILE_ROUNDS, warmup: int = 10, runs: int = 100,
                     threads: int = 1, progress: bool = True) -> dict:
     """`{model: {runtime: se_cost(...) | {"skipped": reason}}}`: each model's int8 files with and without SE profiled
-    in turn, `rounds` times (so drift spreads over both), the round with the median ops' sum kept for each."""
+    one after the other, `rounds` times; se_cost of each round's pair (the two timed seconds apart, so drift moves
+    both), and of those each figure's median over the rounds."""
     import numpy as np
     from tqdm.auto import tqdm
 
@@ -128,9 +129,19 @@ def profile_se_cost(files: dict, size: int, rounds: int = PROFILE_ROUNDS, warmup
         if len(kept["no_se"]) < rounds:
             out.setdefault(model, {})[runtime] = {"skipped": p["skipped"]}
             continue
-        median = {se: sorted(v, key=lambda s: s["ops_ms"])[len(v) // 2] for se, v in kept.items()}
-        out.setdefault(model, {})[runtime] = {**se_cost(median["se"], median["no_se"]), "rounds": rounds, "runs": runs}
+        pairs = [se_cost(a, b) for a, b in zip(kept["se"], kept["no_se"])]
+        out.setdefault(model, {})[runtime] = {**_median_of(pairs), "rounds": rounds, "runs": runs}
     return out
+
+
+def _median_of(costs: list[dict]) -> dict:
+    """Each number's median over `costs` (se_cost dicts of one shape), nested dicts alike; the rest from the first."""
+    from statistics import median
+
+    first = costs[0]
+    return {k: (_median_of([c[k] for c in costs]) if isinstance(v, dict) else
+                median(c[k] for c in costs) if isinstance(v, (int, float)) and not isinstance(v, bool)
+                and k not in ("found", "expected") else v) for k, v in first.items()}
 
 
 def compare_runtimes(models: tuple[str, ...] = MODELS, size: int = 224, out_dir: str | os.PathLike = "runs/bench-runtimes",
@@ -181,7 +192,8 @@ def se_cost_markdown(costs: dict) -> str:
 
     first = next((c for runtimes in costs.values() for c in runtimes.values() if "skipped" not in c), None)
     lines = ["Where SE's int8 time goes: the int8 files with and without SE profiled op by op in turn"
-             + (f" ({first['rounds']} rounds of {first['runs']} runs each, the median round by ops' sum)" if first else "")
+             + (f" ({first['rounds']} rounds of {first['runs']} runs each; each figure the median over the rounds of "
+                "the pair's)" if first else "")
              + ". `other ops` is the SE model's ops outside its SE blocks minus all of the no-SE model's ops: what SE "
              "costs the rest of the graph.", ""]
     rows, skipped = [], []

@@ -236,10 +236,10 @@ def profile_pte(path: str | os.PathLike, x1, runs: int = 20, warmup: int = 5, th
     from executorch.extension.pybindings import portable_lib
     from executorch.runtime import Runtime, Verification
 
-    if hasattr(portable_lib, "_unsafe_reset_threadpool"):
-        portable_lib._unsafe_reset_threadpool(threads)
     try:
-        with captured_output():
+        with captured_output():  # the runtime's own log lines too ("Resetting threadpool to 1 threads")
+            if hasattr(portable_lib, "_unsafe_reset_threadpool"):
+                portable_lib._unsafe_reset_threadpool(threads)
             program = Runtime.get().load_program(str(path), verification=Verification.Minimal, enable_etdump=True,
                                                  debug_buffer_size=0)
             method = program.load_method("forward")
