@@ -19,11 +19,10 @@ demo: $(STAMP)
 	$(BIN)/se-edge run --out $(RUN)
 
 ## Unit and integration tests (CPU only, no network, no ../shared)
-## One worker per core (files kept whole, so a module's fixture is built once; the longest files first,
-## tests/conftest.py LONGEST_FIRST); one thread per worker,
+## One worker per core (files kept whole, so a module's fixture is built once); one thread per worker,
 ## or two workers' OpenMP pools spin against each other on two cores.
 test: $(STAMP)
-	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -q -n auto --dist loadfile --no-loadscope-reorder --durations=40 tests
+	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -q -n auto --dist loadfile --durations=40 tests
 
 ## Latency of an existing run's artifacts (not a test; run `make demo` first)
 bench: $(STAMP)

@@ -13,24 +13,6 @@ import pytest
 os.environ.setdefault("LITERT_TORCH_SHOW_PROGRESS", "n")
 
 
-# The test files that take longest (seconds of work on one core, from `make test`'s --durations), first: `make test`
-# runs files whole on two workers (--dist loadfile) in collection order (--no-loadscope-reorder; xdist's default
-# order, most tests first, put these one- or two-test files last, where one of them ran on while the other worker
-# sat idle). Longest first, and demo_run built by the first file on one worker while the other runs test_zoo.py,
-# which does not need it.
-LONGEST_FIRST = ("test_debug_planted.py",  # demo_run (~145 s, shared) + ~128 s
-                 "test_zoo.py",  # ~190 s: int8 + fp32 exports of two zoo models
-                 "test_user_models.py",  # ~110 s: a user's model through the whole pipeline
-                 "test_purity.py",  # ~80 s
-                 "test_distributed.py",  # ~70 s: torchrun with two processes
-                 "test_debug_healthy.py")  # ~45 s
-
-
-def pytest_collection_modifyitems(config, items):
-    rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
-    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: the rest keep their order
-
-
 def se_edge(*args, env=None, timeout=900) -> subprocess.CompletedProcess:
     """Run the CLI as a user would: `python -m se_edge.cli ARGS`."""
     return subprocess.run([sys.executable, "-m", "se_edge.cli", *map(str, args)], capture_output=True, text=True,
