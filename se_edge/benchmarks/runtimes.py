@@ -113,24 +113,19 @@ def profile_se_cost(files: dict, size: int, rounds: int = PROFILE_ROUNDS, warmup
     from se_edge.models import create_model
 
     x1 = np.random.default_rng(0).standard_normal((1, 3, size, size), dtype=np.float32)
-    out = {}
+    names = {m: se_module_names(create_model(m, num_classes=1000, in_chans=3, stem="imagenet")) for m in files}
+    out: dict[str, dict] = {m: {} for m in files}
     jobs = [(m, rt) for m in files for rt in INT8_FILES]
     for model, runtime in tqdm(jobs, desc="profile", unit="pair", disable=not progress):
-        names = se_module_names(create_model(model, num_classes=1000, in_chans=3, stem="imagenet"))
-        kept: dict[str, list] = {"se": [], "no_se": []}
+        profile = profile_pte if runtime == "executorch" else profile_tflite_native
+        pairs, skipped = [], None
         for _ in range(rounds):
-            for se in kept:
-                path = files[model][se][INT8_FILES[runtime]]
-                p = (profile_pte(path, x1, runs, warmup, threads) if runtime == "executorch"
-                     else profile_tflite_native(path, x1, runs, warmup, threads))
-                if "skipped" in p:
-                    break
-                kept[se].append(summarize_profile(p, names if se == "se" else []))
-        if len(kept["no_se"]) < rounds:
-            out.setdefault(model, {})[runtime] = {"skipped": p["skipped"]}
-            continue
-        pairs = [se_cost(a, b) for a, b in zip(kept["se"], kept["no_se"])]
-        out.setdefault(model, {})[runtime] = {**_median_of(pairs), "rounds": rounds, "runs": runs}
+            p = {se: profile(files[model][se][INT8_FILES[runtime]], x1, runs, warmup, threads)
+                 for se in ("se", "no_se")}
+            if skipped := p["se"].get("skipped"):
+                break
+            pairs.append(se_cost(summarize_profile(p["se"], names[model]), summarize_profile(p["no_se"], [])))
+        out[model][runtime] = {"skipped": skipped} if skipped else {**_median_of(pairs), "rounds": rounds, "runs": runs}
     return out
 
 
@@ -188,6 +183,7 @@ def markdown(result: dict) -> str:
 def se_cost_markdown(costs: dict) -> str:
     """The `se_cost` table: per model and runtime, SE ÷ no SE from the op profiles, SE's own ops by role, and what
     the SE model's other ops cost beyond the no-SE model's."""
+    from se_edge.device.profile import ROLES
     from se_edge.report.table import fmt, markdown_table
 
     first = next((c for runtimes in costs.values() for c in runtimes.values() if "skipped" not in c), None)
@@ -204,8 +200,7 @@ def se_cost_markdown(costs: dict) -> str:
                 continue
             rows.append([model, runtime, fmt(c["ops_ratio"], ".3f"), fmt(c["p50_ratio"], ".3f"),
                          f"{c['found']}" + (f" of {c['expected']}" if c["expected"] is not None else ""),
-                         fmt(c["se_ops_ms"], ".3f"), *(fmt(c[f"{r}_ms"], ".3f") for r in
-                                                       ("squeeze", "excitation", "gate", "scale")),
+                         fmt(c["se_ops_ms"], ".3f"), *(fmt(c[f"{r}_ms"], ".3f") for r in ROLES),
                          fmt(100 * c["scale_ms"] / c["se_ops_ms"] if c["se_ops_ms"] else None, ".0f"),
                          f"{c['other_minus_no_se_ms']:+.3f}"])
     lines.append(markdown_table(["model", "runtime", "SE ÷ no SE (ops' sum)", "SE ÷ no SE (p50 beside)", "SE blocks",

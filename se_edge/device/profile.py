@@ -249,8 +249,9 @@ def profile_pte(path: str | os.PathLike, x1, runs: int = 20, warmup: int = 5, th
     shape = tuple(int(d) for d in meta.sizes())
     dtype = np.uint8 if int(meta.dtype()) == 0 else np.float32
     x = [torch.from_numpy(np.ascontiguousarray(_to_layout(np.asarray(x1), shape), dtype=dtype))]
-    beside = _unprofiled_p50(Runtime.get().load_program(str(path), verification=Verification.Minimal)
-                             .load_method("forward").execute, x, runs, warmup)
+    with captured_output():
+        plain = Runtime.get().load_program(str(path), verification=Verification.Minimal).load_method("forward")
+    beside = _unprofiled_p50(plain.execute, x, runs, warmup)
     for _ in range(warmup + runs):
         method.execute(x)
     with tempfile.TemporaryDirectory(prefix="se_edge_etdump_") as tmp:

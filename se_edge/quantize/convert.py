@@ -89,9 +89,10 @@ def _constant(module: torch.fx.GraphModule, dq) -> float | None:
 def native_hard_swish(converted: torch.fx.GraphModule) -> int:
     """Make each written-out hard-swish, x * (relu6(x + 3) * (1/6)) with each step quantised (se_edge's quantizer
     writes nn.Hardswish so, quantize/decompose.py; blocks.HardSwish is so), one `aten.hardswish` again, between
-    the dequantised x and the quantize of the product: ExecuTorch's XNNPACK runs it as one op (int8 in, fp32 hard-swish, int8 out) where the written-out form is an add
-    and two int8 multiplies (0.37 of 2.0 ms in SE-MobileNetV3-small at 224 px, against 0.07 for the native op). The
-    output keeps the grid QAT trained; the intermediate roundings go. Returns how many."""
+    the dequantised x and the quantize of the product: ExecuTorch's XNNPACK runs it as one op (int8 in, fp32
+    hard-swish, int8 out) where the written-out form is an add and two int8 multiplies (0.37 of 2.0 ms in
+    SE-MobileNetV3-small at 224 px, against 0.07 for the native op). The output keeps the grid QAT trained; the
+    intermediate roundings go. Returns how many."""
     count = 0
     graph = converted.graph
     for mul in list(graph.nodes):
