@@ -69,6 +69,37 @@ def test_the_summary_names_blocks_only_when_the_model_has_as_many():
     assert "SE blocks found 2 of 2" in md and "| stages.1.2 | 5 |" in md
 
 
+def test_an_etdump_profile_counts_the_kernels_outside_the_delegate_and_the_runtime_s_own_time():
+    """ExecuTorch's events per run (ns): the delegate's operators inside DELEGATE_CALL, a kernel ExecuTorch runs
+    itself inside OPERATOR_CALL (native_call_<op>), all inside Method::execute."""
+    def run(shift):  # two runs, the second 10 us slower in its first operator
+        return [("Method::execute", 0, 1_000_000 + shift), ("OPERATOR_CALL", 10_000, 90_000),
+                ("native_call__to_dim_order_copy.out", 20_000, 80_000),
+                ("DELEGATE_CALL", 100_000, 900_000 + shift), ("Convolution (NHWC, QC8) IGEMM #1", 200_000, 500_000 + shift),
+                ("Mean (ND) #1", 500_000 + shift, 600_000 + shift), ("OPERATOR_CALL", 910_000 + shift, 950_000 + shift),
+                ("native_call__to_dim_order_copy.out", 915_000 + shift, 945_000 + shift)]
+
+    p = profile._etdump_profile([run(0), run(10_000)], "x.etdp")
+    names = [op["name"] for op in p["ops"]]
+    assert names == ["_to_dim_order_copy (ExecuTorch kernel, outside the delegate) #1",
+                     "Convolution (NHWC, QC8) IGEMM #1", "Mean (ND) #1",
+                     "_to_dim_order_copy (ExecuTorch kernel, outside the delegate) #2"], names
+    ms = {op["name"].split(" (")[0] + op["name"][-2:]: op["ms"] for op in p["ops"]}
+    assert ms == pytest.approx({"_to_dim_order_copy#1": 0.06, "Convolution#1": 0.305, "Mean#1": 0.1,
+                                "_to_dim_order_copy#2": 0.03})
+    # DELEGATE_CALL 0.8/0.81 ms around operators of 0.4/0.41 ms; the method's 1.0/1.01 ms less 0.8/0.81 ms of delegate
+    # call and 0.08 + 0.04 ms of kernel calls
+    assert p["outside"] == pytest.approx({"delegate_call_ms": 0.4, "method_ms": 0.08})
+    assert p["total_ms"] == pytest.approx(1.005) and p["delegate_ms"] == pytest.approx(0.805)
+    s = profile.with_latency({"executorch_fp16": profile.summarize_profile({**p, "beside_p50_ms": 1.25})}, {})
+    s = s["executorch_fp16"]
+    assert s["by_kind"]["layout"]["ops"] == 2 and s["call_vs_beside"] == pytest.approx(1.005 / 1.25)
+    md = profile.markdown({"executorch_fp16": s})
+    assert "the profiled call = 80 % of it" in md and "| ExecuTorch method, outside its delegate and kernel calls | " \
+        "0.080 |" in md and "| XNNPACK delegate call, outside its operators (its reshape and setup per call) | " \
+        "0.400 |" in md, md
+
+
 def test_a_real_pte_profile_has_every_se_block_of_the_model(demo_run):
     from se_edge.run import Run
 
@@ -88,6 +119,14 @@ def test_a_real_pte_profile_has_every_se_block_of_the_model(demo_run):
         assert [n.split(" (")[0] for n in parts["excitation"]] == ["Fully Connected"] * 2, parts
         assert [n.split(" (")[0] for n in parts["gate"] + parts["scale"]] == ["Multiply"] * 2, parts
     assert s["by_kind"]["conv"]["ms"] > 0 and 0 < s["ops_ms"] <= s["total_ms"] * 1.05
+    assert not [op for op in p["ops"] if "ExecuTorch kernel" in op["name"]] and s["outside"]["delegate_call_ms"] > 0
+    # the fp16 file's two casts run outside the delegate (its graph report names them): the profile times both
+    graph = demo_run[1]["artifacts"]["executorch_fp16"]["graph"]["non_delegated"]
+    assert graph == {"dim_order_ops::_to_dim_order_copy": 2}, graph
+    p16 = profile.profile_pte(run.artifact_path("executorch_fp16"), run.example_input("executorch_fp16"), runs=3,
+                              warmup=1)
+    kernels = [op for op in p16["ops"] if op["name"].startswith("_to_dim_order_copy (ExecuTorch kernel")]
+    assert len(kernels) == 2 and all(op["ms"] > 0 and op["count"] == 1 for op in kernels), p16["ops"]
 
 
 def test_bench_latency_profile_prints_and_writes_the_profiles(run_copy, tmp_path):
@@ -100,8 +139,10 @@ def test_bench_latency_profile_prints_and_writes_the_profiles(run_copy, tmp_path
     assert p["se"]["found"] == 3 and p["p50_ms"] == arts["executorch_int8"]["latency_ms"]["p50"]
     assert p["ops_vs_p50"] == pytest.approx(p["ops_ms"] / p["p50_ms"])
     assert p["beside_p50_ms"] > 0 and p["ops_vs_beside"] == pytest.approx(p["ops_ms"] / p["beside_p50_ms"])
-    assert f"timed beside it {p['beside_p50_ms']:.3f} ms, ops sum = {100 * p['ops_vs_beside']:.0f} % of it" \
-        in proc.stdout
+    assert p["call_vs_beside"] == pytest.approx(p["total_ms"] / p["beside_p50_ms"])
+    assert f"timed beside it {p['beside_p50_ms']:.3f} ms, ops sum = {100 * p['ops_vs_beside']:.0f} % of it, the " \
+        f"profiled call = {100 * p['call_vs_beside']:.0f} % of it" in proc.stdout
+    assert set(p["outside"]) == {"delegate_call_ms", "method_ms"} and 0 < p["outside"]["delegate_call_ms"] < p["total_ms"]
     for name in ("tflite_int8", "tflite_int8_app"):  # by the native runner where one is built (the app file fed its
         tfl = arts[name]["profile"]                     # uint8 pixels), else the profile says why not
         assert ("skipped" in tfl and "make native-runner" in tfl["skipped"]) or (

@@ -30,10 +30,16 @@ _KINDS = (
     ("multiply", ("Multiply", "MUL")),
     ("elementwise", ("Add", "ADD", "Subtract", "SUB", "Clamp", "RELU", "RELU6", "RELU_0_TO_1", "RELU_N1_TO_1",
                      "Sigmoid", "LOGISTIC", "HardSwish", "HARD_SWISH", "Minimum", "MINIMUM", "Maximum", "MAXIMUM",
-                     "Divide", "DIV", "Leaky ReLU", "LEAKY_RELU", "Hardswish", "Square", "Copy")),
+                     "Divide", "DIV", "Leaky ReLU", "LEAKY_RELU", "Hardswish", "Square", "Copy",
+                     # XNNPACK's name for a unary operator it has no name for: here the clamp of a written-out
+                     # hard-swish (one per hard-swish of SE-MobileNetV3, in both runtimes' profiles)
+                     "Invalid Unary Op")),
     ("layout", ("Transpose", "TRANSPOSE", "Convert", "QUANTIZE", "DEQUANTIZE", "Static Reshape", "RESHAPE",
                 "Reshape", "Copy", "Constant Pad", "PAD", "Expand Dims", "SQUEEZE", "Concatenate", "CONCATENATION",
-                "Slice", "SLICE", "STRIDED_SLICE")),
+                "Slice", "SLICE", "STRIDED_SLICE",
+                # ExecuTorch's own kernels (ops left outside the delegate), as _etdump_profile names them
+                "_to_dim_order_copy", "_clone_dim_order", "quantize_per_tensor", "dequantize_per_tensor",
+                "quantize_per_channel", "dequantize_per_channel", "permute_copy", "view_copy", "expand_copy")),
     ("pool", ("Max Pooling", "MAX_POOL_2D", "Argmax Pooling")),
     ("softmax", ("Softmax", "SOFTMAX")),
 )
@@ -186,10 +192,15 @@ def _event(event, path) -> tuple[str, int, int]:
 
 
 def _etdump_profile(runs: list[list[tuple[str, int, int]]], path) -> dict:
-    """{"runtime", "runs", "ops": [{"name", "ms", "mean_ms", "count"}], "delegate_ms", "total_ms"} from each run's
-    events (name, start ns, end ns): the delegate's operators in their order; `ms` is an op's median over the runs
-    (as a p50 is: one slow run, another process taking the core, moves a mean but not the median), `total_ms`
-    Method::execute's median."""
+    """{"runtime", "runs", "ops": [{"name", "ms", "mean_ms", "count"}], "delegate_ms", "total_ms", "outside"} from
+    each run's events (name, start ns, end ns), the ops in their order: the delegate's operators, and the kernels
+    ExecuTorch runs itself (ETDump's "native_call_<op>" events, ops left outside the delegate: named
+    "<op> (ExecuTorch kernel, outside the delegate) #k"). `ms` is an op's median over the runs (as a p50 is: one slow
+    run, another process taking the core, moves a mean but not the median), `total_ms` Method::execute's median.
+    `outside` is the time ETDump measured inside Method::execute that no op accounts for, as two medians:
+    `delegate_call_ms`, DELEGATE_CALL minus the delegate's operators (XNNPACK's delegate reshapes and sets up its
+    whole runtime on every call, xnn_reshape_runtime and xnn_setup_runtime_v2, before it runs an operator), and
+    `method_ms`, Method::execute minus its delegate and kernel calls (the method's own instruction loop)."""
     from statistics import median
 
     from se_edge.errors import SeEdgeError
@@ -199,25 +210,37 @@ def _etdump_profile(runs: list[list[tuple[str, int, int]]], path) -> dict:
     framework = {"DELEGATE_CALL", "Method::execute", "OPERATOR_CALL", "Program::load_method", "Method::init"}
     order: list[str] = []
     times: dict[str, list[float]] = {}
-    delegate, execute = [], []
+    delegate, execute, delegate_out, method_out = [], [], [], []
     for events in runs:
-        delegate.append(sum(e - s for n, s, e in events if n == "DELEGATE_CALL") / 1e6)
-        execute.append(sum(e - s for n, s, e in events if n == "Method::execute") / 1e6)
+        spans = {n: sum(e - s for name, s, e in events if name == n) / 1e6 for n in framework}
+        delegate.append(spans["DELEGATE_CALL"])
+        execute.append(spans["Method::execute"])
         per_run: dict[str, float] = {}
+        operators = 0.0  # the delegate's
+        kernels: dict[str, int] = {}
         for name, start, end in events:
-            if name in framework or name.startswith("native_call_"):
+            if name in framework:
                 continue
+            if name.startswith("native_call_"):  # inside an OPERATOR_CALL: a kernel ExecuTorch runs itself, numbered
+                kernel = name[len("native_call_"):].split(".")[0]  # in its order, as XNNPACK numbers its operators
+                kernels[kernel] = kernels.get(kernel, 0) + 1
+                name = f"{kernel} (ExecuTorch kernel, outside the delegate) #{kernels[kernel]}"
+            else:
+                operators += (end - start) / 1e6
             if name not in times:
                 order.append(name)
                 times[name] = []
             per_run[name] = per_run.get(name, 0.0) + (end - start) / 1e6
         for name, ms in per_run.items():
             times[name].append(ms)
+        delegate_out.append(max(0.0, spans["DELEGATE_CALL"] - operators))
+        method_out.append(max(0.0, spans["Method::execute"] - spans["DELEGATE_CALL"] - spans["OPERATOR_CALL"]))
     n = len(runs)
     ops = [{"name": name, "ms": median(times[name] + [0.0] * (n - len(times[name]))),
             "mean_ms": sum(times[name]) / n, "count": len(times[name]) / n} for name in order]
     return {"runtime": "executorch", "runs": n, "ops": ops, "delegate_ms": median(delegate),
-            "total_ms": median(execute) or None}
+            "total_ms": median(execute) or None,
+            "outside": {"delegate_call_ms": median(delegate_out), "method_ms": median(method_out)}}
 
 
 def profile_pte(path: str | os.PathLike, x1, runs: int = 20, warmup: int = 5, threads: int = 1) -> dict:
@@ -303,7 +326,9 @@ def read_litert_profile(path: str | os.PathLike) -> dict:
             ops.append({"name": e["name"], "ms": float(e["ms"]), "count": e.get("count")})
         elif e["type"] == "default" and e["name"] == "Invoke":  # the whole subgraph, the delegate's node within it
             invoke = float(e["ms"])
-    return {"runtime": "litert", "runs": runs, "ops": ops, "total_ms": invoke}
+    # Invoke minus the ops: the interpreter, the delegate's node around its operators, and the profiler's own cost
+    outside = {"invoke_ms": max(0.0, invoke - sum(op["ms"] for op in ops))} if invoke is not None else {}
+    return {"runtime": "litert", "runs": runs, "ops": ops, "total_ms": invoke, "outside": outside}
 
 
 # ---- a run's files
@@ -382,6 +407,8 @@ def with_latency(profiles: dict[str, dict], latency: dict[str, dict]) -> dict[st
             p["p50_ms"], p["ops_vs_p50"] = p50, p["ops_ms"] / p50
         if p.get("beside_p50_ms"):
             p["ops_vs_beside"] = p["ops_ms"] / p["beside_p50_ms"]
+            if p.get("outside"):
+                p["call_vs_beside"] = p["total_ms"] / p["beside_p50_ms"]
     return profiles
 
 
@@ -393,7 +420,9 @@ def markdown(profiles: dict[str, dict], top: int = 12) -> str:
     for name, p in profiles.items():
         se = p["se"]
         p50 = (f"; unprofiled p50 timed beside it {fmt(p['beside_p50_ms'], '.3f')} ms, ops sum = "
-               f"{fmt(100 * p['ops_vs_beside'], '.0f')} % of it" if p.get("ops_vs_beside") else "")
+               f"{fmt(100 * p['ops_vs_beside'], '.0f')} % of it" + (
+                   f", the profiled call = {fmt(100 * p['call_vs_beside'], '.0f')} % of it"
+                   if p.get("call_vs_beside") else "") if p.get("ops_vs_beside") else "")
         p50 += (f"; latency table's p50 {fmt(p['p50_ms'], '.3f')} ms, ops sum = {fmt(100 * p['ops_vs_p50'], '.0f')} % "
                 "of it" if p.get("p50_ms") else "")
         lines += [f"### {name} ({p['runtime']}, {p['runs']} runs)", "",
@@ -405,6 +434,8 @@ def markdown(profiles: dict[str, dict], top: int = 12) -> str:
         lines.append(markdown_table(["op kind", "ops", "ms", "%"],
                                     [[k, v["ops"], fmt(v["ms"], ".3f"), fmt(100 * v["ms"] / p["ops_ms"], ".1f")
                                       if p["ops_ms"] else "—"] for k, v in p["by_kind"].items()]))
+        if p.get("outside"):
+            lines += ["", markdown_table(["the profiled call", "ms"], _call_rows(p))]
         if se["blocks"]:
             lines += ["", markdown_table(["SE block", "ops", "squeeze ms", "excitation ms", "gate ms", "scale ms",
                                           "ms"],
@@ -417,3 +448,23 @@ def markdown(profiles: dict[str, dict], top: int = 12) -> str:
                                      [[op["name"], op["kind"], f"{op['se']} {op['role']}" if op["se"] else "",
                                        fmt(op["ms"], ".4f")] for op in slow]), ""]
     return "\n".join(lines)
+
+
+OUTSIDE = {"delegate_call_ms": "XNNPACK delegate call, outside its operators (its reshape and setup per call)",
+           "method_ms": "ExecuTorch method, outside its delegate and kernel calls",
+           "invoke_ms": "LiteRT Invoke, outside its operators (interpreter, delegate node, profiler)"}
+
+
+def _call_rows(p: dict) -> list[list]:
+    """Where a profiled call's time goes: the ops, then what the runtime's own events measured outside them, then
+    the call's whole time (ExecuTorch's Method::execute, LiteRT's Invoke) and the unprofiled p50 timed beside it."""
+    from se_edge.report.table import fmt
+
+    rows = [["operators and kernels (the tables here)", fmt(p["ops_ms"], ".3f")]]
+    rows += [[OUTSIDE.get(k, k), fmt(v, ".3f")] for k, v in p["outside"].items()]
+    whole = "Method::execute" if p["runtime"] == "executorch" else "Invoke"
+    rows.append([f"{whole}, profiled (median)", fmt(p["total_ms"], ".3f")])
+    if p.get("call_vs_beside"):
+        rows.append([f"unprofiled p50 timed beside it ({whole} = {fmt(100 * p['call_vs_beside'], '.0f')} % of it)",
+                     fmt(p["beside_p50_ms"], ".3f")])
+    return rows
