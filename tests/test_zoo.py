@@ -100,7 +100,47 @@ def test_imagenet_stem_resnet_runs_inside_litert_xnnpack(tmp_path):
     model = create_model("se_resnet18", num_classes=10, in_chans=3, stem="imagenet")
     model.stages, model.fc = model.stages[:1], torch.nn.Linear(64, 10)
     paths = int8_exports(model, (1, 3, 64, 64), tmp_path, "r18", backends=("litert",), fp32=True)
-    assert set(paths) == {"tflite", "tflite_fp32"}
-    for key, path in paths.items():
-        d = tflite_delegation(path)
+    paths.update(int8_exports(model, (1, 3, 64, 64), tmp_path, "r18", backends=("executorch",)))
+    assert set(paths) == {"tflite", "tflite_fp32", "pte"}
+    for key in ("tflite", "tflite_fp32"):
+        d = tflite_delegation(paths[key])
         assert {k: d[k] for k in ONE_PARTITION} == ONE_PARTITION, f"{key}: {d}"
+    # the int8 .pte as ExecuTorch runs it: the stem's max pool in int8 with its own padding (convert.padded_max_pool),
+    # no pad, no conversions but the input's and the output's
+    from se_edge.device.profile import profile_pte
+
+    ops = [op["name"].split(" #")[0] for op in profile_pte(paths["pte"], torch.randn(1, 3, 64, 64), runs=2,
+                                                           warmup=1)["ops"]]
+    assert "Max Pooling (NHWC, S8)" in ops and not [op for op in ops if op.startswith("Constant Pad")], ops
+    assert ops.count("Convert (NC)") == 2, ops
+
+
+def test_executorch_s_int8_stem_pools_with_its_own_padding_and_computes_as_the_written_form():
+    """ExecuTorch's XNNPACK takes a constant pad in fp32 only, so the zero pad before the stem's max pool ran as
+    dequantize -> fp32 pad -> quantize inside the int8 delegate; its int8 graph pools with the max pool's own
+    padding instead (convert.padded_max_pool), equal to the written form where the pad's input is >= 0, and left
+    alone where it may be negative."""
+    import torch.nn as nn
+
+    from se_edge.blocks import ConvBnAct
+    from se_edge.export.int8 import quantize_for_structure
+    from se_edge.models.resnet import ZeroPadMaxPool
+    from se_edge.quantize.convert import convert
+
+    def nodes(graph_module, *names):
+        return [n for n in graph_module.graph.nodes if n.op == "call_function" and
+                any(name in str(n.target) for name in names)]
+
+    torch.manual_seed(0)
+    stem = nn.Sequential(ConvBnAct(3, 16, 7, 2), ZeroPadMaxPool(), nn.Conv2d(16, 16, 3, padding=1)).eval()
+    prepared = quantize_for_structure(stem, (1, 3, 64, 64))
+    written, pooled = convert(prepared, "litert"), convert(prepared, "executorch")
+    assert [str(n.target) for n in nodes(written, "pad", "max_pool")] == ["aten.pad.default", "aten.max_pool2d.default"]
+    pools = nodes(pooled, "pad", "max_pool")
+    assert len(pools) == 1 and pools[0].args[1:] == ([3, 3], [2, 2], [1, 1]), [n.args for n in pools]
+    x = torch.randn(8, 3, 64, 64)
+    assert torch.equal(written(x), pooled(x))  # the lowered file: test_imagenet_stem_resnet_runs_inside_litert_xnnpack
+    # without the ReLU the pad's input may be negative: zero padding is not the pool's own, so the pad stays
+    signed = nn.Sequential(nn.Conv2d(3, 16, 3), ZeroPadMaxPool(), nn.Conv2d(16, 16, 3)).eval()
+    kept = convert(quantize_for_structure(signed, (1, 3, 32, 32)), "executorch")
+    assert [str(n.target) for n in nodes(kept, "pad", "max_pool")] == ["aten.pad.default", "aten.max_pool2d.default"]

@@ -274,18 +274,19 @@ def profile_pte(path: str | os.PathLike, x1, runs: int = 20, warmup: int = 5, th
     x = [torch.from_numpy(np.ascontiguousarray(_to_layout(np.asarray(x1), shape), dtype=dtype))]
     with captured_output():
         plain = Runtime.get().load_program(str(path), verification=Verification.Minimal).load_method("forward")
-    beside = _unprofiled_p50(plain.execute, x, runs, warmup)
-    for _ in range(warmup + runs):
-        method.execute(x)
+    beside = _unprofiled_p50(plain.execute, x, runs, warmup, between=method.execute)
     with tempfile.TemporaryDirectory(prefix="se_edge_etdump_") as tmp:
         etdump = os.path.join(tmp, "profile.etdp")
         program.write_etdump_result_to_file(etdump, os.path.join(tmp, "debug.bin"))
         return {**read_etdump(etdump, skip=warmup), "beside_p50_ms": beside}
 
 
-def _unprofiled_p50(execute, x, runs: int, warmup: int) -> float:
-    """p50 ms of `execute(x)` (a method loaded without ETDump) over `runs` calls after `warmup`: the unprofiled time
-    of the same file, timed in the same process right before the profiled runs."""
+def _unprofiled_p50(execute, x, runs: int, warmup: int, between=None) -> float:
+    """p50 ms of `execute(x)` (a method loaded without ETDump) over `runs` calls after `warmup`, each followed by
+    one untimed `between(x)` (the profiled method): the unprofiled time of the same file, timed in the same process
+    interleaved with the profiled runs. On a shared machine whose speed moves by a third from one tenth of a second
+    to the next (measured here: 1.25 vs 1.66 ms for the same file, one block of runs after the other), only runs
+    taken turn about see the same machine."""
     import time
     from statistics import median
 
@@ -295,6 +296,8 @@ def _unprofiled_p50(execute, x, runs: int, warmup: int) -> float:
         execute(x)
         if i >= warmup:
             times.append((time.perf_counter() - start) * 1e3)
+        if between is not None:
+            between(x)
     return median(times)
 
 
