@@ -119,14 +119,25 @@ def native_hard_swish(converted: torch.fx.GraphModule) -> int:
         c3, c6 = _constant(converted, three), _constant(converted, sixth)
         if c3 is None or c6 is None or abs(c3 - 3.0) > 1e-6 or abs(c6 - 1 / 6) > 1e-3:
             continue
-        with graph.inserting_before(mul):
-            swish = graph.call_function(torch.ops.aten.hardswish.default, (x_dq,))
-        swish.meta = dict(mul.meta)
-        mul.replace_all_uses_with(swish)
+        _replace(mul, torch.ops.aten.hardswish.default, (x_dq,))
         count += 1
+    return _recompiled(converted, count)
+
+
+def _replace(node: torch.fx.Node, target, args: tuple) -> None:
+    """Put a call of `target` on `args` where `node` is (its metadata, its users); the dead nodes stay for
+    _recompiled."""
+    with node.graph.inserting_before(node):
+        new = node.graph.call_function(target, args)
+    new.meta = dict(node.meta)
+    node.replace_all_uses_with(new)
+
+
+def _recompiled(converted: torch.fx.GraphModule, count: int) -> int:
+    """`count`, after dropping what `count` rewrites left dead and recompiling `converted`, where there were any."""
     if count:
-        graph.eliminate_dead_code()
-        graph.lint()
+        converted.graph.eliminate_dead_code()
+        converted.graph.lint()
         converted.recompile()
     return count
 
@@ -162,17 +173,9 @@ def padded_max_pool(converted: torch.fx.GraphModule) -> int:
                 and len(set(amounts)) == 1 and 0 < amounts[0] <= min(kernel) // 2 and len(pad.users) == 1
                 and x_dq.args[1:] == pad_dq.args[1:] and x_dq.args[2] == x_dq.args[3]):  # same grid, zero point = min
             continue
-        with graph.inserting_before(pool):
-            padded = graph.call_function(torch.ops.aten.max_pool2d.default,
-                                         (x_dq, kernel, stride, [amounts[0], amounts[0]]))
-        padded.meta = dict(pool.meta)
-        pool.replace_all_uses_with(padded)
+        _replace(pool, torch.ops.aten.max_pool2d.default, (x_dq, kernel, stride, [amounts[0], amounts[0]]))
         count += 1
-    if count:
-        graph.eliminate_dead_code()
-        graph.lint()
-        converted.recompile()
-    return count
+    return _recompiled(converted, count)
 
 
 def pin_trained_qparams(model: torch.nn.Module) -> int:
