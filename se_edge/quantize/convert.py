@@ -152,30 +152,41 @@ def padded_max_pool(converted: torch.fx.GraphModule) -> int:
     value (pad <= kernel // 2). LiteRT keeps the written form: its converter makes a padded max pool PADV2 (-inf),
     which LiteRT's XNNPACK refuses. Returns how many."""
     count = 0
-    graph = converted.graph
-    for pool in list(graph.nodes):
-        if pool.op != "call_function" or str(pool.target) != "aten.max_pool2d.default":
+    for pool in list(converted.graph.nodes):
+        if pool.op != "call_function" or str(pool.target) != "aten.max_pool2d.default" or pool.kwargs:
             continue
-        args = list(pool.args) + [None] * (6 - len(pool.args))
-        kernel, stride, padding, dilation, ceil = args[1], args[2] or args[1], args[3] or 0, args[4] or 1, args[5]
+        defaults = [None, None, [], 0, 1, False]  # max_pool2d(x, kernel, stride, padding, dilation, ceil_mode)
+        kernel, stride, padding, dilation, ceil = (list(pool.args) + defaults[len(pool.args):])[1:6]
+        kernel = [kernel, kernel] if isinstance(kernel, int) else list(kernel)
         pad_dq = pool.args[0]
         pad = _through(pad_dq, _DQ, _Q)
-        if not (isinstance(pad, torch.fx.Node) and pool.kwargs == {} and not ceil and padding in (0, [0, 0], (0, 0))
-                and dilation in (1, [1, 1], (1, 1)) and str(pad.target) in ("aten.pad.default", "aten.constant_pad_nd.default")):
+        amount = _zero_pad(pad)
+        if amount is None or ceil or padding not in (0, [0, 0], (0, 0)) or dilation not in (1, [1, 1], (1, 1)):
             continue
-        amounts = list(pad.args[1])
-        value = pad.args[3] if str(pad.target) == "aten.pad.default" and len(pad.args) > 3 else (
-            pad.args[2] if str(pad.target) == "aten.constant_pad_nd.default" and len(pad.args) > 2 else None)
-        mode = pad.args[2] if str(pad.target) == "aten.pad.default" and len(pad.args) > 2 else "constant"
-        kernel = [kernel, kernel] if isinstance(kernel, int) else list(kernel)
         x_dq = pad.args[0]
-        if not (_source(x_dq, _DQ) is not None and mode == "constant" and value in (None, 0, 0.0) and len(amounts) == 4
-                and len(set(amounts)) == 1 and 0 < amounts[0] <= min(kernel) // 2 and len(pad.users) == 1
+        if not (_source(x_dq, _DQ) is not None and 0 < amount <= min(kernel) // 2 and len(pad.users) == 1
                 and x_dq.args[1:] == pad_dq.args[1:] and x_dq.args[2] == x_dq.args[3]):  # same grid, zero point = min
             continue
-        _replace(pool, torch.ops.aten.max_pool2d.default, (x_dq, kernel, stride, [amounts[0], amounts[0]]))
+        _replace(pool, torch.ops.aten.max_pool2d.default, (x_dq, kernel, stride or kernel, [amount, amount]))
         count += 1
     return _recompiled(converted, count)
+
+
+def _zero_pad(node) -> int | None:
+    """The amount of `node`'s padding if it pads all four sides of H and W alike with zeros (aten.pad in constant
+    mode or aten.constant_pad_nd), else None."""
+    if not isinstance(node, torch.fx.Node) or node.op != "call_function":
+        return None
+    if str(node.target) == "aten.pad.default":
+        mode, value = (list(node.args) + ["constant", None])[2:4]
+    elif str(node.target) == "aten.constant_pad_nd.default":
+        mode, value = "constant", (list(node.args) + [0])[2]
+    else:
+        return None
+    amounts = list(node.args[1])
+    if mode != "constant" or value not in (None, 0, 0.0) or len(amounts) != 4 or len(set(amounts)) != 1:
+        return None
+    return amounts[0]
 
 
 def pin_trained_qparams(model: torch.nn.Module) -> int:
